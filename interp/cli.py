@@ -32,8 +32,11 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command(("study",), "interp.commands.basic:StudyConfig", "interp.commands.basic:run_study",
-            "run the study on a preset (the README's main job)"),
+    Command(("study",), "interp.commands.study:StudyConfig", "interp.commands.study:run_study",
+            "run the study on a preset (the README's main job); --dry-run prints the plan"),
+    Command(("reliability",), "interp.commands.reliability:ReliabilityConfig",
+            "interp.commands.reliability:run_reliability",
+            "compare error and sycophancy of several evaluated model variants (warm vs original ...)"),
     Command(("models",), "interp.commands.basic:ModelsConfig", "interp.commands.basic:run_models",
             "list the model registry and what is available offline"),
     Command(("generate",), "interp.commands.basic:GenerateConfig",

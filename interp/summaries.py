@@ -108,3 +108,40 @@ def paired_contrasts(results: pd.DataFrame, *, seed: int = 0, n_boot: int = 2000
                          "diff": float(d["diff"].iloc[0]), "ci_low": float(d["ci_low"].iloc[0]),
                          "ci_high": float(d["ci_high"].iloc[0])})
     return pd.DataFrame(rows, columns=["contrast", "measure", "n_items", "diff", "ci_low", "ci_high"])
+
+
+def task_cell_summary(results: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
+    """Error and agreement per task x headline cell with item-bootstrap 95% CIs.
+
+    Adds the pooled rows under ``task == "all"``. Columns: task, cell, measure, mean, ci_low,
+    ci_high, n_items (the tidy ``error_by_task`` schema without its ``variant`` column).
+    """
+    df = results.copy()
+    df["cell"] = [headline_cell(c, t) for c, t in zip(df["condition"], df["template"], strict=True)]
+    df = df[df["cell"].notna()]
+    pooled = df.assign(task="all")
+    both = pd.concat([df, pooled], ignore_index=True)
+    out = []
+    for measure in ("error", "agrees_with_user"):
+        if measure not in both.columns:
+            continue
+        part = both[both[measure].notna()]
+        if part.empty:
+            continue
+        table = group_means(part, measure, "item_id", seed=seed, by=["task", "cell"], n_boot=n_boot)
+        table["measure"] = measure
+        out.append(table)
+    columns = ["task", "cell", "measure", "mean", "ci_low", "ci_high", "n_items"]
+    if not out:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(out, ignore_index=True)[columns]
+
+
+def variant_table(results_by_variant: dict[str, pd.DataFrame], *, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
+    """:func:`task_cell_summary` of several model variants stacked with a leading ``variant`` column."""
+    frames = []
+    for variant, results in results_by_variant.items():
+        table = task_cell_summary(results, seed=seed, n_boot=n_boot)
+        table.insert(0, "variant", variant)
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

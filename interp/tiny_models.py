@@ -46,6 +46,7 @@ REAL_SHAPES: dict[str, tuple[Arch, int, int, int, int, int, int]] = {
     "llama-3.1-8b-instruct": ("llama", 32, 4096, 32, 8, 14336, 128256),
     "mistral-small-instruct-2409": ("mistral", 56, 6144, 48, 8, 16384, 32768),
     "qwen2.5-32b-instruct": ("qwen2", 64, 5120, 40, 8, 27648, 152064),
+    "llama-3.1-70b-instruct": ("llama", 80, 8192, 64, 8, 28672, 128256),
     "smollm2-135m-instruct": ("llama", 30, 576, 9, 3, 1536, 49152),
 }
 
@@ -174,3 +175,19 @@ def real_shape_model(
     cfg = _config(arch, n_layers or layers, d_model, n_heads, n_kv, d_mlp, vocab, None)
     with torch.device(device):
         return AutoModelForCausalLM.from_config(cfg, dtype=dtype).eval()
+
+
+def tiny_model_folder(arch: Arch = "llama", *, n_layers: int = 4, d_model: int = 64, seed: int = 0) -> str:
+    """A tiny model with the embedded tokenizer saved as a Hugging Face folder (made once, in the
+    cache), so commands that take ``--model`` can run the whole study on it in seconds."""
+    folder = paths.cache_root() / "models" / f"tiny-{arch}-{n_layers}L-{d_model}d-seed{seed}"
+    if (folder / "config.json").is_file():
+        return str(folder)
+    loaded = tiny_model(arch, n_layers=n_layers, d_model=d_model, tokenizer="embedded", seed=seed)
+    try:
+        with atomic_dir(folder) as tmp:
+            loaded.hf_model.save_pretrained(tmp)
+            loaded.tokenizer.save_pretrained(tmp)
+    except ArtifactExistsError:  # another process made it first; same seed, same weights
+        pass
+    return str(folder)

@@ -37,6 +37,16 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.interp-setup-*
   touch "$stamp"
 fi
+# Debian's chromium: kaleido renders PNG/PDF figures with it and the demo's browser test drives it.
+# Installed once when missing (needs root or sudo); without it figures are written as HTML only.
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+  if [ "$(id -u)" = "0" ] || [ -n "$SUDO" ]; then
+    echo "setup: installing Debian chromium (figure export, browser tests)" >&2
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver; } >/dev/null 2>&1 \
+      || echo "setup: could not install chromium; figures will be HTML only" >&2
+  fi
+fi
 export PATH="$ROOT/.venv/bin:$PATH"
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"
 export TOKENIZERS_PARALLELISM=false

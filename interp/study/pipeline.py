@@ -1,0 +1,108 @@
+"""Run a list of study steps in order, reusing every step that already finished.
+
+Each step runs its ``interp`` command's runner with a config whose ``out`` is
+``<study folder>/<step id>-<config hash>``; a changed config, or a changed input folder (which is
+part of the config), gets a new folder, so nothing written earlier is overwritten. The state file
+records each finished step (see :mod:`interp.study.state`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from interp.config import ConfigError
+from interp.study.state import StudyState, step_done
+from interp.study.steps import Step, command_line
+
+log = logging.getLogger(__name__)
+
+
+class StudyError(RuntimeError):
+    """A step ran but did not leave the outputs it promises."""
+
+
+def _runner(ref: str):  # type: ignore[no-untyped-def]
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def select(steps: Sequence[Step], only: Sequence[str] = ()) -> list[Step]:
+    """The steps named in ``only`` (by id or id prefix like ``03``) plus everything they need."""
+    if not only:
+        return list(steps)
+    by_id = {s.id: s for s in steps}
+    wanted: set[str] = set()
+    for name in only:
+        hits = [s.id for s in steps if s.id == name or s.id.split("-", 1)[0] == name or s.id.split("-", 1)[-1] == name]
+        if not hits:
+            raise ConfigError(f"unknown step {name!r}; steps: {', '.join(by_id)}")
+        wanted.update(hits)
+    todo = list(wanted)
+    while todo:
+        for need in by_id[todo.pop()].needs:
+            if need not in wanted:
+                wanted.add(need)
+                todo.append(need)
+    return [s for s in steps if s.id in wanted]
+
+
+def plan_table(steps: Sequence[Step], folder: Path, title: str) -> Table:
+    """step -> command -> artifact -> figures, with placeholders for folders not yet made."""
+    state = StudyState.load(folder)
+
+    def resolve(step_id: str) -> Path:
+        record = state.steps.get(step_id)
+        return Path(record["out"]) if record else Path(f"<{step_id}>")
+
+    table = Table(title=title, show_lines=False)
+    for col in ("step", "command", "writes", "figures", "done"):
+        table.add_column(col, overflow="fold")
+    for step in steps:
+        config = step.config(resolve)
+        done = step.id in state.steps
+        table.add_row(step.id, command_line(step.words, config), ", ".join(step.outputs),
+                      ", ".join(step.figures) or "-", "yes" if done else "")
+    return table
+
+
+def run_steps(steps: Sequence[Step], folder: Path, console: Console) -> StudyState:
+    """Run (or reuse) every step in order; returns the final state."""
+    state = StudyState.load(folder)
+    outs: dict[str, Path] = {}
+
+    def resolve(step_id: str) -> Path:
+        if step_id not in outs:
+            raise StudyError(f"step needs {step_id!r}, which has not run in this study")
+        return outs[step_id]
+
+    start = time.perf_counter()
+    for i, step in enumerate(steps, 1):
+        config = step.config(resolve)
+        out = folder / step.folder_name(resolve)
+        config = dataclasses.replace(config, out=str(out)) if any(f.name == "out" for f in dataclasses.fields(config)) else config
+        command = command_line(step.words, config)
+        reused = step_done(out, step.outputs)
+        t0 = time.perf_counter()
+        if reused:
+            console.print(f"[dim][{i}/{len(steps)}] {step.id}: reusing {out}[/]")
+        else:
+            console.rule(f"[bold][{i}/{len(steps)}] {step.title}")
+            console.print(f"[dim]$ {command}[/]")
+            status = _runner(step.runner)(config, console)
+            if status:
+                raise StudyError(f"step {step.id} exited with status {status}")
+            missing = [name for name in (*step.outputs, "meta.json") if not (out / name).exists()]
+            if missing:
+                raise StudyError(f"step {step.id} finished without writing {', '.join(missing)} in {out}")
+        outs[step.id] = out
+        state.record(step.id, out, command, time.perf_counter() - t0, reused)
+    console.print(f"study finished in {time.perf_counter() - start:.0f} s; state in {folder / 'state.json'}")
+    return state

@@ -1,0 +1,56 @@
+"""The study's progress record: which steps finished, where their results are, and their hashes.
+
+``state.json`` lives in the preset's study folder. A step counts as done when its folder holds
+``meta.json`` and every output it promises; the state file records the command line, the
+sha256 of the step's ``meta.json`` (the hash later steps cite as their input) and the seconds
+it took. It is rewritten atomically after each step, so a killed study resumes at the first
+unfinished step.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from interp import paths
+from interp.artifacts import sha256_file, write_json_atomic
+
+STATE_FILE = "state.json"
+
+
+def step_done(folder: Path, outputs: tuple[str, ...]) -> bool:
+    """Whether ``folder`` holds ``meta.json`` and every promised output."""
+    return (folder / paths.META_FILE).is_file() and all((folder / name).exists() for name in outputs)
+
+
+@dataclass
+class StudyState:
+    """Finished steps of one preset (``steps``: id -> record)."""
+
+    folder: Path
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: Path) -> StudyState:
+        path = folder / STATE_FILE
+        if not path.is_file():
+            return cls(folder)
+        data = json.loads(path.read_text())
+        return cls(folder, dict(data.get("steps", {})))
+
+    def record(self, step_id: str, out: Path, command: str, seconds: float, reused: bool) -> None:
+        """Note a finished step and write the state file atomically."""
+        meta = out / paths.META_FILE
+        self.steps[step_id] = {
+            "out": str(out),
+            "command": command,
+            "meta_sha256": sha256_file(meta) if meta.is_file() else None,
+            "seconds": round(seconds, 2),
+            "reused": reused,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.folder / STATE_FILE, {"steps": self.steps}, overwrite=True)

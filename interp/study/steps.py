@@ -1,0 +1,89 @@
+"""A study step: one CLI command with a fixed config, the files it must write and the figures it feeds.
+
+A step's config may depend on earlier steps' output folders (the warm adapter for the evaluation,
+the directions for the verdict), so a step holds a function from a resolver (step id -> folder)
+to its config. The same function renders the plan with placeholders (``<01-finetune-warm>``)
+before anything has run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from interp.config import config_hash
+
+Resolver = Callable[[str], Path]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One numbered step of the study.
+
+    ``words``: the ``interp`` subcommand; ``build``: resolver -> config dataclass (its ``out``
+    field is set by the pipeline); ``runner``: ``"module:function"`` taking ``(config, console)``;
+    ``outputs``: files the step must leave in its folder; ``figures``: figure ids drawn from it;
+    ``needs``: step ids whose folders the config reads; ``gpu``: needs a GPU for real models.
+    """
+
+    id: str
+    title: str
+    words: tuple[str, ...]
+    build: Callable[[Resolver], Any]
+    runner: str
+    outputs: tuple[str, ...]
+    figures: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    gpu: bool = False
+
+    def config(self, resolve: Resolver) -> Any:
+        """The step's config with ``out`` unset (the pipeline names the folder by its hash)."""
+        config = self.build(resolve)
+        if any(f.name == "out" for f in dataclasses.fields(config)):
+            config = dataclasses.replace(config, out=None)
+        return config
+
+    def folder_name(self, resolve: Resolver) -> str:
+        """``<id>-<config hash>``: a changed config (or input folder) gets a new folder."""
+        return f"{self.id}-{config_hash(self.config(resolve))[:10]}"
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _quote(value: str) -> str:
+    import shlex
+
+    return shlex.quote(value)
+
+
+def command_line(words: tuple[str, ...], config: Any) -> str:
+    """The ``interp ...`` command that reproduces ``config`` (only fields that differ from
+    their defaults are written)."""
+    parts = ["interp", *words]
+    for f in dataclasses.fields(config):
+        if not f.init:
+            continue
+        value = getattr(config, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING
+        )
+        if value == default:
+            continue
+        positional = f.metadata.get("positional", False)
+        if isinstance(value, bool):
+            parts.append(_flag(f.name) if value else "--no-" + f.name.replace("_", "-"))
+        elif isinstance(value, tuple):
+            parts.append(_flag(f.name))
+            parts.extend(_quote(str(v)) for v in value)
+        elif value is None:
+            continue
+        elif positional:
+            parts.append(_quote(str(value)))
+        else:
+            parts.extend([_flag(f.name), _quote(str(value))])
+    return " ".join(parts)
