@@ -37,6 +37,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(("reliability",), "interp.commands.reliability:ReliabilityConfig",
             "interp.commands.reliability:run_reliability",
             "compare error and sycophancy of several evaluated model variants (warm vs original ...)"),
+    Command(("report",), "interp.commands.report:ReportConfig", "interp.commands.report:run_report",
+            "draw every figure and write the report (HTML, Markdown, LaTeX) from saved results"),
     Command(("models",), "interp.commands.basic:ModelsConfig", "interp.commands.basic:run_models",
             "list the model registry and what is available offline"),
     Command(("generate",), "interp.commands.basic:GenerateConfig",
@@ -47,6 +49,8 @@ COMMANDS: tuple[Command, ...] = (
             "evaluate error and sycophancy of a model on a prompt set"),
     Command(("warmth",), "interp.commands.warmth:WarmthConfig", "interp.commands.warmth:run_warmth",
             "validate the three warmth instruments on held-out reply triples"),
+    Command(("finetune",), "interp.commands.finetune:FinetuneConfig", "interp.commands.finetune:run_finetune",
+            "LoRA warm / cold / distilled fine-tune with warmth per checkpoint (resumable)"),
 )
 
 

@@ -328,11 +328,58 @@ def _ensure_pad_token(tokenizer: Any) -> None:
 
 
 def adapter_folder(adapter: str | Path) -> Path:
-    """The adapter's folder, checked to hold an ``adapter_config.json``."""
+    """The adapter's folder, checked to hold an ``adapter_config.json``.
+
+    Besides a folder, ``adapter`` may name a fine-tuning run under ``<artifacts>/finetune``:
+    ``embedded-warm`` is the run's final checkpoint, ``embedded-warm@1.0`` its epoch-1.0
+    checkpoint. An existing folder always wins over a run name.
+    """
     folder = Path(adapter).expanduser()
-    if not (folder / "adapter_config.json").is_file():
-        raise ModelLoadError(f"adapter folder {folder} has no adapter_config.json")
-    return folder
+    if (folder / "adapter_config.json").is_file():
+        return folder
+    name = str(adapter)
+    if not folder.exists() and "/" not in name and name not in (".", ".."):
+        return _run_checkpoint(name)
+    raise ModelLoadError(f"adapter folder {folder} has no adapter_config.json")
+
+
+def _run_checkpoint(ref: str) -> Path:
+    """``run`` or ``run@epoch`` -> that fine-tuning run's checkpoint folder."""
+    run, _, epoch = ref.partition("@")
+    run_dir = paths.artifact_dir("finetune", run or "_")
+    root = run_dir.parent
+    runs = sorted(p.name for p in root.iterdir() if (p / "checkpoints").is_dir()) if root.is_dir() else []
+    ckpt_root = run_dir / "checkpoints"
+    if not run or not ckpt_root.is_dir():
+        raise ModelLoadError(
+            f"adapter {ref!r} is neither an adapter folder nor a fine-tuning run in {root}; "
+            f"runs there: {', '.join(runs) or 'none'}"
+        )
+    found = {}
+    for p in ckpt_root.glob("epoch-*"):
+        if (p / "adapter_config.json").is_file():
+            try:
+                found[float(p.name.removeprefix("epoch-"))] = p
+            except ValueError:
+                continue
+    listing = ", ".join(f"{run}@{e!r}" for e in sorted(found)) or "none"
+    if epoch:
+        try:
+            wanted = float(epoch)
+        except ValueError:
+            raise ModelLoadError(f"adapter {ref!r}: epoch {epoch!r} is not a number; checkpoints: {listing}") from None
+        if wanted not in found:
+            raise ModelLoadError(f"run {run!r} has no checkpoint at epoch {epoch}; checkpoints: {listing}")
+        return found[wanted]
+    meta_file = run_dir / paths.META_FILE
+    if not meta_file.is_file():
+        raise ModelLoadError(
+            f"run {run!r} is not finished (no {paths.META_FILE}); name a checkpoint: {listing}"
+        )
+    final = json.loads(meta_file.read_text()).get("final_checkpoint")
+    if not final or not (ckpt_root / final / "adapter_config.json").is_file():
+        raise ModelLoadError(f"run {run!r}: its meta.json names no usable final checkpoint; checkpoints: {listing}")
+    return ckpt_root / final
 
 
 def attach_adapter(loaded: LoadedModel, adapter: str | Path) -> LoadedModel:
