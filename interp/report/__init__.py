@@ -1,0 +1,10 @@
+"""The study report: one self-contained HTML page, a Markdown twin and LaTeX (booktabs) tables,
+with every figure, the verdict sentence(s) with their numbers and each result's provenance."""
+
+from interp.report.latex import booktabs_table
+from interp.report.provenance import provenance_table
+from interp.report.results import ResultTable, load_results
+from interp.report.verdict import verdict_sentences
+from interp.report.write import write_report
+
+__all__ = ["ResultTable", "booktabs_table", "load_results", "provenance_table", "verdict_sentences", "write_report"]
