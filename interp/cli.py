@@ -51,6 +51,14 @@ COMMANDS: tuple[Command, ...] = (
             "validate the three warmth instruments on held-out reply triples"),
     Command(("finetune",), "interp.commands.finetune:FinetuneConfig", "interp.commands.finetune:run_finetune",
             "LoRA warm / cold / distilled fine-tune with warmth per checkpoint (resumable)"),
+    Command(("steer",), "interp.commands.steer:SteerConfig", "interp.commands.steer:run_steer",
+            "steer one prompt with a direction at several alphas; replies side by side"),
+    Command(("sweep",), "interp.commands.steer:SweepConfig", "interp.commands.steer:run_sweep",
+            "alpha x layer x direction steering sweep with side effects and a random-direction null"),
+    Command(("ablate",), "interp.commands.steer:AblateConfig", "interp.commands.steer:run_ablate",
+            "the verdict: ablate warmth from the warm model, add it to the original; paired tests"),
+    Command(("patch",), "interp.commands.steer:PatchConfig", "interp.commands.steer:run_patch",
+            "activation patching original <-> warm, per layer, last token vs all positions"),
 )
 
 

@@ -1,0 +1,177 @@
+"""The verdict experiment: does removing warmth from the warm model restore its reliability?
+
+Arms (a model and an intervention), each scored by forced choice on the same prompts:
+
+- ``original / none`` and ``warm / none``: the two references;
+- ``warm / ablate:<direction>``: each warmth direction (and the sycophancy direction) ablated at
+  every layer the direction has (``resid_post``, all positions);
+- ``warm / ablate:random``: the same ablation with seeded random directions of the same per-layer
+  norms, pooled (per prompt, the mean over the random directions);
+- ``original / add:<direction>``: the warmth direction added at its steering layer(s).
+
+Per arm and condition (neutral, sad, wrong belief, sad + wrong belief) the table reports error
+and agreement with the user's wrong belief (item-bootstrap CIs), and the paired difference from
+``warm / none`` within item (CI, exact McNemar p for 0/1 outcomes). Warmth is measured on replies
+to held-out requests (condition ``neutral``; paired Wilcoxon p). :func:`verdict_sentence`
+states the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from interp.data.prompt_sets import Prompt
+from interp.data.templates import BELIEF_TEMPLATES
+from interp.evaluate import forced_choice
+from interp.hooks.base import Backend
+from interp.stats.bootstrap import group_means, paired_difference
+from interp.stats.paired import mcnemar_exact_p
+from interp.steer import Intervention, steered
+
+VERDICT_COLUMNS = ("model", "intervention", "condition", "measure", "mean", "ci_low", "ci_high", "n_items",
+                   "diff_vs_warm", "diff_low", "diff_high", "p_value")
+CONDITIONS = ("neutral", "sad", "wrong belief", "sad + wrong belief")
+REFERENCE = ("warm", "none")
+
+
+def condition_of(p: Prompt) -> str | None:
+    """The verdict condition of a prompt (None: not one of the four cells)."""
+    belief = p.template in BELIEF_TEMPLATES
+    if p.template not in ("no_belief", *BELIEF_TEMPLATES):
+        return None
+    if p.condition == "unmodified":
+        return "wrong belief" if belief else "neutral"
+    if p.condition == "emotion:sad":
+        return "sad + wrong belief" if belief else "sad"
+    return None
+
+
+@dataclass(frozen=True)
+class Arm:
+    """A model (``original`` / ``warm``), its backend and system prompt, and the interventions
+    applied (several interventions = pooled arms, e.g. the random controls)."""
+
+    model: str
+    label: str
+    backend: Backend
+    system: str | None
+    interventions: tuple[tuple[Intervention, ...], ...] = ((),)
+    norms: dict[int, float] | None = None
+
+
+def score_arm(arm: Arm, prompts: Sequence[Prompt], batch_size: int = 16) -> pd.DataFrame:
+    """Per-prompt error and agreement of one arm (pooled over its intervention sets)."""
+    frames = []
+    for ivs in arm.interventions:
+        with steered(arm.backend, ivs, arm.norms, phase="forward"):
+            df = forced_choice(arm.backend, prompts, system=arm.system, batch_size=batch_size)
+        frames.append(df[["prompt_id", "item_id", "error", "agrees_with_user", "p_incorrect"]])
+    pooled = pd.concat(frames).groupby(["prompt_id", "item_id"], sort=False, as_index=False).mean()
+    cond = {p.prompt_id: condition_of(p) for p in prompts}
+    pooled["condition"] = pooled["prompt_id"].map(cond)
+    pooled["model"], pooled["intervention"] = arm.model, arm.label
+    return pooled
+
+
+def warmth_of_arm(arm: Arm, requests: Sequence[tuple[str, str]], reply: Callable[[Arm, list[str]], list[str]],
+                  score: Callable[[list[str]], np.ndarray]) -> pd.DataFrame:
+    """Warmth of the arm's replies to held-out requests ``(id, text)``, pooled over intervention
+    sets: rows ``item_id, warmth`` (``reply(arm, texts)`` generates under the arm)."""
+    values = np.mean([score(reply(Arm(arm.model, arm.label, arm.backend, arm.system, (ivs,), arm.norms),
+                                  [t for _, t in requests])) for ivs in arm.interventions], axis=0)
+    return pd.DataFrame({"item_id": [i for i, _ in requests], "prompt_id": [i for i, _ in requests],
+                         "warmth": values, "condition": "neutral", "model": arm.model, "intervention": arm.label})
+
+
+def _long(per_prompt: pd.DataFrame, warmth: pd.DataFrame | None) -> pd.DataFrame:
+    fc = per_prompt.dropna(subset=["condition"])
+    parts = [fc.assign(measure="error", value=fc["error"]),
+             fc.dropna(subset=["agrees_with_user"]).assign(measure="agrees_with_user", value=lambda d: d["agrees_with_user"])]
+    if warmth is not None and len(warmth):
+        parts.append(warmth.assign(measure="warmth", value=warmth["warmth"]))
+    cols = ["model", "intervention", "condition", "measure", "item_id", "prompt_id", "value"]
+    out = pd.concat([p[cols] for p in parts], ignore_index=True)
+    out["arm"] = out["model"] + "/" + out["intervention"]
+    return out
+
+
+def _p_value(df: pd.DataFrame, arm: str, ref: str, measure: str) -> float:
+    a = df[df.arm == arm].set_index("prompt_id")["value"]
+    b = df[df.arm == ref].set_index("prompt_id")["value"]
+    both = a.index.intersection(b.index)
+    if len(both) == 0:
+        return float("nan")
+    x, y = a.loc[both].to_numpy(), b.loc[both].to_numpy()
+    if measure != "warmth" and np.isin(x, (0.0, 1.0)).all() and np.isin(y, (0.0, 1.0)).all():
+        return mcnemar_exact_p(int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum()))
+    if np.allclose(x, y):
+        return 1.0
+    from scipy.stats import wilcoxon
+
+    return float(wilcoxon(x, y).pvalue)
+
+
+def verdict_table(per_prompt: pd.DataFrame, warmth: pd.DataFrame | None = None, *, n_boot: int = 2000,
+                  seed: int = 0) -> pd.DataFrame:
+    """The tidy ``verdict.csv`` table (:data:`VERDICT_COLUMNS`) from per-prompt arm results."""
+    long = _long(per_prompt, warmth)
+    means = group_means(long, "value", "item_id", by=["model", "intervention", "condition", "measure"], seed=seed, n_boot=n_boot)
+    ref = "/".join(REFERENCE)
+    records = []
+    for row in means.itertuples():
+        arm = f"{row.model}/{row.intervention}"
+        rec = {c: getattr(row, c) for c in ("model", "intervention", "condition", "measure", "mean", "ci_low", "ci_high", "n_items")}
+        rec.update(diff_vs_warm=np.nan, diff_low=np.nan, diff_high=np.nan, p_value=np.nan)
+        sub = long[(long.condition == row.condition) & (long.measure == row.measure) & long.arm.isin([arm, ref])]
+        if arm != ref and (sub.arm == ref).any():
+            d = paired_difference(sub, "value", "item_id", "arm", ref, arm, seed=seed, n_boot=n_boot).iloc[0]
+            rec.update(diff_vs_warm=d["diff"], diff_low=d["ci_low"], diff_high=d["ci_high"],
+                       p_value=_p_value(sub, arm, ref, str(row.measure)))
+        records.append(rec)
+    order = {c: i for i, c in enumerate(CONDITIONS)}
+    out = pd.DataFrame(records, columns=list(VERDICT_COLUMNS))
+    return out.sort_values(["model", "intervention", "measure", "condition"], key=lambda s: s.map(order) if s.name == "condition" else s).reset_index(drop=True)
+
+
+def _cell(table: pd.DataFrame, model: str, intervention: str, condition: str, measure: str) -> pd.Series | None:
+    sel = table[(table.model == model) & (table.intervention == intervention) & (table.condition == condition) & (table.measure == measure)]
+    return None if sel.empty else sel.iloc[0]
+
+
+def verdict_sentence(table: pd.DataFrame, warmth_directions: Sequence[str], add_label: str | None,
+                     condition: str = "sad + wrong belief") -> str:
+    """One sentence with its numbers: does ablating warmth from the warm model restore the
+    original's error (and how much warmth is retained); does adding warmth to the original
+    reproduce the warm model's loss."""
+    orig, warm = _cell(table, "original", "none", condition, "error"), _cell(table, "warm", "none", condition, "error")
+    if orig is None or warm is None:
+        return f"No verdict: the {condition} cell is missing."
+    gap = warm["mean"] - orig["mean"]
+    parts = [f"On {condition} prompts the warm model errs {100 * warm['mean']:.1f}% vs the original's {100 * orig['mean']:.1f}% (gap {100 * gap:+.1f} pp)"]
+    best: tuple[float, str, pd.Series] | None = None
+    for name in warmth_directions:
+        c = _cell(table, "warm", f"ablate:{name}", condition, "error")
+        if c is not None and (best is None or c["mean"] < best[0]):
+            best = (c["mean"], name, c)
+    if best is not None:
+        _, name, c = best
+        closed = (warm["mean"] - c["mean"]) / gap if gap != 0 else float("nan")
+        w0, w1, wa = (_cell(table, m, i, "neutral", "warmth") for m, i in (("original", "none"), ("warm", "none"), ("warm", f"ablate:{name}")))
+        retained = ""
+        if w0 is not None and w1 is not None and wa is not None and w1["mean"] != w0["mean"]:
+            retained = f", keeping {100 * (wa['mean'] - w0['mean']) / (w1['mean'] - w0['mean']):.0f}% of the warmth gain"
+        rnd = _cell(table, "warm", "ablate:random", condition, "error")
+        rnd_txt = f"; random ablations: {100 * rnd['diff_vs_warm']:+.1f} pp" if rnd is not None else ""
+        parts.append(f"ablating {name} moves it to {100 * c['mean']:.1f}% ({100 * c['diff_vs_warm']:+.1f} pp "
+                     f"[{100 * c['diff_low']:+.1f}, {100 * c['diff_high']:+.1f}], p={c['p_value']:.2g}; "
+                     f"{100 * closed:.0f}% of the gap closed{retained}{rnd_txt})")
+    if add_label is not None:
+        a = _cell(table, "original", add_label, condition, "error")
+        if a is not None:
+            parts.append(f"adding warmth to the original gives {100 * a['mean']:.1f}% "
+                         f"({100 * (a['mean'] - orig['mean']):+.1f} pp vs original)")
+    return "; ".join(parts) + "."

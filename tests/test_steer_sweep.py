@@ -1,0 +1,126 @@
+"""Layer runner and the prefix-reuse sweep: both must equal a plain forward / the naive sweep."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from interp.data.build import DataBuildConfig, build_prompt_list
+from interp.directions import Direction
+from interp.hooks import get_backend
+from interp.layer_runner import LayerRunner
+from interp.readouts import build_rows, unit_table
+from interp.steer import random_directions
+from interp.sweep import BASELINE, SWEEP_COLUMNS, grid, run_naive, run_prefix_reuse, sweep_table
+from interp.warmth.pairs import load_split
+
+
+@pytest.mark.parametrize("arch", ["llama", "mistral", "qwen2"])
+def test_layer_runner_equals_the_model_forward(arch):
+    from interp.tiny_models import tiny_model
+
+    loaded = tiny_model(arch, n_layers=3)
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(3, 200, (3, 9), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, :4] = 0
+    mask[2, :1] = 0
+    with torch.no_grad():
+        ref = get_backend(loaded, "torch").forward(ids, mask)
+        runner = LayerRunner(loaded)
+        out = runner.forward(ids, mask)
+        # split at every layer: prefix then suffix
+        h = runner.embed_tokens(ids)
+        prep = runner.prepare(mask, h)
+        mid = runner.run(h, prep, 0, 2)
+        split = runner.logits(runner.run(mid, prep, 2))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(split, ref, atol=1e-5, rtol=0)
+
+
+def test_layer_runner_with_sliding_window_mistral():
+    from transformers import AutoModelForCausalLM, MistralConfig
+
+    from interp.models import LoadedModel, weights_fingerprint
+    from interp.tiny_models import tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    cfg = MistralConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, sliding_window=3)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(cfg).eval()
+    loaded = LoadedModel(name="sw", model=model, tokenizer=tok, weights_hash=weights_fingerprint(model))
+    ids = torch.randint(3, 100, (2, 10))
+    mask = torch.ones_like(ids)
+    mask[0, :3] = 0
+    with torch.no_grad():
+        ref = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0)).logits
+        out = LayerRunner(loaded).forward(ids, mask)
+    keep = mask.bool()
+    torch.testing.assert_close(out[keep], ref[keep], atol=1e-5, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def study(tiny_llama):
+    prompts, _ = build_prompt_list(DataBuildConfig(conditions=("unmodified", "emotion:sad"), per_task=2))
+    triples = load_split().held_out[:3]
+    return build_rows(tiny_llama.tokenizer, prompts[:24], triples)
+
+
+def test_prefix_reuse_sweep_equals_the_naive_sweep(tiny_llama, study):
+    d = tiny_llama.d_model
+    planted = Direction("planted", "mean_diff", "resid_post", "last", (0, 1, 2), torch.randn(3, d, generator=torch.Generator().manual_seed(2)))
+    settings = grid([planted], [0, 2], [-2.0, 0.0, 3.0])
+    settings += grid([planted], [1], [1.5], op="ablate_add")
+    norms = {0: 1.5, 1: 2.0, 2: 2.5}
+    fast = run_prefix_reuse(tiny_llama, study.rows, settings, norms, batch_size=7)
+    naive = run_naive(get_backend(tiny_llama, "torch"), study.rows, settings, norms, batch_size=5)
+    assert set(fast.measured()) == set(naive.measured()) == {BASELINE, *(s.key for s in settings)}
+    for key in fast.measured():
+        lp_f, kl_f = fast.arrays(key)
+        lp_n, kl_n = naive.arrays(key)
+        np.testing.assert_allclose(lp_f, lp_n, atol=1e-4, rtol=1e-5, err_msg=str(key))
+        np.testing.assert_allclose(kl_f, kl_n, atol=1e-5, err_msg=str(key))
+    lp0, kl0 = fast.arrays(("planted", 2, 0.0))
+    lpb, _ = fast.arrays(BASELINE)
+    assert np.array_equal(lp0, lpb) and np.all(kl0 == 0)
+    lp3, kl3 = fast.arrays(("planted", 2, 3.0))
+    assert np.all(kl3 > 0) and not np.allclose(lp3, lpb)
+
+
+def test_sweep_table_columns_nulls_and_unit_metrics(tiny_llama, study):
+    planted = Direction("planted", "mean_diff", "resid_post", "last", (1,), torch.randn(1, tiny_llama.d_model, generator=torch.Generator().manual_seed(4)))
+    settings = grid([planted], [1], [0.0, 4.0])
+    nulls = grid(random_directions(planted, 10, seed=0), [1], [0.0, 4.0])
+    readings = run_prefix_reuse(tiny_llama, study.rows, settings + nulls, {1: 2.0}, batch_size=16)
+    table = sweep_table(study, readings, settings, nulls, n_boot=50)
+    assert tuple(table.columns) == SWEEP_COLUMNS
+    assert set(table["metric"]) == {"p_agree", "error", "kl", "heldout_loss"}
+    cell = table[(table.direction == "planted") & (table.alpha == 4.0)].set_index("metric")
+    assert cell["null_low"].notna().all() and (cell["null_low"] <= cell["null_high"]).all()
+    assert (cell["ci_low"] <= cell["mean"]).all() and (cell["mean"] <= cell["ci_high"]).all()
+    base = table[table.direction == "none"].set_index("metric")
+    assert base.loc["kl", "mean"] == 0.0 and np.isnan(base.loc["kl", "null_low"])
+    units = unit_table(study, *readings.arrays(BASELINE))
+    assert isinstance(units, pd.DataFrame)
+    assert (units[units.metric == "heldout_loss"]["value"] > 0).all()
+    assert units[units.metric == "p_agree"]["value"].between(0, 1).all()
+
+
+def test_causal_inputs_split_prompts_and_find_direction_folders(tmp_path):
+    from interp.commands.causal_inputs import CausalConfig, _direction_folders, study_prompts
+    from interp.config import ConfigError
+
+    config = CausalConfig(per_task=2)
+    evaluation, held_back = study_prompts(config)
+    assert {p.item_id for p in evaluation}.isdisjoint({p.item_id for p in held_back})
+    assert len({p.item_id for p in evaluation}) == 8
+    d = Direction("persona", "mean_diff", "resid_post", "last", (0, 1), torch.ones(2, 4))
+    d.save(tmp_path / "run" / "persona-mean_diff")
+    assert _direction_folders([str(tmp_path / "run")]) == [tmp_path / "run" / "persona-mean_diff"]
+    with pytest.raises(ConfigError, match="no Direction folder"):
+        _direction_folders([str(tmp_path)])
+    with pytest.raises(ConfigError, match="n_random"):
+        CausalConfig(n_random=3)
