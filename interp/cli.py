@@ -51,6 +51,8 @@ COMMANDS: tuple[Command, ...] = (
             "validate the three warmth instruments on held-out reply triples"),
     Command(("finetune",), "interp.commands.finetune:FinetuneConfig", "interp.commands.finetune:run_finetune",
             "LoRA warm / cold / distilled fine-tune with warmth per checkpoint (resumable)"),
+    Command(("demo",), "interp.commands.demo:DemoConfig", "interp.commands.demo:run_demo",
+            "live steering demo: a local web page (or --tui) with original, steered and ablated answers"),
     Command(("steer",), "interp.commands.steer:SteerConfig", "interp.commands.steer:run_steer",
             "steer one prompt with a direction at several alphas; replies side by side"),
     Command(("sweep",), "interp.commands.steer:SweepConfig", "interp.commands.steer:run_sweep",
