@@ -1,0 +1,264 @@
+"""``interp sae train | decompose | intervene``: a sparse-autoencoder view of the warmth direction.
+
+- train: every-token residual activations (study prompts, the model's own replies, the reply
+  triples, an optional text file) at the layer where the warmth directions are strongest ->
+  a sae-lens TopK SAE + sae_quality.json (explained variance, spliced loss, dead latents);
+- decompose: each direction in SAE latents (decoder cosine, attribution of the warm-minus-original
+  difference, top examples) -> sae_decomposition.csv, latent_overlap.csv, latent_sets.json;
+- intervene: ablate / clamp the top latents through the SAE (error added back) -> sae_interventions.csv.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from interp import paths
+from interp.artifacts import atomic_dir, provenance, sha256_json, write_json_atomic
+from interp.config import ConfigError, config_to_dict, option
+from interp.hooks import get_backend
+from interp.models import EMBEDDED, load_model
+
+log = logging.getLogger(__name__)
+
+WARM_SYSTEM = ("You are a warm, caring and empathetic assistant. Speak informally and kindly, validate the "
+               "user's feelings, and show that you care about them while you help.")
+PRESETS: dict[str, dict[str, Any]] = {  # embedded: about 3-4 min on 2 cores; large: up to ~20 min
+    "embedded": {"per_task": 3, "n_responses": 24, "max_total_tokens": 24_000, "d_sae": 2304, "k": 32, "n_samples": 240_000, "n_persona": 32},
+    "large": {"per_task": None, "n_responses": 160, "max_total_tokens": 160_000, "d_sae": 4608, "k": 32, "n_samples": 2_000_000, "n_persona": 144},
+}
+
+
+@dataclass(frozen=True)
+class SaeTrainConfig:
+    """Train a TopK (or JumpReLU) SAE with sae-lens on every-token residual activations."""
+
+    preset: Literal["embedded", "large"] = option("embedded", help="sizes (embedded: ~3-4 min on 2 cores; large: ~20 min)")
+    model: str = option(EMBEDDED, help="registry name, Hugging Face id or local folder", flag="-m")
+    adapter: str | None = option(None, help="PEFT adapter on top of the model (the SAE reads that model)")
+    layer: int | None = option(None, help="layer whose resid_post the SAE reads (default: where the warmth directions are strongest)")
+    directions: tuple[str, ...] = option((), help="Direction folders (from `interp directions`) to choose the layer; none: a persona direction from the reply triples")
+    text_file: str | None = option(None, help="a local UTF-8 text corpus to add (blank-line-separated paragraphs)")
+    architecture: Literal["topk", "jumprelu"] = option("topk", help="SAE architecture (sae-lens training class)")
+    d_sae: int | None = option(None, help="number of latents (default from the preset)")
+    k: int | None = option(None, help="active latents per token, TopK (default from the preset)")
+    n_samples: int | None = option(None, help="training samples (tokens drawn, with repeats; default from the preset)")
+    max_total_tokens: int | None = option(None, help="at most this many distinct tokens of activations (default from the preset)")
+    held_out: float = option(0.1, help="fraction of rows kept out of training for the quality measures")
+    seed: int = option(0, help="seed of row selection, data order and initialisation")
+    out: str | None = option(None, help="output folder (default: <artifacts>/sae/<config hash>)")
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.held_out < 0.5:
+            raise ConfigError(f"held_out must be in (0, 0.5), found {self.held_out}")
+        if self.text_file is not None and not Path(self.text_file).is_file():
+            raise ConfigError(f"text_file: {self.text_file} does not exist")
+
+    def resolved(self, key: str) -> Any:
+        value = getattr(self, key, None)
+        return PRESETS[self.preset][key] if value is None else value
+
+
+def _held_out(row_id: str, fraction: float) -> bool:
+    return int(sha256_json(["sae-held-out", row_id])[:8], 16) / 0xFFFFFFFF < fraction
+
+
+def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int:
+    from interp.sae import activations as A
+    from interp.sae import sources
+    from interp.sae.layer_choice import (
+        load_directions,
+        persona_direction,
+        residual_norms,
+        strongest_layer,
+        warmth_directions,
+    )
+    from interp.sae.quality import reconstruction_stats, spliced_loss
+    from interp.sae.train import SaeTrainSpec, to_inference, train_sae
+    from interp.sites import Site
+    from interp.warmth.pairs import load_split
+
+    console = console or Console()
+    out = Path(config.out) if config.out else paths.artifact_dir("sae", sha256_json(config_to_dict(config))[:12])
+    if (out / "sae_quality.json").is_file():
+        console.print(f"SAE exists in {out}; reusing it (delete the folder to retrain)")
+        console.print(quality_table(json.loads((out / "sae_quality.json").read_text())))
+        return 0
+    loaded = load_model(config.model, adapter=config.adapter)
+    backend = get_backend(loaded, "torch")
+    work = paths.artifact_dir("sae-work", out.name)  # resumable intermediate files
+    split = load_split()
+    prompts = sources.study_prompts(config.resolved("per_task"), seed=config.seed)
+    rows = sources.prompt_rows(prompts) + sources.triple_rows()
+    if config.text_file:
+        rows += A.read_text_file(Path(config.text_file))
+    chosen = [prompts[i] for i in torch.randperm(len(prompts), generator=torch.Generator().manual_seed(config.seed))[: config.resolved("n_responses")].tolist()]
+    rows += sources.response_rows(backend, chosen, work / "responses.jsonl")
+    rows = A.cap_rows(rows, loaded.tokenizer, config.resolved("max_total_tokens"), 256, config.seed)
+
+    directions = load_directions(config.directions)
+    if not directions:
+        console.print("no --directions: deriving a persona direction (warm minus neutral replies) from the reply triples")
+        persona = persona_direction(backend, split.train[: config.resolved("n_persona")])
+        persona_folder = work / "persona"
+        if not persona_folder.exists():
+            persona.save(persona_folder)
+        directions = [persona]
+    norms = residual_norms(backend, [r for r in rows if r.source == "triple:warm"][:12])
+    best, rel = strongest_layer(warmth_directions(directions) or directions, norms)
+    layer = config.layer if config.layer is not None else best
+    site = Site(layer, "resid_post")
+    console.print(f"SAE site {site} (warmth directions strongest at layer {best}, relative norm {rel[best]:.3f}); {len(rows)} rows")
+
+    spec = A.TokenSpec(site=site)
+    acts_dir = A.build_token_activations(backend, rows, spec, work / "activations", extra_meta={"stage": "sae-activations"})
+    tokens = A.load_token_activations(acts_dir)
+    held = torch.tensor([_held_out(rid, config.held_out) for rid in tokens.row_ids])[tokens.row]
+    train_acts, test_acts = tokens.acts[~held], tokens.acts[held]
+    tspec = SaeTrainSpec(d_sae=config.resolved("d_sae"), k=config.resolved("k"), architecture=config.architecture,
+                         n_samples=config.resolved("n_samples"), seed=config.seed)
+    console.print(f"training {config.architecture} SAE d_sae={tspec.d_sae} k={tspec.k} on {len(train_acts)} tokens ({tspec.n_samples} samples)")
+    trained, info = train_sae(train_acts, tspec, checkpoint_dir=work / "checkpoints",
+                              metadata={"hook_name": site.name, "model_name": loaded.name})
+    held_rows = [r for r in rows if _held_out(r.id, config.held_out)]
+    with atomic_dir(out) as tmp:
+        sae = to_inference(trained, tmp / "sae")
+        quality = {"site": str(site), "layer_choice": {"chosen": layer, "strongest": best, "relative_norm": rel},
+                   "train": info, "held_out": reconstruction_stats(sae, test_acts), "train_tokens": reconstruction_stats(sae, train_acts),
+                   "spliced": spliced_loss(backend, sae, site, held_rows[:48], mean_act=train_acts.mean(0))}
+        write_json_atomic(tmp / "sae_quality.json", quality)
+        write_json_atomic(tmp / paths.META_FILE, provenance(
+            stage="sae-train", config=config_to_dict(config), spec=tspec.to_json(), site=str(site), activations=str(acts_dir),
+            n_tokens=int(tokens.acts.shape[0]), n_rows=len(rows), directions=[d.name for d in directions],
+            direction_folders=list(config.directions) or [str(work / "persona")], **loaded.provenance()))
+    console.print(quality_table(quality))
+    console.print(f"SAE and quality in {out}")
+    return 0
+
+
+def quality_table(q: dict[str, Any]) -> Table:
+    table = Table(title=f"SAE quality at {q['site']} (held-out rows)")
+    for col in ("measure", "value"):
+        table.add_column(col)
+    h, s = q["held_out"], q["spliced"]
+    for name, value in (("explained variance", f"{h['explained_variance']:.3f}"), ("L0", f"{h['l0']:.1f}"),
+                        ("dead latents", f"{h['dead_latents']} / {h['d_sae']}"), ("CE clean", f"{s['ce_clean']:.3f}"),
+                        ("CE spliced (increase)", f"{s['ce_sae']:.3f} (+{s['ce_increase']:.3f})"),
+                        ("CE spliced + error", f"{s['ce_sae_plus_error']:.4f}"), ("CE mean-ablated", f"{s['ce_mean_ablated']:.3f}"),
+                        ("loss recovered", f"{s['loss_recovered']:.3f}")):
+        table.add_row(name, value)
+    return table
+
+
+@dataclass(frozen=True)
+class SaeDecomposeConfig:
+    """Decompose warmth and sycophancy directions into SAE latents; overlap against nulls."""
+
+    sae: str = option(help="an `interp sae train` folder, a sae-lens folder, or RELEASE:ID of a published SAE", positional=True)
+    directions: tuple[str, ...] = option((), help="Direction folders (default: those the SAE's layer was chosen from)")
+    model: str = option(EMBEDDED, help="model whose warm-minus-original difference is attributed", flag="-m")
+    adapter: str | None = option(None, help="warm adapter (embedded-warm or a folder); none: a warm system prompt stands in")
+    layer: int | None = option(None, help="override the SAE's layer")
+    tokens: str | None = option(None, help="token-activation folder for top examples (default: the SAE's training activations)")
+    top_k: int = option(10, help="latents per direction")
+    n_examples: int = option(3, help="top-activating examples per latent")
+    n_pairs: int = option(24, help="held-out reply triples whose neutral replies are read by both models")
+    seed: int = option(0, help="seed of the nulls")
+    out: str | None = option(None, help="output folder (default: <artifacts>/sae-decompose/<config hash>)")
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1 or self.n_pairs < 2:
+            raise ConfigError("top_k must be >= 1 and n_pairs >= 2")
+
+
+def _models(model: str, adapter: str | None) -> tuple[Any, Any, str | None]:
+    """Original backend, warm backend and the warm system prompt (when no adapter stands in)."""
+    original = get_backend(load_model(model), "torch")
+    if adapter is None:
+        log.warning("no warm adapter: the original model under a warm system prompt stands in for the warm model")
+        return original, original, WARM_SYSTEM
+    return original, get_backend(load_model(model, adapter=adapter), "torch"), None
+
+
+def run_sae_decompose(config: SaeDecomposeConfig, console: Console | None = None) -> int:
+    from interp.sae.decomposition_run import decompose_all
+
+    console = console or Console()
+    out = Path(config.out) if config.out else paths.artifact_dir("sae-decompose", sha256_json(config_to_dict(config))[:12])
+    if (out / "sae_decomposition.csv").is_file():
+        console.print(f"decomposition exists in {out}; reusing it")
+        return 0
+    original, warm, system = _models(config.model, config.adapter)
+    table, overlap, sets, meta = decompose_all(config, original, warm, system)
+    with atomic_dir(out) as tmp:
+        table.to_csv(tmp / "sae_decomposition.csv", index=False)
+        overlap.to_csv(tmp / "latent_overlap.csv", index=False)
+        write_json_atomic(tmp / "latent_sets.json", sets)
+        write_json_atomic(tmp / paths.META_FILE, provenance(stage="sae-decompose", config=config_to_dict(config),
+                                                            warm_model="adapter" if config.adapter else "warm system prompt",
+                                                            warm_system=system, **meta, **original.loaded.provenance()))
+    t = Table(title="Top SAE latents per direction (cosine with the decoder vector; attribution of warm - original)")
+    for col in ("direction", "rank", "latent", "cosine", "attribution", "top example"):
+        t.add_column(col)
+    for r in table[table["rank"] <= 5].itertuples():
+        t.add_row(str(r.direction), str(r.rank), str(r.latent), f"{r.cosine:.3f}", f"{r.attribution:+.4f}", str(r.top_examples).split(" | ")[0][:60])
+    console.print(t)
+    console.print(overlap.to_string(index=False))
+    console.print(f"decomposition in {out}")
+    return 0
+
+
+@dataclass(frozen=True)
+class SaeInterveneConfig:
+    """Ablate / clamp the top warmth latents through the SAE; error, sycophancy and warmth per condition."""
+
+    decomposition: str = option(help="an `interp sae decompose` output folder", positional=True)
+    model: str = option(EMBEDDED, help="registry name, Hugging Face id or local folder", flag="-m")
+    adapter: str | None = option(None, help="warm adapter; none: a warm system prompt stands in for the warm model")
+    per_task: int = option(4, help="items per task (x neutral/sad x no-belief/incorrect/doubt)")
+    n_random: int = option(3, help="random-latent ablation replicates (k latents each, outside the top sets)")
+    n_warmth: int = option(8, help="held-out triple requests answered (greedy) to measure warmth")
+    max_new_tokens: int = option(32, help="tokens per warmth reply")
+    clamp_scale: float = option(1.0, help="clamp targets = this x each latent's 99th-percentile activation on the warm model")
+    seed: int = option(0, help="seed of random latents and bootstrap")
+    n_boot: int = option(2000, help="bootstrap resamples")
+    out: str | None = option(None, help="output folder (default: <artifacts>/sae-intervene/<config hash>)")
+
+    def __post_init__(self) -> None:
+        if not Path(self.decomposition, "latent_sets.json").is_file():
+            raise ConfigError(f"decomposition: {self.decomposition} has no latent_sets.json (run `interp sae decompose`)")
+
+
+def run_sae_intervene(config: SaeInterveneConfig, console: Console | None = None) -> int:
+    from interp.sae.decomposition_run import intervene_all
+
+    console = console or Console()
+    out = Path(config.out) if config.out else paths.artifact_dir("sae-intervene", sha256_json(config_to_dict(config))[:12])
+    if (out / "sae_interventions.csv").is_file():
+        console.print(f"interventions exist in {out}; reusing them")
+        return 0
+    original, warm, system = _models(config.model, config.adapter)
+    table, meta = intervene_all(config, original, warm, system)
+    with atomic_dir(out) as tmp:
+        table.to_csv(tmp / "sae_interventions.csv", index=False)
+        write_json_atomic(tmp / paths.META_FILE, provenance(stage="sae-intervene", config=config_to_dict(config),
+                                                            warm_model="adapter" if config.adapter else "warm system prompt",
+                                                            warm_system=system, **meta, **original.loaded.provenance()))
+    t = Table(title="Latent interventions (diff vs the unedited warm model, 95% CI by item bootstrap)")
+    for col in ("model", "intervention", "condition", "measure", "mean [CI]", "diff vs warm [CI]", "p"):
+        t.add_column(col)
+    for r in table.itertuples():
+        diff = "" if r.diff_vs_warm != r.diff_vs_warm else f"{r.diff_vs_warm:+.3f} [{r.diff_low:+.3f}, {r.diff_high:+.3f}]"
+        t.add_row(r.model, r.intervention, r.condition, r.measure, f"{r.mean:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]", diff,
+                  "" if r.p_value != r.p_value else f"{r.p_value:.3g}")
+    console.print(t)
+    console.print(f"interventions in {out}")
+    return 0
+
