@@ -7,7 +7,9 @@ A position spec is one of:
 - ``last:K``: each of the last K tokens (kept as ``(K, d_model)`` per row, oldest first);
 - ``mean_user``: mean over the tokens of the last user message (or of a character span of it,
   e.g. the question, when the row gives one);
-- ``mean_assistant``: mean over the tokens of the last assistant message (a response being read).
+- ``mean_assistant``: mean over the tokens of the last assistant message (a response being read);
+- ``last_assistant``: the last token of the last assistant message's content (e.g. the answer
+  letter of a CAA-style ``(A`` / ``(B`` reply, before the template's end-of-turn tokens).
 
 Specs resolve, for a rendered :class:`~interp.chat.ChatEncoding`, to a weight matrix over token
 positions, so one ``einsum`` in the hook reduces ``(batch, pos, d_model)`` to what is kept.
@@ -41,7 +43,7 @@ class PositionSpec:
     @classmethod
     def parse(cls, text: str) -> PositionSpec:
         text = text.strip()
-        if text in ("last", "mean_user", "mean_assistant"):
+        if text in ("last", "mean_user", "mean_assistant", "last_assistant"):
             return cls(text)
         if m := _LAST_K.match(text):
             k = int(m.group(1))
@@ -49,7 +51,7 @@ class PositionSpec:
                 raise PositionError(f"last:K needs K >= 1, found {k}")
             return cls("last_k", k)
         raise PositionError(
-            f"unknown position {text!r}; expected last, last:K, mean_user or mean_assistant"
+            f"unknown position {text!r}; expected last, last:K, mean_user, mean_assistant or last_assistant"
         )
 
     @property
@@ -79,6 +81,11 @@ def token_weights(
             raise PositionError(f"last:{spec.k} asks for more tokens than the row has ({n})")
         for slot in range(spec.k):
             w[slot, n - spec.k + slot] = 1.0
+    elif spec.kind == "last_assistant":
+        span = enc.span_of("assistant")
+        if span.tok_end <= span.tok_start:
+            raise PositionError("the assistant span has no tokens")
+        w[0, span.tok_end - 1] = 1.0
     else:
         role: Role = "user" if spec.kind == "mean_user" else "assistant"
         span = enc.span_of(role)
