@@ -114,7 +114,7 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
         _measure_warmth(model, loaded, result.checkpoints, split.held_out, plan, preset.variant, run_dir, console)
     final = max(result.checkpoints)
     write_json_atomic(run_dir / paths.META_FILE, provenance(
-        stage="finetune", config=config_to_dict(config), preset=preset.name, variant=preset.variant,
+        stage="finetune", config=config_to_dict(config),
         train_config=config_to_dict(tcfg), warmth_plan=dataclasses.asdict(plan), **meta,
         base_weights_hash=loaded.weights_hash, checkpoints={str(e): str(p.name) for e, p in sorted(result.checkpoints.items())},
         final_checkpoint=result.checkpoints[final].name, final_epoch=final,

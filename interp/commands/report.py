@@ -34,20 +34,42 @@ class ReportConfig:
             raise ConfigError("results: give at least one result folder")
 
 
-def collect_tables(folders: tuple[str, ...]) -> dict[str, Path]:
-    """Known table name -> CSV across the folders; a name found in two folders is an error."""
+MERGEABLE = ("warmth_by_epoch", "error_by_task")
+"""Tables with a ``variant`` column: one per run (warm, cold ...) is stacked into one table."""
+
+
+def collect_tables(folders: tuple[str, ...], merge_dir: Path | None = None) -> dict[str, Path]:
+    """Known table name -> CSV across the folders.
+
+    A name found in several folders is an error, except the per-variant tables of
+    :data:`MERGEABLE`, which are stacked (rows repeated across runs, like the original model's
+    epoch 0, kept once) into ``merge_dir``.
+    """
+    import pandas as pd
+
     from interp.figures.render import find_tables
 
-    found: dict[str, Path] = {}
+    found: dict[str, list[Path]] = {}
     for folder in folders:
         path = Path(folder)
         if not path.is_dir():
             raise ConfigError(f"results: {folder} is not a folder")
         for name, csv in find_tables(path).items():
-            if name in found:
-                raise ConfigError(f"{name}.csv is in two result folders: {found[name]} and {csv}")
-            found[name] = csv
-    return found
+            found.setdefault(name, []).append(csv)
+    out: dict[str, Path] = {}
+    for name, csvs in found.items():
+        if len(csvs) == 1:
+            out[name] = csvs[0]
+        elif name in MERGEABLE and merge_dir is not None:
+            merged = pd.concat([pd.read_csv(c) for c in csvs], ignore_index=True)
+            keys = [c for c in merged.columns if c not in ("mean", "ci_low", "ci_high", "n", "n_items")]
+            merged = merged.drop_duplicates(subset=keys, keep="first")
+            merge_dir.mkdir(parents=True, exist_ok=True)
+            out[name] = merge_dir / f"{name}.csv"
+            merged.to_csv(out[name], index=False)
+        else:
+            raise ConfigError(f"{name}.csv is in several result folders: {', '.join(map(str, csvs))}")
+    return out
 
 
 def verdict_text(tables: dict[str, Path]) -> list[str]:
@@ -66,16 +88,22 @@ def verdict_text(tables: dict[str, Path]) -> list[str]:
 
 
 def run_report(config: ReportConfig, console: Console | None = None) -> int:
-    from interp.figures.render import draw_figures
-    from interp.report.results import ResultTable, nearest_meta
-    from interp.report.write import write_report
+    import tempfile
 
     console = console or Console()
-    tables = collect_tables(config.results)
     out = Path(config.out) if config.out else paths.plots_root() / f"report-{sha256_json(config_to_dict(config))[:12]}"
     if (out / "report.html").is_file():
         console.print(f"report exists: {out / 'report.html'} (reusing it)")
         return 0
+    with tempfile.TemporaryDirectory() as merge_dir:
+        return _write(config, collect_tables(config.results, Path(merge_dir)), out, console)
+
+
+def _write(config: ReportConfig, tables: dict[str, Path], out: Path, console: Console) -> int:
+    from interp.figures.render import draw_figures
+    from interp.report.results import ResultTable, nearest_meta
+    from interp.report.write import write_report
+
     paper = Path(config.paper_data) if config.paper_data else None
     if paper is not None and not paper.is_dir():
         raise ConfigError(f"paper_data: {paper} is not a folder (expected the authors' warm_ai_2025 folder)")

@@ -58,7 +58,7 @@ def run_study(config: StudyConfig, console: Console | None = None) -> int:
             return 2
         return 0
     folder = Path(config.out) if config.out else paths.artifact_dir("study", config.preset)
-    steps = select(study_steps(config.preset), config.only)
+    steps = select(study_steps(config.preset, config.paper_data), config.only)
     if config.dry_run:
         console.print(plan_table(steps, folder, title=f"study plan: preset {config.preset} ({folder})"))
         return 0

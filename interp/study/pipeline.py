@@ -66,10 +66,12 @@ def plan_table(steps: Sequence[Step], folder: Path, title: str) -> Table:
     for col in ("step", "command", "writes", "figures", "done"):
         table.add_column(col, overflow="fold")
     for step in steps:
-        config = step.config(resolve)
+        try:
+            command = command_line(step.words, step.config(resolve))
+        except (ConfigError, FileNotFoundError, OSError):  # its inputs do not exist yet
+            command = f"interp {' '.join(step.words)} ... (configured from {', '.join(step.needs)} once they finish)"
         done = step.id in state.steps
-        table.add_row(step.id, command_line(step.words, config), ", ".join(step.outputs),
-                      ", ".join(step.figures) or "-", "yes" if done else "")
+        table.add_row(step.id, command, ", ".join(step.outputs) or "-", ", ".join(step.figures) or "-", "yes" if done else "")
     return table
 
 
@@ -86,7 +88,8 @@ def run_steps(steps: Sequence[Step], folder: Path, console: Console) -> StudySta
     start = time.perf_counter()
     for i, step in enumerate(steps, 1):
         config = step.config(resolve)
-        out = folder / step.folder_name(resolve)
+        own = step.own_folder(config)
+        out = own if own is not None else folder / step.folder_name(resolve)
         config = dataclasses.replace(config, out=str(out)) if any(f.name == "out" for f in dataclasses.fields(config)) else config
         command = command_line(step.words, config)
         reused = step_done(out, step.outputs)

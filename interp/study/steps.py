@@ -26,7 +26,8 @@ class Step:
     ``words``: the ``interp`` subcommand; ``build``: resolver -> config dataclass (its ``out``
     field is set by the pipeline); ``runner``: ``"module:function"`` taking ``(config, console)``;
     ``outputs``: files the step must leave in its folder; ``figures``: figure ids drawn from it;
-    ``needs``: step ids whose folders the config reads; ``gpu``: needs a GPU for real models.
+    ``needs``: step ids whose folders the config reads; ``gpu``: needs a GPU for real models;
+    ``folder``: config -> the folder the runner itself writes (for configs without ``out``).
     """
 
     id: str
@@ -38,6 +39,12 @@ class Step:
     figures: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
     gpu: bool = False
+    folder: Callable[[Any], Path] | None = None
+
+    def own_folder(self, config: Any) -> Path | None:
+        """Where the runner writes when its config has no ``out`` field (e.g. a named fine-tuning
+        run that resumes in place); None when the pipeline chooses the folder."""
+        return self.folder(config) if self.folder is not None else None
 
     def config(self, resolve: Resolver) -> Any:
         """The step's config with ``out`` unset (the pipeline names the folder by its hash)."""
