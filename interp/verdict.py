@@ -168,10 +168,17 @@ def verdict_sentence(table: pd.DataFrame, warmth_directions: Sequence[str], add_
         rnd_txt = f"; random ablations: {100 * rnd['diff_vs_warm']:+.1f} pp" if rnd is not None else ""
         parts.append(f"ablating {name} moves it to {100 * c['mean']:.1f}% ({100 * c['diff_vs_warm']:+.1f} pp "
                      f"[{100 * c['diff_low']:+.1f}, {100 * c['diff_high']:+.1f}], p={c['p_value']:.2g}; "
-                     f"{100 * closed:.0f}% of the gap closed{retained}{rnd_txt})")
+                     f"{_gap_text(closed)}{retained}{rnd_txt})")
     if add_label is not None:
         a = _cell(table, "original", add_label, condition, "error")
         if a is not None:
             parts.append(f"adding warmth to the original gives {100 * a['mean']:.1f}% "
                          f"({100 * (a['mean'] - orig['mean']):+.1f} pp vs original)")
     return "; ".join(parts) + "."
+
+
+def _gap_text(closed: float) -> str:
+    """How much of the warm-minus-original gap an ablation closed (none to close when equal)."""
+    if not np.isfinite(closed):
+        return "no warm-minus-original gap to close on these items"
+    return f"{100 * closed:.0f}% of the gap closed"

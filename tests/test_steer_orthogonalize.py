@@ -73,7 +73,10 @@ def test_orthogonalization_merges_a_lora_adapter_first(fresh_tiny_llama):
     assert hasattr(loaded.model, "peft_config"), "the original keeps its adapter"
 
 
-def test_save_and_reload_the_orthogonalized_checkpoint(tiny_llama, tmp_path):
+def test_save_and_reload_the_orthogonalized_checkpoint(fresh_tiny_llama, tmp_path):
+    # a model another test has bridged (TransformerLens wraps modules in place) cannot be
+    # saved by save_pretrained; the saved copy must come from an unbridged model
+    tiny_llama = fresh_tiny_llama
     unit = torch.randn(tiny_llama.d_model, generator=torch.Generator().manual_seed(3))
     direction = Direction("warmth", "mean_diff", "resid_post", "last", (1,), unit[None])
     ortho = orthogonalize(tiny_llama, direction.unit(1), "warmth")

@@ -20,7 +20,7 @@ def arm_label(model: str, intervention: str) -> str:
     return model if intervention in ("none", "", "nan") else f"{model}, {intervention}"
 
 
-INTERVENTION_COLORS = ("#009E73", "#56B4E9", "#E69F00", "#000000")
+INTERVENTION_COLORS = ("#009E73", "#56B4E9", "#E69F00", "#000000", "#CC79A7", "#882255")
 """Arms with an intervention (yellow is left out: too faint on white at slide size)."""
 
 

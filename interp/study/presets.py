@@ -37,17 +37,23 @@ class StudySize:
     n_random: int = 10
     n_requests: int = 8
     sae_preset: str = "embedded"
+    verdict_per_task: int = 6
+    patch_layers: tuple[int, ...] = ()
+    sweep_directions: tuple[str, ...] = ("finetune", "persona", "sycophancy")
 
 
 def size_of(preset: PresetName) -> StudySize:
     """The size of a preset (the tiny model folder is made on first use)."""
     if preset == "embedded":
-        return StudySize(EMBEDDED, "embedded-warm", "embedded-cold", per_task=40)
+        # sized to the 30-minute budget on 2 cores (measured 35.6 min with 40 items per task in
+        # the evaluations, 16 verdict items and all 30 patched layers)
+        return StudySize(EMBEDDED, "embedded-warm", "embedded-cold", per_task=20,
+                         patch_layers=(*range(0, 30, 3), 29))
     if preset == "tiny":
         from interp.tiny_models import tiny_model_folder
 
         return StudySize(tiny_model_folder(), "tiny-warm", "tiny-cold", per_task=6, n_boot=200, direction_per_task=4,
-                         mid_layer=2, causal_per_task=2, n_random=10, n_requests=2, sae_preset="tiny")
+                         mid_layer=2, causal_per_task=2, n_random=10, n_requests=2, sae_preset="tiny", verdict_per_task=2)
     raise ValueError(f"preset {preset!r} has no runnable steps here; use --dry-run")
 
 
@@ -151,13 +157,16 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
         def build(resolve: Resolver):  # type: ignore[no-untyped-def]
             from interp.commands import steer
 
-            common = dict(model=size.model, warm=_warm_adapter(resolve), directions=(str(resolve("08-directions")),),
+            folder = resolve("08-directions")
+            common = dict(model=size.model, warm=_warm_adapter(resolve), directions=(str(folder),),
                           per_task=size.causal_per_task, n_random=size.n_random, n_requests=size.n_requests, n_boot=size.n_boot)
             if kind == "sweep":
+                common["directions"] = tuple(str(folder / name) for name in size.sweep_directions)
                 return steer.SweepConfig(**common, layers=(size.mid_layer,))  # type: ignore[arg-type]
             if kind == "ablate":
+                common["per_task"] = size.verdict_per_task
                 return steer.AblateConfig(**common, add_layer=size.mid_layer)  # type: ignore[arg-type]
-            return steer.PatchConfig(**common)  # type: ignore[arg-type]
+            return steer.PatchConfig(**common, layers=size.patch_layers)  # type: ignore[arg-type]
 
         return build
 
@@ -167,7 +176,8 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
         folders = (str(resolve("08-directions")),)
         if size.sae_preset == "tiny":  # a few thousand tokens: the smoke test checks the plumbing, not the SAE
             return SaeTrainConfig(model=size.model, directions=folders, d_sae=128, k=8, n_samples=4096, max_total_tokens=2000)
-        return SaeTrainConfig(model=size.model, directions=folders)
+        # d_sae 1152 (2x d_model): at 2304 latents 72% died on the ~21k training tokens
+        return SaeTrainConfig(model=size.model, directions=folders, d_sae=1152)
 
     def sae_decompose(resolve: Resolver):  # type: ignore[no-untyped-def]
         from interp.commands.sae import SaeDecomposeConfig
