@@ -19,7 +19,9 @@ SYMBOLS = ("circle", "diamond", "square", "triangle-up", "x", "star")
 
 
 def _wrap(label: str) -> str:
-    return label.replace(" + ", " +<br>").replace(", ", ",<br>")
+    """Tick labels of at most about 12 characters a line, so five cells fit under one panel."""
+    return (label.replace(" + ", " +<br>").replace(", ", ",<br>").replace("friends preface (control)", "friends<br>preface<br>(control)")
+            .replace("wrong belief", "wrong<br>belief").replace(",<br>no belief", ",<br>no<br>belief"))
 
 
 def _measure_rows(df: pd.DataFrame, measure: str, table: str) -> pd.DataFrame:

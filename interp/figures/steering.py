@@ -51,7 +51,7 @@ def dose_response(df: pd.DataFrame, layers: list[int] | None = None, max_cols: i
             rows = part[(part["direction"] == direction) & (part["layer"] == layer)].sort_values("alpha")
             if rows.empty:
                 continue
-            name = f"{direction} @ layer {layer}"
+            name = "unsteered" if str(direction) == "none" else f"{direction} @ layer {layer}"
             if has_values(rows["null_low"]):
                 fig.add_trace(band(rows["alpha"], rows["null_low"] * scale, rows["null_high"] * scale, NULL_BAND_COLOR,
                                    "random directions (95% range)", legendgroup="null", showlegend=not null_shown), row=r, col=c)
