@@ -119,7 +119,11 @@ def test_new_run_from_same_client_cancels_the_old_one(server):
 def test_server_survives_a_browser_closed_mid_stream(server):
     sock = socket.create_connection(server.server_address[:2], timeout=30)
     sock.sendall(f"GET {run_params(client='gone')} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    assert b"event: meta" in sock.recv(65536)
+    received = b""
+    while b"event: meta" not in received:  # headers and body may arrive in separate reads
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before the first event; got {received!r}"
+        received += chunk
     sock.close()
     deadline = time.time() + 30
     while time.time() < deadline:
