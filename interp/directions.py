@@ -243,3 +243,24 @@ def cosine_table(directions: Sequence[Direction]) -> pd.DataFrame:
             for layer in sorted(set(a.layers) & set(b.layers)):
                 rows.append({"layer": layer, "a": a.name, "b": b.name, "cosine": cosine(a.at(layer), b.at(layer))})
     return pd.DataFrame(rows, columns=["layer", "a", "b", "cosine"])
+
+
+def direction_folders(folders: Sequence[str | Path]) -> list[Path]:
+    """Direction folders (``Direction.save`` output); a folder of such folders (an
+    ``interp directions`` run) is expanded to its members in name order.
+
+    Raises FileNotFoundError naming the folder that does not exist or holds no direction.
+    """
+    out: list[Path] = []
+    for f in folders:
+        p = Path(f).expanduser()
+        if (p / "vectors.safetensors").is_file():
+            out.append(p)
+        elif p.is_dir():
+            subs = sorted(s for s in p.iterdir() if (s / "vectors.safetensors").is_file())
+            if not subs:
+                raise FileNotFoundError(f"{p} holds no Direction folder (vectors.safetensors + meta.json)")
+            out.extend(subs)
+        else:
+            raise FileNotFoundError(f"direction folder {p} does not exist")
+    return out

@@ -15,7 +15,7 @@ from interp import paths
 from interp.config import ConfigError, option
 from interp.data.build import DataBuildConfig, build_prompt_list
 from interp.data.prompt_sets import Prompt
-from interp.directions import Direction
+from interp.directions import Direction, direction_folders
 from interp.generate import SamplingConfig, generate_replies
 from interp.hooks import get_backend
 from interp.hooks.base import Backend
@@ -92,17 +92,10 @@ def _direction_folders(spec: Sequence[str]) -> list[Path]:
         if not runs:
             return []
         spec = (str(runs[-1]),)
-    folders = []
-    for s in spec:
-        p = Path(s)
-        if (p / "vectors.safetensors").is_file():
-            folders.append(p)
-        else:
-            found = sorted(q.parent for q in p.glob("*/vectors.safetensors"))
-            if not found:
-                raise ConfigError(f"directions: {p} holds no Direction folder (vectors.safetensors + meta.json)")
-            folders.extend(found)
-    return folders
+    try:
+        return direction_folders(spec)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"directions: {exc}") from None
 
 
 def load_directions(config: CausalConfig, arms: Arms, layers: Sequence[int], direction_prompts: Sequence[Prompt],

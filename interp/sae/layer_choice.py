@@ -12,7 +12,7 @@ from interp import paths
 from interp.artifacts import sha256_json
 from interp.cache import CacheRow, CacheSpec, build_cache, open_cache
 from interp.chat import Message
-from interp.directions import Direction, derive
+from interp.directions import Direction, derive, direction_folders
 from interp.hooks.base import Backend
 from interp.sae.activations import TextRow, encode_row
 from interp.sites import Site
@@ -73,19 +73,7 @@ def strongest_layer(directions: Sequence[Direction], norms: dict[int, float], *,
 
 def load_directions(folders: Sequence[str | Path]) -> list[Direction]:
     """Direction folders (``Direction.save`` output); a folder of such folders is expanded."""
-    out: list[Direction] = []
-    for f in folders:
-        p = Path(f).expanduser()
-        if (p / "vectors.safetensors").is_file():
-            out.append(Direction.load(p))
-        elif p.is_dir():
-            subs = sorted(s for s in p.iterdir() if (s / "vectors.safetensors").is_file())
-            if not subs:
-                raise FileNotFoundError(f"{p} holds no Direction folder (vectors.safetensors + meta.json)")
-            out.extend(Direction.load(s) for s in subs)
-        else:
-            raise FileNotFoundError(f"direction folder {p} does not exist")
-    return out
+    return [Direction.load(p) for p in direction_folders(folders)]
 
 
 def is_sycophancy(direction: Direction) -> bool:
