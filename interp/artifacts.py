@@ -16,10 +16,14 @@ import platform
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from interp import paths
+from interp.config import config_hash, config_to_dict
+from interp.errors import InterpError
 
 TRACKED_PACKAGES = (
     "torch",
@@ -33,7 +37,7 @@ TRACKED_PACKAGES = (
 )
 
 
-class ArtifactExistsError(FileExistsError):
+class ArtifactExistsError(InterpError, FileExistsError):
     """The target artifact already exists and would be overwritten."""
 
 
@@ -144,3 +148,25 @@ def verify_checksums(folder: Path, expected: Mapping[str, str]) -> list[str]:
         if not p.is_file() or sha256_file(p) != digest:
             bad.append(name)
     return bad
+
+
+def result_folder(stage: str, config: Any) -> Path:
+    """Where a command writes: the config's ``out`` field if set, else
+    ``<artifacts>/<stage>/<config hash>`` (one hash recipe: :func:`interp.config.config_hash`)."""
+    explicit = getattr(config, "out", None)
+    return Path(explicit) if explicit else paths.artifact_dir(stage, config_hash(config))
+
+
+def is_complete(folder: Path, required: Sequence[str]) -> bool:
+    """True when ``folder`` holds its meta.json and every required file (a finished result)."""
+    return (folder / paths.META_FILE).is_file() and all((folder / name).is_file() for name in required)
+
+
+@contextlib.contextmanager
+def writing_result(folder: Path, *, stage: str, config: Any, **meta: Any) -> Iterator[Path]:
+    """Write a result folder atomically: yield a temporary folder to fill; on success meta.json
+    (the config, ``meta`` and provenance) is added and the folder appears under its final name.
+    An existing folder is refused (:class:`ArtifactExistsError`): callers reuse it first."""
+    with atomic_dir(folder) as tmp:
+        yield tmp
+        write_json_atomic(tmp / paths.META_FILE, provenance(stage=stage, config=config_to_dict(config), **meta))

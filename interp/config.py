@@ -18,10 +18,12 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from interp.errors import InterpError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(InterpError, ValueError):
     """A configuration value is invalid; the message names the field."""
 
 

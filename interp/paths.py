@@ -58,3 +58,5 @@ def judge_env() -> dict[str, str | None]:
 META_FILE = "meta.json"
 MANIFEST_FILE = "manifest.json"
 CHECKSUMS_FILE = "checksums.json"
+# the per-layer vectors of a Direction folder (beside its meta.json)
+VECTORS_FILE = "vectors.safetensors"
