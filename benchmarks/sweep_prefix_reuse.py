@@ -2,8 +2,8 @@
 
 Both score the same forced-choice rows (two candidates per prompt; KL kept on neutral prompts)
 plus held-out reply rows. The naive sweep runs one full forward per alpha and batch with the edit
-hooked in (``interp.sweep.run_naive``); ours runs layers 0..L once per batch and only layers L+1..
-per alpha, unembedding only the scored positions (``interp.sweep.run_prefix_reuse``). The readings
+hooked in (``interp.causal.sweep.run_naive``); ours runs layers 0..L once per batch and only layers L+1..
+per alpha, unembedding only the scored positions (``interp.causal.sweep.run_prefix_reuse``). The readings
 are checked equal before the row is printed.
 The two engines alternate for ``--rounds`` rounds (medians reported) so that both see the same
 machine load; CPU time is reported beside wall time.
@@ -32,12 +32,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
+    from interp.causal.readouts import build_rows
+    from interp.causal.sweep import grid, run_naive, run_prefix_reuse
     from interp.data.build import DataBuildConfig, build_prompt_list
     from interp.hooks import get_backend
     from interp.models import load_model
-    from interp.readouts import build_rows
     from interp.steer import constant_direction
-    from interp.sweep import grid, run_naive, run_prefix_reuse
     from interp.warmth.pairs import load_split
 
     loaded = load_model(args.model)

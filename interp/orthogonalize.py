@@ -25,9 +25,9 @@ from torch import Tensor, nn
 
 from interp import paths
 from interp.artifacts import atomic_dir, provenance, sha256_file
+from interp.causal.layer_runner import inner_model
 from interp.directions import Direction
 from interp.hooks.native import decoder_layers, unwrap
-from interp.layer_runner import _inner_model
 from interp.models import LoadedModel, weights_fingerprint
 
 
@@ -65,7 +65,7 @@ def orthogonalize(loaded: LoadedModel, unit: Float[Tensor, " d_model"], name: st
         raise OrthogonalizeError("cannot orthogonalise against a zero or non-finite vector")
     hf = _merged_copy(loaded)
     u = (unit.double() / unit.double().norm()).to(next(hf.parameters()).device)
-    inner = _inner_model(hf)
+    inner = inner_model(hf)
     embed: Any = unwrap(inner.embed_tokens)
     head: Any = unwrap(hf.lm_head)
     if head.weight is embed.weight or head.weight.data_ptr() == embed.weight.data_ptr():

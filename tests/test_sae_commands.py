@@ -7,8 +7,9 @@ import json
 import pandas as pd
 import pytest
 
+from interp.causal.verdict import VERDICT_COLUMNS as INTERVENTION_COLUMNS
 from interp.config import ConfigError
-from interp.sae.latent_eval import INTERVENTION_COLUMNS
+from interp.errors import InputNotFoundError
 
 
 def test_sae_commands_end_to_end(tmp_path, monkeypatch):
@@ -18,6 +19,7 @@ def test_sae_commands_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("INTERP_ARTIFACTS", str(tmp_path / "artifacts"))
     model = tiny_model("llama")
     monkeypatch.setattr(command, "load_model", lambda *a, **k: model)
+    monkeypatch.setattr("interp.causal.pair.load_model", lambda *a, **k: model)
     monkeypatch.setitem(command.PRESETS, "tiny", {"per_task": 1, "n_responses": 4, "max_total_tokens": 2500,
                                                   "d_sae": 64, "k": 4, "n_samples": 4096, "n_persona": 6})
     train = command.SaeTrainConfig(preset="tiny", out=str(tmp_path / "sae"))  # type: ignore[arg-type]
@@ -43,7 +45,7 @@ def test_sae_commands_end_to_end(tmp_path, monkeypatch):
     assert {"none", "sae-ablate:top3-persona", "sae-clamp:top3-persona", "ablate:random-latents"} <= set(result["intervention"])
     assert set(result["measure"]) == {"error", "agrees_with_user", "warmth"}
     meta = json.loads((tmp_path / "int" / "meta.json").read_text())
-    assert meta["warm_model"] == "warm system prompt"
+    assert meta["warm"].startswith("system prompt") and meta["warm_system"]
 
 
 def test_configs_reject_bad_input(tmp_path):
@@ -53,5 +55,5 @@ def test_configs_reject_bad_input(tmp_path):
         command.SaeTrainConfig(held_out=0.9)
     with pytest.raises(ConfigError, match="text_file"):
         command.SaeTrainConfig(text_file=str(tmp_path / "nope.txt"))
-    with pytest.raises(ConfigError, match=r"latent_sets\.json"):
-        command.SaeInterveneConfig(decomposition=str(tmp_path))
+    with pytest.raises(InputNotFoundError, match=r"latent_sets\.json"):
+        command.run_sae_intervene(command.SaeInterveneConfig(decomposition=str(tmp_path), out=str(tmp_path / "o")))

