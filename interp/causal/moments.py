@@ -1,0 +1,88 @@
+"""First and second moments of the residual stream, per layer, over the tokens of some prompts.
+
+The counterfactual removal needs the original model's mean projection on a direction, and the
+matched null needs, for any direction ``u``, how much variance an edit along ``u`` removes from
+the edited model's activations. Both follow from the mean ``m`` and the second moment
+``S = E[x x^T]`` of the tokens (accumulated in float64, in one pass, through read reducers), so
+no per-token activations are kept:
+
+- mean projection: ``E[x.u] = u.m``;
+- change made by setting the projection to ``c``: ``E[(x.u - c)^2] = u^T S u - 2 c u.m + c^2``.
+
+Tokens: every real token of each prompt (as the model reads it before answering) except its
+first, whose norm is an attention-sink outlier (the rule of :func:`interp.steer.residual_norms`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from interp.chat import Message, encode_chat
+from interp.generate import left_pad
+from interp.hooks.base import Backend, Edit
+from interp.sites import Site
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Token count, mean ``(d,)`` and second moment ``(d, d)`` at one layer (float64)."""
+
+    n: int
+    mean: Float[Tensor, " d"]
+    second: Float[Tensor, "d d"]
+
+    @property
+    def covariance(self) -> Float[Tensor, "d d"]:
+        """``S - m m^T``."""
+        return self.second - torch.outer(self.mean, self.mean)
+
+    def projection_mean(self, u: Float[Tensor, " d"]) -> float:
+        """Mean of ``x.u`` over the tokens."""
+        return float(self.mean @ u.double())
+
+    def change_by_setting(self, u: Float[Tensor, " d"], value: float) -> float:
+        """``E[(x.u - value)^2]`` for a unit ``u``: the squared change made by setting every
+        token's projection on ``u`` to ``value``."""
+        u = u.double()
+        return float(u @ self.second @ u - 2.0 * value * (u @ self.mean) + value**2)
+
+
+def residual_moments(
+    backend: Backend, conversations: Sequence[Sequence[Message]], layers: Sequence[int], *,
+    batch_size: int = 8, edits: Mapping[Site, Edit] | None = None,
+) -> dict[int, Moments]:
+    """:class:`Moments` of ``resid_post`` per layer over the conversations' tokens (rendered
+    with the generation prompt, as when the model answers), each sequence's first token left out;
+    under ``edits`` when given (reads see the activation after the edit at their site)."""
+    tok = backend.loaded.tokenizer
+    encoded = [encode_chat(tok, list(c), add_generation_prompt=True).input_ids for c in conversations]
+    d = backend.loaded.d_model
+    sums = {layer: torch.zeros(d, dtype=torch.float64) for layer in layers}
+    seconds = {layer: torch.zeros(d, d, dtype=torch.float64) for layer in layers}
+    count = 0
+    with torch.no_grad():
+        for start in range(0, len(encoded), batch_size):
+            ids, mask = left_pad(encoded[start : start + batch_size], tok.pad_token_id, backend.loaded.device)
+            keep = mask.bool().clone()
+            first = keep.int().argmax(dim=1)
+            keep[torch.arange(keep.shape[0]), first] = False
+
+            def reducer(x: Tensor, keep: Tensor = keep) -> Tensor:
+                return x[keep.to(x.device)].double().cpu()
+
+            sites = {Site(layer, "resid_post"): reducer for layer in layers}
+            with backend.hooked(read=sites, edit=edits) as rec:
+                backend.forward(ids, mask)
+            for site in sites:
+                x = rec[site]
+                sums[site.layer] += x.sum(0)
+                seconds[site.layer] += x.T @ x
+            count += int(keep.sum())
+    if count == 0:
+        raise ValueError("no tokens to take moments over")
+    return {layer: Moments(count, sums[layer] / count, seconds[layer] / count) for layer in layers}
