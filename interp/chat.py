@@ -118,7 +118,9 @@ def as_messages(
         elif isinstance(m, dict) and m.get("role") in ("system", "user", "assistant"):
             out.append(Message(m["role"], str(m.get("content", ""))))  # type: ignore[arg-type]
         else:
-            raise ChatTemplateError(f"message {i}: expected role system/user/assistant, found {m!r}")
+            raise ChatTemplateError(
+                f"message {i}: expected role system/user/assistant, found {m!r}"
+            )
     return out
 
 

@@ -233,8 +233,8 @@ def edits_for(
         if iv.needs_norms:
             if norms is None or layer not in norms:
                 raise SteerError(
-                    f"{iv.label}: alpha is in units of the residual norm, but no norm was given for "
-                    f"layer {layer} (pass norms=residual_norms(...))"
+                    f"{iv.label}: alpha is in units of the residual norm, but no norm was given "
+                    f"for layer {layer} (pass norms=residual_norms(...))"
                 )
             norm = float(norms[layer])
         raw = iv.direction.at(layer).detach()
