@@ -26,6 +26,7 @@ from interp.artifacts import (
     verify_checksums,
     write_checksums,
 )
+from interp.errors import InterpError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ _GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CHECKPOINT_FILES = ("model.safetensors", "config.json", "tokenizer.json")
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(InterpError, RuntimeError):
     """A model, tokenizer or adapter could not be loaded; the message says which and why."""
 
 
@@ -209,11 +210,20 @@ def embedded_checkpoint(rebuild: bool = False) -> Path:
 # --------------------------------------------------------------------------- hashing
 
 
-def weights_fingerprint(model: torch.nn.Module) -> str:
+FINGERPRINT_CHUNK = 1 << 24  # elements summed at once: at most a 128 MB float64 temporary
+
+
+def weights_fingerprint(model: torch.nn.Module, *, legacy: bool = False) -> str:
     """A cheap stable hash of a model's weights: names, shapes, dtypes and edge values.
 
     Reads the first and last 256 values and the float64 sum of every parameter, so it changes
     whenever any parameter is edited in practice, without hashing every byte of a 70B model.
+    The sum runs on the parameter's device in chunks of :data:`FINGERPRINT_CHUNK` elements, so
+    no full float64 copy of a large matrix is made (8 GB for a 70B model's embedding). A
+    parameter that fits one chunk is summed exactly as before, so the hash of every model whose
+    parameters all fit (tiny models, hashes written before) is unchanged; ``legacy=True`` sums
+    every parameter at once, the recipe adapters trained on larger models recorded
+    (:func:`attach_adapter` accepts either).
     """
     h = hashlib.sha256()
     for name, p in sorted(model.state_dict().items()):
@@ -223,7 +233,14 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
             continue
         edge = torch.cat([flat[:256], flat[-256:]]).float().cpu()
         h.update(edge.numpy().tobytes())
-        h.update(repr(round(float(flat.double().sum()), 6)).encode())
+        if legacy or flat.numel() <= FINGERPRINT_CHUNK:
+            total = float(flat.double().sum())
+        else:
+            total = sum(
+                float(flat[i : i + FINGERPRINT_CHUNK].double().sum())
+                for i in range(0, flat.numel(), FINGERPRINT_CHUNK)
+            )
+        h.update(repr(round(total, 6)).encode())
     return h.hexdigest()[:16]
 
 
@@ -289,16 +306,21 @@ def load_model(
     """Load a model by registry name, HF id or local folder, optionally with a PEFT adapter.
 
     ``device_map="auto"`` spreads a large model over every visible GPU (accelerate) and
-    overrides ``device``. The model is returned in eval mode.
+    overrides ``device``; otherwise a non-CPU ``device`` is passed as the device map, so the
+    weights load directly there. The model is returned in eval mode.
     """
     from transformers import AutoModelForCausalLM
 
     if adapter is not None:
         adapter_folder(adapter)  # a bad folder is reported before any weights load
     location = _resolve(name_or_path)
+    # Weights load straight onto the target device in the target dtype (transformers loads
+    # with low CPU memory and a device_map), never a full CPU copy first.
     kwargs: dict[str, Any] = {"dtype": _torch_dtype(dtype)}
     if device_map is not None:
         kwargs["device_map"] = device_map
+    elif str(device) != "cpu":
+        kwargs["device_map"] = str(device)
     try:
         model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     except OSError as exc:
@@ -306,8 +328,6 @@ def load_model(
             f"could not load {name_or_path!r} from {location}: {exc}. Offline, a hub id loads "
             "only from the local Hugging Face cache; pass a local folder instead."
         ) from None
-    if device_map is None:
-        model = model.to(device)  # type: ignore[arg-type]
     model.eval()
     tokenizer = load_tokenizer(name_or_path if name_or_path in REGISTRY else location)
     _ensure_pad_token(tokenizer)
@@ -396,7 +416,8 @@ def attach_adapter(loaded: LoadedModel, adapter: str | Path) -> LoadedModel:
     if meta_file.is_file():
         meta = json.loads(meta_file.read_text())
         base = meta.get("base_weights_hash")
-        if base is not None and base != loaded.weights_hash:
+        mismatch = base is not None and base != loaded.weights_hash
+        if mismatch and not _legacy_hash_matches(loaded, base):
             raise ModelLoadError(
                 f"adapter {folder} was trained on base weights {base} "
                 f"({meta.get('base_model', '?')}), but the loaded model "
@@ -415,6 +436,15 @@ def attach_adapter(loaded: LoadedModel, adapter: str | Path) -> LoadedModel:
     loaded.adapter = str(folder)
     loaded.adapter_hash = sha256_file(weights)[:16] if weights.is_file() else None
     return loaded
+
+
+def _legacy_hash_matches(loaded: LoadedModel, recorded: str) -> bool:
+    """Whether ``recorded`` is the loaded model's hash under the pre-chunking recipe (adapters
+    trained on models with parameters larger than one fingerprint chunk recorded that one)."""
+    model = loaded.hf_model
+    if not any(p.numel() > FINGERPRINT_CHUNK for p in model.state_dict().values()):
+        return False  # both recipes agree here, so the mismatch is real
+    return weights_fingerprint(model, legacy=True) == recorded
 
 
 def list_models() -> list[dict[str, Any]]:

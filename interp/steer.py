@@ -102,42 +102,81 @@ class Intervention:
         return f"{self.op}:{self.direction.name}@{layers}{extra}"
 
 
+def _unit_like(x: Tensor, unit: Tensor) -> Tensor:
+    """``unit`` on ``x``'s device in float32 (the dtype the projection maths runs in)."""
+    return unit.to(device=x.device, dtype=torch.float32)
+
+
 def projection(x: Float[Tensor, "... d"], unit: Float[Tensor, " d"]) -> Float[Tensor, "..."]:
-    """Scalar projection of every vector in ``x`` onto ``unit`` (assumed unit norm)."""
-    return x @ unit.to(x.dtype)
+    """Scalar projection of every vector in ``x`` onto ``unit`` (assumed unit norm).
+
+    Computed in float32 on ``x``'s device (a direction loaded on the CPU works on a GPU
+    activation); the result is float32.
+    """
+    return x.float() @ _unit_like(x, unit)
 
 
-def add(x: Float[Tensor, "... d"], unit: Float[Tensor, " d"], amount: float) -> Float[Tensor, "... d"]:
-    """``x + amount * unit`` (``amount`` in raw residual units)."""
-    return x + amount * unit.to(x.dtype)
+def add(
+    x: Float[Tensor, "... d"], unit: Float[Tensor, " d"], amount: float
+) -> Float[Tensor, "... d"]:
+    """``x + amount * unit`` (``amount`` in raw residual units), computed in float32 and cast
+    back to ``x``'s dtype."""
+    return (x.float() + amount * _unit_like(x, unit)).to(x.dtype)
 
 
 def ablate(x: Float[Tensor, "... d"], unit: Float[Tensor, " d"]) -> Float[Tensor, "... d"]:
-    """``x`` with its component along ``unit`` removed."""
-    u = unit.to(x.dtype)
-    return x - projection(x, u).unsqueeze(-1) * u
+    """``x`` with its component along ``unit`` removed.
+
+    The projection is computed and subtracted in float32, then cast back to ``x``'s dtype: in
+    bfloat16 arithmetic about 0.4% of the component would be left behind.
+    """
+    return _ablated32(x, _unit_like(x, unit)).to(x.dtype)
 
 
-def clamp(x: Float[Tensor, "... d"], unit: Float[Tensor, " d"], value: float) -> Float[Tensor, "... d"]:
-    """``x`` with its projection onto ``unit`` set to ``value``."""
-    return add(ablate(x, unit), unit, value)
+def _ablated32(x: Tensor, u: Tensor) -> Tensor:
+    x32 = x.float()
+    return x32 - (x32 @ u).unsqueeze(-1) * u
+
+
+def clamp(
+    x: Float[Tensor, "... d"], unit: Float[Tensor, " d"], value: float
+) -> Float[Tensor, "... d"]:
+    """``x`` with its projection onto ``unit`` set to ``value`` (float32 maths, one cast back)."""
+    u = _unit_like(x, unit)
+    return (_ablated32(x, u) + value * u).to(x.dtype)
 
 
 VectorOp = Callable[[Tensor], Tensor]
 
 
+class _DeviceUnit:
+    """A unit vector kept once per device in float32 (moved on first use there, not per forward)."""
+
+    def __init__(self, unit: Tensor):
+        self.unit = unit.detach()
+        self._by_device: dict[torch.device, Tensor] = {}
+
+    def on(self, x: Tensor) -> Tensor:
+        u = self._by_device.get(x.device)
+        if u is None:
+            u = self._by_device[x.device] = _unit_like(x, self.unit)
+        return u
+
+
 def _vector_op(iv: Intervention, unit: Tensor, norm: float | None) -> VectorOp:
+    """The operator of ``iv`` as a function of one activation tensor (any device and dtype)."""
+    moved = _DeviceUnit(unit)
     if iv.op == "ablate":
-        return lambda x: ablate(x, unit)
+        return lambda x: ablate(x, moved.on(x))
     if iv.op == "clamp":
         value = float(iv.value)  # type: ignore[arg-type]
-        return lambda x: clamp(x, unit, value)
+        return lambda x: clamp(x, moved.on(x), value)
     amount = iv.alpha * (norm if norm is not None else 0.0)
     if iv.op == "add":
         if amount == 0.0 or unit.norm() == 0:
             return lambda x: x  # exactly the unsteered activation
-        return lambda x: add(x, unit, amount)
-    return lambda x: clamp(x, unit, amount)  # ablate_add
+        return lambda x: add(x, moved.on(x), amount)
+    return lambda x: clamp(x, moved.on(x), amount)  # ablate_add
 
 
 @dataclass
@@ -194,13 +233,18 @@ def edits_for(
         if iv.needs_norms:
             if norms is None or layer not in norms:
                 raise SteerError(
-                    f"{iv.label}: alpha is in units of the residual norm, but no norm was given for "
-                    f"layer {layer} (pass norms=residual_norms(...))"
+                    f"{iv.label}: alpha is in units of the residual norm, but no norm was given "
+                    f"for layer {layer} (pass norms=residual_norms(...))"
                 )
             norm = float(norms[layer])
         raw = iv.direction.at(layer).detach()
         # adding a zero vector is the identity; every other operator needs a unit vector
-        unit = raw if iv.op == "add" and raw.norm() == 0 else iv.direction.unit(layer).detach()
+        if iv.op == "add" and raw.norm() == 0:
+            unit = raw
+        else:
+            unit = iv.direction.unit(layer).detach()  # refuses a zero vector
+            if unit.dtype not in (torch.float32, torch.float64):  # normalise in fp32, not bf16
+                unit = raw.float() / raw.float().norm()
         op = _vector_op(iv, unit, norm)
         site = Site(layer, iv.site_kind)  # type: ignore[arg-type]
         edits[site] = _positional(op, iv.positions, tracker)
@@ -323,8 +367,8 @@ def ablation_everywhere(unit: Float[Tensor, " d"], n_layers: int) -> dict[Site, 
 
     This is the runtime twin of weight orthogonalisation (:mod:`interp.orthogonalize`).
     """
-    u = unit.detach() / unit.norm()
-    edit: Edit = lambda x, site: ablate(x, u)  # noqa: E731
+    moved = _DeviceUnit(unit.detach().float() / unit.float().norm())
+    edit: Edit = lambda x, site: ablate(x, moved.on(x))  # noqa: E731
     edits = {Site(0, "resid_pre"): edit}
     for layer in range(n_layers):
         edits[Site(layer, "attn_out")] = edit

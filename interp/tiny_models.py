@@ -20,7 +20,8 @@ from interp import paths
 from interp.artifacts import ArtifactExistsError, atomic_dir
 from interp.models import LoadedModel, load_tokenizer, weights_fingerprint
 
-Arch = Literal["llama", "mistral", "qwen2"]
+Arch = Literal["llama", "mistral", "qwen2", "gemma2", "phi3"]
+ARCHS: tuple[str, ...] = ("llama", "mistral", "qwen2", "gemma2", "phi3")
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
@@ -48,6 +49,16 @@ REAL_SHAPES: dict[str, tuple[Arch, int, int, int, int, int, int]] = {
     "qwen2.5-32b-instruct": ("qwen2", 64, 5120, 40, 8, 27648, 152064),
     "llama-3.1-70b-instruct": ("llama", 80, 8192, 64, 8, 28672, 128256),
     "smollm2-135m-instruct": ("llama", 30, 576, 9, 3, 1536, 49152),
+}
+# Models whose input embedding and output head share one matrix; every paper model unties them.
+TIED_EMBEDDINGS = frozenset({"smollm2-135m-instruct"})
+# Parameter counts of the real checkpoints (config.json shapes), checked by the tests.
+REAL_PARAMETER_COUNTS = {
+    "llama-3.1-8b-instruct": 8_030_261_248,
+    "mistral-small-instruct-2409": 22_247_282_688,
+    "qwen2.5-32b-instruct": 32_763_876_352,
+    "llama-3.1-70b-instruct": 70_553_706_496,
+    "smollm2-135m-instruct": 134_515_008,
 }
 
 
@@ -107,9 +118,10 @@ def _build_tiny_tokenizer() -> Any:
 
 def _config(
     arch: Arch, n_layers: int, d_model: int, n_heads: int, n_kv: int, d_mlp: int, vocab: int,
-    tokenizer: Any,
+    tokenizer: Any, *, tie: bool | None = None,
 ) -> Any:
-    from transformers import LlamaConfig, MistralConfig, Qwen2Config
+    """A transformers config of ``arch``; ``tie`` overrides the tiny models' embedding tying."""
+    from transformers import Gemma2Config, LlamaConfig, MistralConfig, Phi3Config, Qwen2Config
 
     common: dict[str, Any] = dict(
         vocab_size=vocab,
@@ -125,12 +137,19 @@ def _config(
         pad_token_id=tokenizer.pad_token_id if tokenizer is not None else 2,
     )
     if arch == "llama":
-        return LlamaConfig(**common, tie_word_embeddings=True)
+        return LlamaConfig(**common, tie_word_embeddings=True if tie is None else tie)
     if arch == "mistral":
-        return MistralConfig(**common, sliding_window=None)
+        return MistralConfig(**common, sliding_window=None, tie_word_embeddings=bool(tie))
     if arch == "qwen2":
-        return Qwen2Config(**common, tie_word_embeddings=True)
-    raise ValueError(f"arch must be llama, mistral or qwen2, found {arch!r}")
+        return Qwen2Config(**common, tie_word_embeddings=True if tie is None else tie)
+    if arch == "gemma2":
+        return Gemma2Config(
+            **common, head_dim=d_model // n_heads, query_pre_attn_scalar=d_model // n_heads,
+            sliding_window=4096, tie_word_embeddings=True if tie is None else tie,
+        )
+    if arch == "phi3":
+        return Phi3Config(**common, tie_word_embeddings=bool(tie))
+    raise ValueError(f"arch must be one of {', '.join(ARCHS)}, found {arch!r}")
 
 
 def tiny_model(
@@ -145,7 +164,11 @@ def tiny_model(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
 ) -> LoadedModel:
-    """A random-initialised model of a real architecture (seeded), in eval mode on the CPU."""
+    """A random-initialised model of a real architecture (seeded), in eval mode on the CPU.
+
+    ``arch`` is one of :data:`ARCHS`: the study's Llama, Mistral and Qwen2, and Gemma-2 and
+    Phi-3 for the architecture checks.
+    """
     from transformers import AutoModelForCausalLM
 
     tok = tiny_tokenizer() if tokenizer == "tiny" else load_tokenizer("smollm2-135m-instruct")
@@ -162,17 +185,35 @@ def tiny_model(
     return LoadedModel(name=name, model=model, tokenizer=tok, weights_hash=weights_fingerprint(model))
 
 
+def real_shape_config(name: str, *, n_layers: int | None = None) -> Any:
+    """The transformers config of a paper model's real shapes (untied embeddings where the real
+    model unties them); ``n_layers`` may cut the depth, widths stay real."""
+    if name not in REAL_SHAPES:
+        raise ValueError(f"unknown real shape {name!r}; known: {', '.join(sorted(REAL_SHAPES))}")
+    arch, layers, d_model, n_heads, n_kv, d_mlp, vocab = REAL_SHAPES[name]
+    return _config(
+        arch, n_layers or layers, d_model, n_heads, n_kv, d_mlp, vocab, None,
+        tie=name in TIED_EMBEDDINGS,
+    )
+
+
 def real_shape_model(
-    name: str, *, dtype: torch.dtype = torch.bfloat16, device: str = "cuda", n_layers: int | None = None
+    name: str,
+    *,
+    dtype: torch.dtype = torch.bfloat16,
+    device: str | torch.device = "cuda",
+    n_layers: int | None = None,
+    seed: int = 0,
 ) -> Any:
     """A random model with the exact layer shapes of a paper model (for benchmarks only).
 
-    ``n_layers`` may cut the depth to fit a budget; widths stay real.
+    ``n_layers`` may cut the depth to fit a budget; widths stay real. ``device="meta"`` builds
+    it without allocating (parameter counts).
     """
     from transformers import AutoModelForCausalLM
 
-    arch, layers, d_model, n_heads, n_kv, d_mlp, vocab = REAL_SHAPES[name]
-    cfg = _config(arch, n_layers or layers, d_model, n_heads, n_kv, d_mlp, vocab, None)
+    cfg = real_shape_config(name, n_layers=n_layers)
+    torch.manual_seed(seed)
     with torch.device(device):
         return AutoModelForCausalLM.from_config(cfg, dtype=dtype).eval()
 

@@ -24,6 +24,7 @@ from interp.hooks.base import (
     eos_ids,
     truncate_after_eos,
 )
+from interp.hooks.native import check_site
 from interp.hooks.positions import position_ids_from_mask
 from interp.sites import Site
 
@@ -62,6 +63,7 @@ class LensBackend(Backend):
     ) -> Iterator[None]:
         fwd_hooks = []
         for site in set(reads) | set(edits):
+            check_site(self.loaded.hf_model, site)
             if self.bridge.get_hook_point(site.name) is None:
                 raise HookError(f"TransformerLens bridge has no hook point {site.name}")
             fwd_hooks.append((site.name, self._hook(site, reads.get(site), edits.get(site), recording)))

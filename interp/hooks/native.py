@@ -1,7 +1,11 @@
 """The native backend: plain PyTorch hooks on the Hugging Face modules (the fastest path).
 
 Works for any decoder that follows the Llama layout (Llama, Mistral, Qwen2): a ModuleList of
-decoder layers, each with ``self_attn``, ``post_attention_layernorm`` and ``mlp``. If a
+decoder layers, each with ``self_attn``, ``post_attention_layernorm`` and ``mlp``. Gemma-2 and
+Gemma-3 put a norm on the attention OUTPUT (``post_attention_layernorm`` is a sandwich norm, and
+the MLP input norm is ``pre_feedforward_layernorm``), so their ``attn_out`` and ``resid_mid``
+would not be what the names promise: :func:`check_site` refuses them (``resid_pre``,
+``resid_post`` and ``mlp_out`` are exact on every architecture here). If a
 TransformerLens bridge has wrapped the modules in place, the original layers are found under
 the wrappers, so both backends can run over the same weights.
 """
@@ -44,6 +48,20 @@ def decoder_layers(hf_model: Any) -> list[nn.Module]:
         if isinstance(module, nn.ModuleList) and len(module) == n:
             return [unwrap(m) for m in module]
     raise HookError(f"no ModuleList of {n} decoder layers found in {type(hf_model).__name__}")
+
+
+SANDWICH_NORM_TYPES = ("gemma2", "gemma3", "gemma3_text")
+
+
+def check_site(hf_model: Any, site: Site) -> None:
+    """Refuse a site that this architecture does not expose exactly (:class:`HookError`)."""
+    model_type = str(getattr(hf_model.config, "model_type", ""))
+    if model_type in SANDWICH_NORM_TYPES and site.kind in ("attn_out", "resid_mid"):
+        raise HookError(
+            f"site {site.kind} is not supported on {model_type} ({type(hf_model).__name__}): its "
+            "attention output passes a post-attention norm before it joins the residual stream, "
+            "so the hooked tensors are not the residual; use resid_pre, resid_post or mlp_out"
+        )
 
 
 def site_module(layers: list[nn.Module], site: Site) -> nn.Module:
@@ -92,6 +110,7 @@ class NativeBackend(Backend):
     def _register(
         self, site: Site, reduce: Reducer | None, edit: Edit | None, recording: Recording
     ) -> torch.utils.hooks.RemovableHandle:
+        check_site(self.loaded.hf_model, site)
         module = site_module(self._layers, site)
 
         def apply(x: Tensor) -> Tensor:

@@ -25,7 +25,7 @@ from interp.hooks.base import (
     eos_ids,
     truncate_after_eos,
 )
-from interp.hooks.native import decoder_layers
+from interp.hooks.native import check_site, decoder_layers
 from interp.hooks.positions import position_ids_from_mask
 from interp.sites import Site, sort_sites
 
@@ -60,6 +60,8 @@ class NnsightBackend(Backend):
     def _install(
         self, reads: dict[Site, Reducer], edits: dict[Site, Edit], recording: Recording
     ) -> Iterator[None]:
+        for site in set(reads) | set(edits):
+            check_site(self.loaded.hf_model, site)
         self._plan = (reads, edits, recording)
         try:
             yield
