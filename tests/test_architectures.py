@@ -68,3 +68,10 @@ def test_phi3_fused_projections_are_the_linear_modules():
     names = {n.rsplit(".", 1)[-1] for n, m in loaded.model.named_modules()
              if isinstance(m, torch.nn.Linear) and ".layers." in n}
     assert names == {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}
+
+
+def test_layer_runner_refuses_gemma2_by_name():
+    from interp.causal.layer_runner import LayerRunner, RunnerError
+
+    with pytest.raises(RunnerError, match="gemma2.*soft-capping"):
+        LayerRunner(tiny_model("gemma2", n_layers=2))

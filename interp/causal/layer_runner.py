@@ -21,12 +21,20 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from interp.errors import InterpError
 from interp.hooks.native import decoder_layers, unwrap
 from interp.hooks.positions import position_ids_from_mask
 
 
-class RunnerError(RuntimeError):
+class RunnerError(InterpError, RuntimeError):
     """The model's layout is not one the runner knows (it names what is missing)."""
+
+
+# Gemma-2/3 soft-cap their logits and attention, and Gemma-3's rotary embedding takes a layer
+# type: running their layers as a plain Llama stack would give wrong numbers, so they are refused.
+UNSUPPORTED = {"gemma2": "final logit soft-capping and attention soft-capping",
+               "gemma3": "per-layer-type rotary embeddings and logit soft-capping",
+               "gemma3_text": "per-layer-type rotary embeddings and logit soft-capping"}
 
 
 @dataclass
@@ -53,6 +61,10 @@ class LayerRunner:
         hf = loaded.hf_model
         self.loaded = loaded
         self.config = hf.config
+        model_type = getattr(self.config, "model_type", "")
+        if model_type in UNSUPPORTED:
+            raise RunnerError(f"the layer runner does not support {model_type} ({UNSUPPORTED[model_type]}); "
+                              "use a naive sweep (interp.causal.sweep.run_naive) on this architecture")
         inner = inner_model(hf)
         for name in ("rotary_emb", "norm"):
             if not hasattr(inner, name):
