@@ -117,7 +117,7 @@ def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int
     site = Site(layer, "resid_post")
     console.print(f"SAE site {site} (warmth directions strongest at layer {best}, relative norm {rel[best]:.3f}); {len(rows)} rows")
 
-    spec = A.TokenSpec(site=site)
+    spec = A.token_spec(site)
     acts_dir = A.build_token_activations(backend, rows, spec, work / "activations", extra_meta={"stage": "sae-activations"})
     tokens = A.load_token_activations(acts_dir)
     held = torch.tensor([_held_out(rid, config.held_out) for rid in tokens.row_ids])[tokens.row]
