@@ -131,8 +131,9 @@ class Direction:
         with atomic_dir(Path(folder), replace=replace) as tmp:
             save_file({"vectors": self.vectors.contiguous()}, str(tmp / paths.VECTORS_FILE))
             meta = provenance(
-                name=self.name, method=self.method, site_kind=self.site_kind, position=self.position,
-                layers=list(self.layers), sources=self.sources, d_model=int(self.vectors.shape[1]), **self.meta,
+                name=self.name, method=self.method, site_kind=self.site_kind,
+                position=self.position, layers=list(self.layers), sources=self.sources,
+                d_model=int(self.vectors.shape[1]), **self.meta,
             )
             (tmp / paths.META_FILE).write_text(json.dumps(meta, indent=2, default=str))
         return Path(folder)
@@ -257,7 +258,8 @@ def cosine_table(directions: Sequence[Direction]) -> pd.DataFrame:
 
 def is_direction_folder(folder: Path) -> bool:
     """True when ``folder`` holds a Direction (:data:`paths.VECTORS_FILE` and ``meta.json``)."""
-    return (Path(folder) / paths.VECTORS_FILE).is_file() and (Path(folder) / paths.META_FILE).is_file()
+    folder = Path(folder)
+    return (folder / paths.VECTORS_FILE).is_file() and (folder / paths.META_FILE).is_file()
 
 
 def check_direction_folder(folder: Path) -> None:

@@ -86,7 +86,8 @@ def persona_direction(
     second call reads them back.
     """
     if len(triples) < 2:
-        raise DirectionError(f"the persona direction needs at least two triples, found {len(triples)}")
+        raise DirectionError(
+            f"the persona direction needs at least two triples, found {len(triples)}")
     layer_list = sorted(set(layers))
     rows = persona_rows(triples, system)
     spec = CacheSpec(sites=tuple(Site(layer, "resid_post") for layer in layer_list),

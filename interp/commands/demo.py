@@ -70,7 +70,8 @@ def build_session(config: DemoConfig, console: Console) -> DemoSession:
         find_direction_folders(config.direction)
     except InterpError as exc:
         raise ConfigError(f"direction: {exc}") from None
-    loaded = load_model(config.model, adapter=config.adapter, dtype=config.dtype, device=config.device)
+    loaded = load_model(config.model, adapter=config.adapter, dtype=config.dtype,
+                        device=config.device)
     backend = get_backend(loaded, "torch")
     artifacts = paths.artifacts_root()
     catalog = build_catalog([Path(p) for p in config.direction], direction_runs(artifacts),
@@ -115,10 +116,13 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> int:
     try:
         server = DemoServer(session, config.host, config.port)
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {config.host}:{config.port} ({exc}); pick another --port") from None
+        raise ConfigError(
+            f"cannot listen on {config.host}:{config.port} ({exc}); pick another --port") from None
     if not is_loopback(config.host):
-        log.warning("listening on %s: anyone who can reach this machine can use the model", config.host)
-    console.print(f"[bold]interp demo[/bold] at {server.url}  (directions: {', '.join(session.directions)}; Ctrl-C stops)")
+        log.warning("listening on %s: anyone who can reach this machine can use the model",
+                    config.host)
+    names = ", ".join(session.directions)
+    console.print(f"[bold]interp demo[/bold] at {server.url}  (directions: {names}; Ctrl-C stops)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -145,7 +145,8 @@ def pick_triples(triples: Sequence[ReplyTriple], n: int) -> list[ReplyTriple]:
     out: list[ReplyTriple] = []
     depth = 0
     while len(out) < n and any(depth < len(v) for v in by_type.values()):
-        out.extend(by_type[q][depth] for q in QUERY_TYPES if depth < len(by_type[q]) and len(out) < n)
+        out.extend(by_type[q][depth] for q in QUERY_TYPES
+                   if depth < len(by_type[q]) and len(out) < n)
         depth += 1
     return out
 
