@@ -25,12 +25,14 @@ from torch import Tensor
 
 from interp import paths
 from interp.artifacts import atomic_dir, provenance
+from interp.errors import InputNotFoundError, InterpError
 
 DirectionMethod = Callable[[Float[Tensor, "n d"], Float[Tensor, "n d"]], Float[Tensor, " d"]]
 
 
-class DirectionError(ValueError):
-    """Inputs cannot define a direction (shapes, zero norm, missing layers)."""
+class DirectionError(InterpError, ValueError):
+    """Inputs cannot define a direction (shapes, zero norm, missing layers), or a Direction
+    folder cannot be read (the message names the folder or file)."""
 
 
 def _check(pos: Tensor, neg: Tensor, paired: bool) -> None:
@@ -125,27 +127,36 @@ class Direction:
         return v / n
 
     def save(self, folder: Path, replace: bool = False) -> Path:
-        """Write ``vectors.safetensors`` + ``meta.json`` atomically; refuses to overwrite."""
+        """Write :data:`paths.VECTORS_FILE` + ``meta.json`` atomically; refuses to overwrite."""
         with atomic_dir(Path(folder), replace=replace) as tmp:
-            save_file({"vectors": self.vectors.contiguous()}, str(tmp / "vectors.safetensors"))
+            save_file({"vectors": self.vectors.contiguous()}, str(tmp / paths.VECTORS_FILE))
             meta = provenance(
-                name=self.name, method=self.method, site_kind=self.site_kind, position=self.position,
-                layers=list(self.layers), sources=self.sources, d_model=int(self.vectors.shape[1]), **self.meta,
+                name=self.name, method=self.method, site_kind=self.site_kind,
+                position=self.position, layers=list(self.layers), sources=self.sources,
+                d_model=int(self.vectors.shape[1]), **self.meta,
             )
             (tmp / paths.META_FILE).write_text(json.dumps(meta, indent=2, default=str))
         return Path(folder)
 
     @classmethod
     def load(cls, folder: Path) -> Direction:
+        """Read a Direction folder; a missing or malformed file is named in the error."""
         folder = Path(folder)
-        meta = json.loads((folder / paths.META_FILE).read_text())
-        vectors = load_file(str(folder / "vectors.safetensors"))["vectors"]
-        known = {"name", "method", "site_kind", "position", "layers", "sources"}
-        return cls(
-            name=meta["name"], method=meta["method"], site_kind=meta["site_kind"], position=meta["position"],
-            layers=tuple(meta["layers"]), vectors=vectors, sources=meta.get("sources", {}),
-            meta={k: v for k, v in meta.items() if k not in known},
-        )
+        check_direction_folder(folder)
+        try:
+            meta = json.loads((folder / paths.META_FILE).read_text())
+            vectors = load_file(str(folder / paths.VECTORS_FILE))["vectors"]
+            known = {"name", "method", "site_kind", "position", "layers", "sources"}
+            return cls(
+                name=meta["name"], method=meta["method"], site_kind=meta["site_kind"],
+                position=meta["position"], layers=tuple(meta["layers"]), vectors=vectors,
+                sources=meta.get("sources", {}),
+                meta={k: v for k, v in meta.items() if k not in known},
+            )
+        except (KeyError, ValueError, TypeError, OSError) as exc:
+            if isinstance(exc, DirectionError):
+                raise
+            raise DirectionError(f"cannot read the Direction folder {folder}: {exc!r}") from None
 
 
 def derive(
@@ -245,22 +256,54 @@ def cosine_table(directions: Sequence[Direction]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["layer", "a", "b", "cosine"])
 
 
-def direction_folders(folders: Sequence[str | Path]) -> list[Path]:
-    """Direction folders (``Direction.save`` output); a folder of such folders (an
-    ``interp directions`` run) is expanded to its members in name order.
+def is_direction_folder(folder: Path) -> bool:
+    """True when ``folder`` holds a Direction (:data:`paths.VECTORS_FILE` and ``meta.json``)."""
+    folder = Path(folder)
+    return (folder / paths.VECTORS_FILE).is_file() and (folder / paths.META_FILE).is_file()
 
-    Raises FileNotFoundError naming the folder that does not exist or holds no direction.
+
+def check_direction_folder(folder: Path) -> None:
+    """Raise an error naming the path when ``folder`` is not a Direction folder."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise InputNotFoundError(f"direction folder {folder} does not exist")
+    if not folder.is_dir():
+        raise DirectionError(f"{folder} is a file, not a Direction folder")
+    for name in (paths.META_FILE, paths.VECTORS_FILE):
+        if not (folder / name).is_file():
+            raise InputNotFoundError(
+                f"{folder} is not a Direction folder: {folder / name} does not exist"
+            )
+
+
+def find_direction_folders(spec: Sequence[str | Path]) -> list[Path]:
+    """The Direction folders named by ``spec``: each entry is a Direction folder
+    (``Direction.save`` output) or a run folder holding such folders (an ``interp directions``
+    run, or a study's ``08-directions-<hash>`` step), expanded to its members in name order.
+
+    Raises :class:`~interp.errors.InputNotFoundError` naming the path that does not exist, holds
+    no Direction, or lacks a file (e.g. a folder with vectors but no ``meta.json``).
     """
     out: list[Path] = []
-    for f in folders:
-        p = Path(f).expanduser()
-        if (p / "vectors.safetensors").is_file():
+    for entry in spec:
+        p = Path(entry).expanduser()
+        if not p.is_dir() or (p / paths.VECTORS_FILE).is_file():
+            check_direction_folder(p)
             out.append(p)
-        elif p.is_dir():
-            subs = sorted(s for s in p.iterdir() if (s / "vectors.safetensors").is_file())
-            if not subs:
-                raise FileNotFoundError(f"{p} holds no Direction folder (vectors.safetensors + meta.json)")
-            out.extend(subs)
-        else:
-            raise FileNotFoundError(f"direction folder {p} does not exist")
+            continue
+        members = sorted(s for s in p.iterdir() if (s / paths.VECTORS_FILE).is_file())
+        if not members:
+            raise InputNotFoundError(
+                f"{p} holds no Direction folder ({paths.VECTORS_FILE} + {paths.META_FILE}, "
+                "in it or in its subfolders)"
+            )
+        for member in members:
+            check_direction_folder(member)
+        out.extend(members)
     return out
+
+
+def load_directions(spec: Sequence[str | Path]) -> list[Direction]:
+    """The Directions in :func:`find_direction_folders` ``(spec)``, in that order."""
+    return [Direction.load(p) for p in find_direction_folders(spec)]
+

@@ -20,9 +20,10 @@ from jaxtyping import Float
 from torch import Tensor
 
 from interp.directions import Direction, cosine
+from interp.errors import InterpError
 
 
-class ProbeError(ValueError):
+class ProbeError(InterpError, ValueError):
     """Labels or groups cannot support a probe (one class, too few groups, shape mismatch)."""
 
 

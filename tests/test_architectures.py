@@ -73,5 +73,5 @@ def test_phi3_fused_projections_are_the_linear_modules():
 def test_layer_runner_refuses_gemma2_by_name():
     from interp.causal.layer_runner import LayerRunner, RunnerError
 
-    with pytest.raises(RunnerError, match="gemma2.*soft-capping"):
+    with pytest.raises(RunnerError, match=r"gemma2.*soft-capping"):
         LayerRunner(tiny_model("gemma2", n_layers=2))

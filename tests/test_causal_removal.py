@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 
+from interp.causal.inputs import study_prompts
 from interp.causal.moments import residual_moments
 from interp.causal.removal import (
     counterfactual_edits,
@@ -15,7 +16,6 @@ from interp.causal.removal import (
     removed_change,
     zero_ablation_edits,
 )
-from interp.causal.inputs import study_prompts
 from interp.directions import Direction
 from interp.evaluate import conversation
 from interp.hooks import get_backend

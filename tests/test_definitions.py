@@ -25,8 +25,8 @@ from interp.definitions.sources import (
     sycophancy_contrast,
 )
 from interp.definitions.stability import _halves, grouped_split_half
-from interp.definitions.store import resolve_direction, run_directions
-from interp.directions import DirectionError, derive
+from interp.definitions.store import resolve_direction
+from interp.directions import DirectionError, derive, load_directions
 from interp.positions import PositionSpec, token_weights
 from interp.trajectory import (
     find_checkpoints,
@@ -225,4 +225,4 @@ def test_directions_resolve_by_path_label_and_run(tmp_path, monkeypatch):
         resolve_direction("persona")
     with pytest.raises(ConfigError, match="no run"):
         resolve_direction("finetune")
-    assert [d.name for d in run_directions(tmp_path / "directions" / "r1")] == ["persona", "sad_context"]
+    assert [d.name for d in load_directions([tmp_path / "directions" / "r1"])] == ["persona", "sad_context"]

@@ -20,7 +20,7 @@ from interp.demo import (
     request_from_params,
     rowwise_edits,
 )
-from interp.demo.catalog import CatalogEntry, build_catalog, persona_direction
+from interp.demo.catalog import CatalogEntry, build_catalog, demo_persona_direction, direction_runs
 from interp.demo.presets import PRESETS
 from interp.directions import Direction
 from interp.generate import SamplingConfig, generate_replies
@@ -226,29 +226,56 @@ def test_catalog_lists_fitting_folders_newest_first(tmp_path, lively):
     import os
 
     d_model = lively.loaded.d_model
-    old = random_direction(d_model, seed=1).save(tmp_path / "dirs" / "run-old" / "persona-mean_diff")
-    new = random_direction(d_model, seed=2).save(tmp_path / "dirs" / "run-new" / "persona-mean_diff")
-    random_direction(d_model + 1, name="wide").save(tmp_path / "dirs" / "run-new" / "wide-mean_diff")
-    os.utime(tmp_path / "dirs" / "run-old", (1, 1))
-    entries = build_catalog([], tmp_path / "dirs", d_model, 3)
+    old = random_direction(d_model, seed=1).save(tmp_path / "directions" / "run-old" / "persona-mean_diff")
+    new = random_direction(d_model, seed=2).save(tmp_path / "directions" / "run-new" / "persona-mean_diff")
+    random_direction(d_model + 1, name="wide").save(tmp_path / "directions" / "run-new" / "wide-mean_diff")
+    os.utime(tmp_path / "directions" / "run-old", (1, 1))
+    entries = build_catalog([], direction_runs(tmp_path), d_model, 3)
     assert [e.key for e in entries] == ["persona-mean_diff", "persona-mean_diff@run-old"]
     assert entries[0].source == str(new) and entries[1].source == str(old)
-    explicit = build_catalog([old], None, d_model, 3)
+    explicit = build_catalog([old], [], d_model, 3)
     assert [e.source for e in explicit] == [str(old)]
     with pytest.raises(ConfigError, match="does not fit"):
-        build_catalog([tmp_path / "dirs" / "run-new" / "wide-mean_diff"], None, d_model, 3)
-    with pytest.raises(ConfigError, match="not a direction folder"):
-        build_catalog([tmp_path], None, d_model, 3)
-    assert build_catalog([], tmp_path / "missing", d_model, 3) == []
+        build_catalog([tmp_path / "directions" / "run-new" / "wide-mean_diff"], [], d_model, 3)
+    with pytest.raises(ConfigError, match="no Direction folder"):
+        build_catalog([tmp_path], [], d_model, 3)
+    assert direction_runs(tmp_path / "missing") == []
+
+
+def test_catalog_finds_the_newest_finished_study_directions(tmp_path, lively):
+    """After `bash scripts/study.sh` the directions live in <artifacts>/study/<preset>/
+    08-directions-<hash>/; the demo offers that run's finetune, persona and sycophancy first."""
+    import json
+    import os
+
+    d_model = lively.loaded.d_model
+    study = tmp_path / "study" / "embedded"
+    done = study / "08-directions-abc123"
+    for i, name in enumerate(("sad_context", "sycophancy", "persona", "finetune")):
+        random_direction(d_model, seed=i, name=name).save(done / name)
+    (done / "meta.json").write_text(json.dumps({"stage": "directions"}))
+    older = study / "08-directions-old000"
+    random_direction(d_model, seed=9, name="finetune").save(older / "finetune")
+    (older / "meta.json").write_text("{}")
+    os.utime(older / "meta.json", (1, 1))
+    unfinished = tmp_path / "study" / "tiny" / "08-directions-fff000"  # no meta.json yet
+    random_direction(d_model, seed=8, name="finetune").save(unfinished / "finetune")
+    assert direction_runs(tmp_path) == [done]
+    entries = build_catalog([], direction_runs(tmp_path), d_model, 3)
+    assert [e.key for e in entries] == ["finetune-mean_diff", "persona-mean_diff", "sycophancy-mean_diff",
+                                        "sad_context-mean_diff"]
+    assert all(e.source.startswith(str(done)) for e in entries)
+    # a run folder given by path is expanded too
+    assert len(build_catalog([done], [], d_model, 3)) == 4
 
 
 def test_persona_direction_is_derived_once_and_cached(tmp_path, monkeypatch, tiny_llama):
     monkeypatch.setenv("INTERP_ARTIFACTS", str(tmp_path))
     backend = get_backend(tiny_llama, "torch")
-    first, folder = persona_direction(backend, n_triples=4)
+    first, folder = demo_persona_direction(backend, n_triples=4)
     assert first.layers == (0, 1, 2) and first.name == "persona" and folder.parent.name == "demo"
     assert len(first.sources["triples"].split(",")) == 4
-    second, again = persona_direction(backend, n_triples=4)
+    second, again = demo_persona_direction(backend, n_triples=4)
     assert again == folder
     torch.testing.assert_close(first.vectors, second.vectors)
     # it is the difference of warm and neutral means over the assistant tokens
@@ -256,7 +283,9 @@ def test_persona_direction_is_derived_once_and_cached(tmp_path, monkeypatch, tin
 
     cache = open_cache(next(tmp_path.joinpath("demo").glob("persona-cache-*")))
     acts = cache.load(Site(2, "resid_post"), "mean_assistant")[:, 0]
-    torch.testing.assert_close(first.at(2), acts[:4].double().mean(0).sub(acts[4:].double().mean(0)).float())
+    warm = torch.tensor([i.endswith("/warm") for i in cache.row_ids])
+    assert int(warm.sum()) == 4
+    torch.testing.assert_close(first.at(2), acts[warm].double().mean(0).sub(acts[~warm].double().mean(0)).float())
 
 
 # ---------------------------------------------------------------- terminal

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from interp import paths
 from interp.artifacts import ArtifactExistsError
 from interp.directions import (
     METHODS,
@@ -13,10 +14,13 @@ from interp.directions import (
     cosine,
     cosine_table,
     derive,
+    find_direction_folders,
+    load_directions,
     random_cosine_null,
     relative_norm,
     split_half_stability,
 )
+from interp.errors import InputNotFoundError, InterpError
 
 
 def _planted(n=400, d=64, strength=1.5, seed=0, noise=0.2):
@@ -73,6 +77,28 @@ def test_save_load_round_trip_and_refusals(tmp_path):
         zero.unit(0)
     with pytest.raises(DirectionError, match="unknown method"):
         derive("x", "magic", {0: pos}, {0: neg})
+
+
+def test_find_direction_folders_expands_runs_and_names_what_is_missing(tmp_path):
+    d = Direction("persona", "mean_diff", "resid_post", "last", (0, 1), torch.ones(2, 4))
+    run = tmp_path / "run"
+    d.save(run / "persona")
+    d.save(run / "sycophancy")
+    (run / "not-a-direction").mkdir()
+    assert find_direction_folders([run]) == [run / "persona", run / "sycophancy"]
+    assert find_direction_folders([str(run / "sycophancy")]) == [run / "sycophancy"]
+    assert [x.name for x in load_directions([run])] == ["persona", "persona"]
+    with pytest.raises(InputNotFoundError, match="does not exist"):
+        find_direction_folders([tmp_path / "missing"])
+    with pytest.raises(InputNotFoundError, match="no Direction folder"):
+        find_direction_folders([run / "not-a-direction"])
+    (run / "persona" / paths.META_FILE).unlink()  # vectors without meta.json: name the file
+    for call in (lambda: find_direction_folders([run]), lambda: Direction.load(run / "persona")):
+        with pytest.raises(InterpError, match=r"persona/meta\.json does not exist"):
+            call()
+    (run / "sycophancy" / paths.META_FILE).write_text("{}")
+    with pytest.raises(DirectionError, match="cannot read the Direction folder"):
+        Direction.load(run / "sycophancy")
 
 
 def test_cosine_table_is_tidy():

@@ -53,7 +53,8 @@ def test_configs_reject_bad_input(tmp_path):
 
     with pytest.raises(ConfigError, match="held_out"):
         command.SaeTrainConfig(held_out=0.9)
-    with pytest.raises(ConfigError, match="text_file"):
-        command.SaeTrainConfig(text_file=str(tmp_path / "nope.txt"))
+    missing = command.SaeTrainConfig(text_file=str(tmp_path / "nope.txt"), out=str(tmp_path / "o"))
+    with pytest.raises(ConfigError, match="text_file"):  # in the runner, before the model loads
+        command.run_sae_train(missing)
     with pytest.raises(InputNotFoundError, match=r"latent_sets\.json"):
-        command.run_sae_intervene(command.SaeInterveneConfig(decomposition=str(tmp_path), out=str(tmp_path / "o")))
+        command.run_sae_intervene(command.SaeInterveneConfig(decomposition=str(tmp_path), out=str(tmp_path / "o2")))

@@ -14,10 +14,11 @@ from interp.config import ConfigError
 from interp.hooks import get_backend
 from interp.sae.activations import (
     TextRow,
-    TokenSpec,
     build_token_activations,
     encode_row,
     load_token_activations,
+    read_rows,
+    token_spec,
 )
 from interp.sae.decompose import (
     decoder_cosines,
@@ -40,7 +41,7 @@ ROWS = [
 def test_token_activations_match_a_plain_read_and_resume(tiny_llama, tmp_path):
     backend = get_backend(tiny_llama, "torch")
     site = Site(1, "resid_post")
-    spec = TokenSpec(site=site, batch_size=1, shard_rows=1)
+    spec = token_spec(site, batch_size=1, shard_rows=1)
     folder = build_token_activations(backend, ROWS, spec, tmp_path / "acts", show_progress=False)
     tokens = load_token_activations(folder)
     tok = tiny_llama.tokenizer
@@ -65,6 +66,9 @@ def test_token_activations_match_a_plain_read_and_resume(tiny_llama, tmp_path):
     assert (folder / "shard-00002.safetensors").read_bytes() == before
     with pytest.raises(ArtifactExistsError, match="different request"):
         build_token_activations(backend, ROWS[:2], spec, folder, show_progress=False)
+    # batched in memory (right padding) gives the same activations as the stored shards
+    torch.testing.assert_close(read_rows(backend, ROWS, site, batch_size=3), tokens.acts,
+                               atol=1e-5, rtol=1e-5)
 
 
 class _PlantedSae(torch.nn.Module):
@@ -118,7 +122,7 @@ def test_overlap_nulls_flag_a_planted_overlap():
 
 def test_top_examples_show_the_strongest_token(tiny_llama, tmp_path):
     backend = get_backend(tiny_llama, "torch")
-    folder = build_token_activations(backend, ROWS, TokenSpec(site=Site(0, "resid_post"), batch_size=1, shard_rows=1), tmp_path / "t", show_progress=False)
+    folder = build_token_activations(backend, ROWS, token_spec(Site(0, "resid_post"), batch_size=1, shard_rows=1), tmp_path / "t", show_progress=False)
     tokens = load_token_activations(folder)
     target = tokens.acts[3] / tokens.acts[3].norm()
     sae = _PlantedSae(torch.stack([target, -target]))

@@ -120,18 +120,18 @@ def test_causal_inputs_split_prompts_and_find_direction_folders(tmp_path):
     from interp.causal.inputs import named_directions, study_prompts
     from interp.commands.steer import CausalConfig
     from interp.config import ConfigError
-    from interp.directions import direction_folders
+    from interp.directions import find_direction_folders
 
     evaluation, held_back = study_prompts(per_task=2)
     assert {p.item_id for p in evaluation}.isdisjoint({p.item_id for p in held_back})
     assert len({p.item_id for p in evaluation}) == 8
     d = Direction("persona", "mean_diff", "resid_post", "last", (0, 1), torch.ones(2, 4))
     d.save(tmp_path / "run" / "persona-mean_diff")
-    assert direction_folders([str(tmp_path / "run")]) == [tmp_path / "run" / "persona-mean_diff"]
+    assert find_direction_folders([str(tmp_path / "run")]) == [tmp_path / "run" / "persona-mean_diff"]
     assert [x.name for x in named_directions([tmp_path / "run"], ["persona"], [1])] == ["persona"]
     with pytest.raises(ConfigError, match="no direction named"):
         named_directions([tmp_path / "run"], ["sycophancy"], [1])
     with pytest.raises(FileNotFoundError, match="no Direction folder"):
-        direction_folders([str(tmp_path)])
+        find_direction_folders([str(tmp_path)])
     with pytest.raises(ConfigError, match="n_random"):
         CausalConfig(n_random=3)

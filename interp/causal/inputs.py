@@ -16,7 +16,7 @@ from interp.data.contexts import load_contexts
 from interp.data.items import PAPER_TASKS, load_embedded_items, select_items
 from interp.data.prompt_sets import Prompt, build_prompts
 from interp.data.templates import variant_set
-from interp.directions import Direction, direction_folders
+from interp.directions import Direction, find_direction_folders
 from interp.hooks.base import Backend
 from interp.steer import residual_norms
 from interp.warmth.pairs import ReplyTriple, load_split
@@ -72,7 +72,7 @@ def named_directions(
 ) -> list[Direction]:
     """The directions in ``folders`` (Direction folders or runs holding them) whose names start
     with one of ``names`` and that have every layer in ``layers``; an error names what is missing."""
-    found = direction_folders(folders)
+    found = find_direction_folders(folders)
     dirs = [Direction.load(f) for f in found]
     keep = [d for d in dirs if d.name.startswith(tuple(names)) and set(layers) <= set(d.layers)]
     if not keep:

@@ -11,9 +11,13 @@ from rich.console import Console
 
 from interp import paths
 from interp.config import ConfigError, option
-from interp.demo.catalog import build_catalog, persona_entry
+from interp.demo.catalog import build_catalog, direction_runs, persona_entry
 from interp.demo.inputs import DemoInputError, DemoRequest
+from interp.demo.server import DemoServer, is_loopback
 from interp.demo.session import DemoSession, default_layer
+from interp.demo.tui import show_run
+from interp.directions import find_direction_folders
+from interp.errors import InterpError
 from interp.hooks import get_backend
 from interp.models import EMBEDDED, load_model
 
@@ -26,7 +30,7 @@ class DemoConfig:
 
     model: str = option(EMBEDDED, help="registry name, Hugging Face id or local folder", flag="-m")
     adapter: str | None = option(None, help="PEFT adapter folder on top of the model (e.g. the warm fine-tune)")
-    direction: tuple[str, ...] = option((), help="direction folder(s) to offer first (default: every direction `interp directions` wrote, newest first)")
+    direction: tuple[str, ...] = option((), help="direction or run folder(s) to offer first (then: the newest study's directions, then `interp directions` runs, newest first)")
     persona_triples: int = option(12, help="with no direction found: reply triples the persona direction is derived from")
     host: str = option("127.0.0.1", help="address to listen on (loopback by default; anything else exposes the model to the network)")
     port: int = option(8765, help="port to listen on (0 picks a free one)")
@@ -60,17 +64,25 @@ class DemoConfig:
 
 
 def build_session(config: DemoConfig, console: Console) -> DemoSession:
-    """Load the model, find or derive the directions, measure the norms."""
-    loaded = load_model(config.model, adapter=config.adapter, dtype=config.dtype, device=config.device)
+    """Check the named directions, load the model, find or derive the directions, measure the
+    norms."""
+    try:  # before the model loads: a wrong path is reported at once
+        find_direction_folders(config.direction)
+    except InterpError as exc:
+        raise ConfigError(f"direction: {exc}") from None
+    loaded = load_model(config.model, adapter=config.adapter, dtype=config.dtype,
+                        device=config.device)
     backend = get_backend(loaded, "torch")
-    catalog = build_catalog([Path(p) for p in config.direction], paths.artifacts_root() / "directions",
+    artifacts = paths.artifacts_root()
+    catalog = build_catalog([Path(p) for p in config.direction], direction_runs(artifacts),
                             loaded.d_model, loaded.n_layers)
     if not catalog:
-        console.print(f"no study direction found under {paths.artifacts_root() / 'directions'}; "
-                      f"deriving a persona direction from {config.persona_triples} warm/neutral reply triples")
+        console.print(f"no study direction found (under {artifacts / 'study'} or "
+                      f"{artifacts / 'directions'}); deriving a persona direction from "
+                      f"{config.persona_triples} warm/neutral reply triples")
         catalog = [persona_entry(backend, config.persona_triples)]
-    return DemoSession(backend, catalog, max_new_tokens=config.max_new_tokens, alpha_limit=config.alpha_limit,
-                       ablate_at=config.ablate_at)
+    return DemoSession(backend, catalog, max_new_tokens=config.max_new_tokens,
+                       alpha_limit=config.alpha_limit, ablate_at=config.ablate_at)
 
 
 def tui_request(config: DemoConfig, session: DemoSession) -> DemoRequest:
@@ -95,23 +107,22 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> int:
     console = console or Console()
     session = build_session(config, console)
     if config.tui:
-        from interp.demo.tui import show_run
-
         request = tui_request(config, session)
         try:
             show_run(session.run(request), console)
         except DemoInputError as exc:
             raise ConfigError(str(exc)) from None
         return 0
-    from interp.demo.server import DemoServer, is_loopback
-
     try:
         server = DemoServer(session, config.host, config.port)
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {config.host}:{config.port} ({exc}); pick another --port") from None
+        raise ConfigError(
+            f"cannot listen on {config.host}:{config.port} ({exc}); pick another --port") from None
     if not is_loopback(config.host):
-        log.warning("listening on %s: anyone who can reach this machine can use the model", config.host)
-    console.print(f"[bold]interp demo[/bold] at {server.url}  (directions: {', '.join(session.directions)}; Ctrl-C stops)")
+        log.warning("listening on %s: anyone who can reach this machine can use the model",
+                    config.host)
+    names = ", ".join(session.directions)
+    console.print(f"[bold]interp demo[/bold] at {server.url}  (directions: {names}; Ctrl-C stops)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

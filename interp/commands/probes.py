@@ -34,8 +34,7 @@ from interp.definitions.compute import definition_directions
 from interp.definitions.contrasts import ModelSide, RowSet
 from interp.definitions.inputs import DefinitionInputs, Prepared, inputs_digest, prepare
 from interp.definitions.sources import belief_prompts, label_balance
-from interp.definitions.store import run_directions
-from interp.directions import Direction
+from interp.directions import Direction, load_directions
 from interp.probes import probe_layers, weight_direction_cosines
 from interp.sites import SITE_KINDS, Site
 
@@ -147,7 +146,7 @@ def _directions(
     config: ProbesConfig, prepared: Prepared, caches: dict[tuple[ModelSide, str, str], CachedActivations], layers: tuple[int, ...],
 ) -> list[Direction]:
     if config.directions is not None:
-        return run_directions(Path(config.directions))
+        return load_directions([Path(config.directions)])
     directions, _ = definition_directions(prepared, caches, site_kind="resid_post", layers=layers, seed=config.seed,
                                            with_stability=False)
     return directions

@@ -35,15 +35,23 @@ from interp.causal.inputs import study_prompts, warmth_scorer
 from interp.causal.pair import load_pair
 from interp.causal.verdict import measure_arms, verdict_table
 from interp.config import ConfigError, config_to_dict, option
-from interp.directions import Direction, direction_folders
+from interp.directions import Direction, load_directions
 from interp.errors import InputNotFoundError
 from interp.hooks import get_backend
+from interp.hooks.base import Backend
 from interp.models import EMBEDDED, load_model
+from interp.persona import persona_direction
+from interp.sae import activations as A
+from interp.sae import sources
 from interp.sae.activations import load_token_activations
 from interp.sae.decomposition import decompose_directions
 from interp.sae.intervene import latent_arms
+from interp.sae.layer_choice import strongest_layer, warmth_directions
 from interp.sae.load import folder_meta, load_sae, parse_spec, sae_site
+from interp.sae.quality import reconstruction_stats, spliced_loss
+from interp.sae.train import SaeTrainSpec, to_inference, train_sae
 from interp.sites import Site
+from interp.steer import residual_norms
 from interp.warmth.pairs import load_split
 
 log = logging.getLogger(__name__)
@@ -76,8 +84,6 @@ class SaeTrainConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.held_out < 0.5:
             raise ConfigError(f"held_out must be in (0, 0.5), found {self.held_out}")
-        if self.text_file is not None and not Path(self.text_file).is_file():
-            raise ConfigError(f"text_file: {self.text_file} does not exist")
 
     def resolved(self, key: str) -> Any:
         value = getattr(self, key, None)
@@ -88,27 +94,24 @@ def _held_out(row_id: str, fraction: float) -> bool:
     return int(sha256_json(["sae-held-out", row_id])[:8], 16) / 0xFFFFFFFF < fraction
 
 
-def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int:
-    from interp.sae import activations as A
-    from interp.sae import sources
-    from interp.sae.layer_choice import (
-        load_directions,
-        persona_direction,
-        residual_norms,
-        strongest_layer,
-        warmth_directions,
-    )
-    from interp.sae.quality import reconstruction_stats, spliced_loss
-    from interp.sae.train import SaeTrainSpec, to_inference, train_sae
-    from interp.sites import Site
-    from interp.warmth.pairs import load_split
+def sae_layer_norms(backend: Backend, rows: list[A.TextRow]) -> dict[int, float]:
+    """The typical residual norm per layer (:func:`interp.steer.residual_norms`) on the first
+    12 warm triple rows, which the SAE's layer choice divides the directions' norms by."""
+    convs = [r.conversation for r in rows if r.source == "triple:warm" and r.conversation][:12]
+    return residual_norms(backend, convs, range(backend.n_layers))
 
+
+def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int:
     console = console or Console()
     out = Path(config.out) if config.out else paths.artifact_dir("sae", sha256_json(config_to_dict(config))[:12])
     if (out / "sae_quality.json").is_file():
         console.print(f"SAE exists in {out}; reusing it (delete the folder to retrain)")
         console.print(quality_table(json.loads((out / "sae_quality.json").read_text())))
         return 0
+    # inputs are checked before the model loads
+    if config.text_file is not None and not Path(config.text_file).is_file():
+        raise ConfigError(f"text_file: {config.text_file} does not exist")
+    directions = load_directions(config.directions)
     loaded = load_model(config.model, adapter=config.adapter)
     backend = get_backend(loaded, "torch")
     work = paths.artifact_dir("sae-work", out.name)  # resumable intermediate files
@@ -121,21 +124,21 @@ def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int
     rows += sources.response_rows(backend, chosen, work / "responses.jsonl")
     rows = A.cap_rows(rows, loaded.tokenizer, config.resolved("max_total_tokens"), 256, config.seed)
 
-    directions = load_directions(config.directions)
     if not directions:
         console.print("no --directions: deriving a persona direction (warm minus neutral replies) from the reply triples")
-        persona = persona_direction(backend, split.train[: config.resolved("n_persona")])
+        persona = persona_direction(backend, split.train[: config.resolved("n_persona")],
+                                    range(backend.n_layers))
         persona_folder = work / "persona"
         if not persona_folder.exists():
             persona.save(persona_folder)
         directions = [persona]
-    norms = residual_norms(backend, [r for r in rows if r.source == "triple:warm"][:12])
+    norms = sae_layer_norms(backend, rows)
     best, rel = strongest_layer(warmth_directions(directions) or directions, norms)
     layer = config.layer if config.layer is not None else best
     site = Site(layer, "resid_post")
     console.print(f"SAE site {site} (warmth directions strongest at layer {best}, relative norm {rel[best]:.3f}); {len(rows)} rows")
 
-    spec = A.TokenSpec(site=site)
+    spec = A.token_spec(site)
     acts_dir = A.build_token_activations(backend, rows, spec, work / "activations", extra_meta={"stage": "sae-activations"})
     tokens = A.load_token_activations(acts_dir)
     held = torch.tensor([_held_out(rid, config.held_out) for rid in tokens.row_ids])[tokens.row]
@@ -203,7 +206,7 @@ def _direction_list(config: SaeDecomposeConfig) -> list[Direction]:
         folders = folder_meta(where).get("direction_folders", [])
     if not folders:
         raise ConfigError("no directions: pass --directions (Direction folders from `interp directions`)")
-    return [Direction.load(f) for f in direction_folders(folders)]
+    return load_directions(folders)
 
 
 def run_sae_decompose(config: SaeDecomposeConfig, console: Console | None = None) -> int:

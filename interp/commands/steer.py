@@ -35,9 +35,9 @@ from interp.causal.sweep import steering_sweep
 from interp.causal.verdict import direction_arms, measure_arms, verdict_sentence, verdict_table
 from interp.config import ConfigError, option
 from interp.data.prompt_sets import Prompt
-from interp.directions import Direction, direction_folders
+from interp.definitions.fallback import FALLBACK_NOTE, fallback_directions
+from interp.directions import Direction, find_direction_folders
 from interp.errors import InputNotFoundError
-from interp.fallback_directions import persona_direction, sycophancy_direction
 from interp.hooks import get_backend
 from interp.models import EMBEDDED, load_model
 from interp.steer import Intervention, steered
@@ -60,8 +60,8 @@ def _check_direction_folders(option_name: str, folders: Sequence[str]) -> None:
         if not Path(folder).is_dir():
             raise InputNotFoundError(f"{option_name}: {folder} is not a folder")
     try:
-        direction_folders(folders)
-    except FileNotFoundError as exc:
+        find_direction_folders(folders)
+    except InputNotFoundError as exc:
         raise InputNotFoundError(f"{option_name}: {exc}") from None
 
 
@@ -72,7 +72,7 @@ class SteerConfig:
     """Steer one prompt with a direction at several alphas and show the replies side by side."""
 
     prompt: str = option(help="the user message", positional=True)
-    direction: str = option(help="a Direction folder (vectors.safetensors + meta.json)")
+    direction: str = option(help="a Direction folder (its vectors file and meta.json)")
     layer: int = option(help="layer whose resid_post is steered")
     alphas: tuple[float, ...] = option(
         (-0.5, -0.25, 0.0, 0.25, 0.5),
@@ -167,11 +167,10 @@ def _directions(config: CausalConfig, pair: ModelPair, layers: Sequence[int],
         return dirs, f"fallback (reused {folder})"
     log.warning("--fallback-directions: deriving quick persona and sycophancy directions into %s", folder)
     backend = get_backend(pair.original, "torch")
-    dirs = [persona_direction(backend, triples, layers),
-            sycophancy_direction(backend, direction_prompts, layers)]
+    dirs = fallback_directions(backend, triples, direction_prompts, layers)
     for d in dirs:
         d.save(folder / d.name, replace=False)
-    return dirs, f"fallback (interp.fallback_directions, derived on the original model, saved in {folder})"
+    return dirs, f"{FALLBACK_NOTE}, derived on the original model, saved in {folder}"
 
 
 def _reuse(console: Console, out: Path, required: Sequence[str]) -> bool:

@@ -7,14 +7,15 @@
 - :mod:`.inputs`: the shared command options and :func:`prepare`;
 - :mod:`.stability`: split halves over items with a sign-flip / permutation null;
 - :mod:`.compute`: directions, stability table and cosines between definitions;
-- :mod:`.store`: finding saved directions by path or label.
+- :mod:`.store`: finding a saved direction by label;
+- :mod:`.fallback`: quick persona and sycophancy directions (only behind ``--fallback-directions``).
 """
 
 from interp.definitions.compute import definition_cosines, definition_directions, label_of
 from interp.definitions.contrasts import Contrast, ContrastError, Ref, RowSet, gather
 from interp.definitions.inputs import DEFINITIONS, DefinitionInputs, Prepared, prepare
 from interp.definitions.stability import grouped_split_half
-from interp.definitions.store import resolve_direction, run_directions
+from interp.definitions.store import resolve_direction
 
 __all__ = [
     "DEFINITIONS",
@@ -31,5 +32,4 @@ __all__ = [
     "label_of",
     "prepare",
     "resolve_direction",
-    "run_directions",
 ]

@@ -22,6 +22,7 @@ from interp.artifacts import atomic_dir, provenance, sha256_json, write_json_ato
 from interp.cache import CachedActivations, CacheSpec, build_cache, open_cache, rows_hash
 from interp.data.prompt_sets import Prompt
 from interp.definitions.contrasts import ModelSide, RowSet
+from interp.evaluate import forced_choice
 from interp.hooks import get_backend
 from interp.hooks.base import Backend
 from interp.models import LoadedModel, attach_adapter, load_model
@@ -106,8 +107,6 @@ def forced_choice_labels(backend: Backend, prompts: Sequence[Prompt], *, system:
                          batch_size: int = 16) -> pd.DataFrame:
     """Forced-choice results for ``prompts`` (``agrees_with_user`` on belief prompts), kept in
     ``<artifacts>/labels/<hash>/results.csv`` and reused when present."""
-    from interp.evaluate import forced_choice
-
     key = {"model": backend.loaded.provenance(), "prompts": sha256_json([p.to_record() for p in prompts]), "system": system}
     folder = paths.artifact_dir("labels", sha256_json(key)[:16])
     results = folder / "results.csv"

@@ -18,13 +18,14 @@ from jaxtyping import Float
 from torch import Tensor
 
 from interp.cache import CachedActivations, CacheRow
+from interp.errors import InterpError
 from interp.positions import PositionSpec
 from interp.sites import Site
 
 ModelSide = Literal["base", "adapter"]
 
 
-class ContrastError(ValueError):
+class ContrastError(InterpError, ValueError):
     """A contrast is inconsistent (unknown rows, unequal pairs, too few rows or items)."""
 
 

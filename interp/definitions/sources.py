@@ -35,6 +35,8 @@ from interp.data.contexts import UNMODIFIED
 from interp.data.prompt_sets import Prompt
 from interp.data.templates import BELIEF_TEMPLATES
 from interp.definitions.contrasts import Contrast, ContrastError, Ref, RowSet
+from interp.persona import PERSONA_POSITION, persona_row_id
+from interp.persona import persona_rows as persona_cache_rows
 from interp.warmth.pairs import ReplyTriple
 
 AB_SUFFIX = "\n\nChoices:\n(A) {a}\n(B) {b}\n\nAnswer with (A) or (B)."
@@ -56,13 +58,8 @@ def prompt_rows(prompts: Sequence[Prompt], system: str | None = None, question_s
 
 
 def persona_rows(triples: Sequence[ReplyTriple], system: str | None = None) -> RowSet:
-    """The ``persona`` row set: request + warm reply and request + neutral reply per triple."""
-    rows = []
-    for t in triples:
-        for tone in ("warm", "neutral"):
-            conv = tuple(as_messages(t.request, system=system, assistant=t.reply(tone)))
-            rows.append(CacheRow(f"{t.id}/{tone}", conv, add_generation_prompt=False))
-    return RowSet("persona", tuple(rows), "mean_assistant")
+    """The ``persona`` row set: :func:`interp.persona.persona_rows` read at its position."""
+    return RowSet("persona", tuple(persona_cache_rows(triples, system)), PERSONA_POSITION)
 
 
 def ab_order(prompts: Sequence[Prompt]) -> dict[str, bool]:
@@ -122,8 +119,8 @@ def persona_contrast(triples: Sequence[ReplyTriple]) -> Contrast:
     groups = tuple(t.id for t in triples)
     return Contrast(
         "persona", "original model reading warm minus neutral replies to the same request, mean over reply tokens",
-        pos=tuple(Ref("base", "persona", f"{t.id}/warm") for t in triples),
-        neg=tuple(Ref("base", "persona", f"{t.id}/neutral") for t in triples),
+        pos=tuple(Ref("base", "persona", persona_row_id(t.id, "warm")) for t in triples),
+        neg=tuple(Ref("base", "persona", persona_row_id(t.id, "neutral")) for t in triples),
         pos_groups=groups, neg_groups=groups, paired=True,
     )
 

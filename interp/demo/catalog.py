@@ -1,13 +1,19 @@
-"""The directions the demo offers: those a study run wrote, those given by path, or a persona
-direction derived at start-up when there are none.
+"""The directions the demo offers: those given by path, those the newest study wrote, those of
+``interp directions`` runs, or a persona direction derived at start-up when there are none.
 
-``interp directions`` writes ``<artifacts>/directions/<hash>/<name>-<method>/`` (a
-:class:`~interp.directions.Direction` folder). The demo lists every such folder whose vectors fit
-the loaded model, newest run first; a name that repeats in an older run gets that run's hash as a
-suffix. With no direction at all, :func:`persona_direction` reads the shipped warm and neutral
-reply triples with the loaded model (mean over the assistant's tokens at every layer's
-``resid_post``) and takes the difference of means; the activations and the direction are cached
-under ``<artifacts>/demo/`` so the next start reads them back in well under a second.
+Where directions are found (:func:`direction_runs`, in this order):
+
+- ``bash scripts/study.sh`` / ``interp study`` writes its directions step into
+  ``<artifacts>/study/<preset>/08-directions-<hash>/`` (one Direction folder per definition,
+  ``meta.json`` once the step finished); the newest finished one is offered first, its
+  ``finetune``, ``persona`` and ``sycophancy`` directions ahead of the others;
+- ``interp directions`` writes ``<artifacts>/directions/<hash>/<label>/``; runs newest first.
+
+Run folders are expanded by :func:`interp.directions.find_direction_folders`. Every direction
+whose vectors fit the loaded model is listed; a name that repeats in another run gets that run's
+folder name as a suffix. With no direction at all, :func:`demo_persona_direction` derives the
+persona direction (:func:`interp.persona.persona_direction`) from the shipped reply triples and
+saves it under ``<artifacts>/demo/`` so the next start reads it back in well under a second.
 """
 
 from __future__ import annotations
@@ -19,17 +25,19 @@ from pathlib import Path
 
 from interp import paths
 from interp.artifacts import ArtifactExistsError, sha256_json
-from interp.cache import CacheRow, CacheSpec, build_cache, open_cache
-from interp.chat import Message
 from interp.config import ConfigError
-from interp.directions import Direction, DirectionError, derive
+from interp.directions import Direction, find_direction_folders, is_direction_folder
+from interp.errors import InterpError
 from interp.hooks.base import Backend
-from interp.sites import Site
+from interp.persona import persona_direction
 from interp.warmth.pairs import QUERY_TYPES, ReplyTriple, load_split
 
 log = logging.getLogger(__name__)
 
-VECTORS_FILE = "vectors.safetensors"
+# the study's directions step (interp/study/presets.py: Step "08-directions"), in its hashed folder
+STUDY_DIRECTIONS_GLOB = "study/*/08-directions-*"
+# the study's directions the demo offers first, in this order
+STUDY_FIRST = ("finetune", "persona", "sycophancy")
 
 
 @dataclass(frozen=True)
@@ -41,23 +49,34 @@ class CatalogEntry:
     source: str
 
 
-def direction_folders(root: Path) -> list[Path]:
-    """Direction folders under ``root`` (``<root>/<run>/<name>/``), newest run first."""
-    if not root.is_dir():
-        return []
-    found = [meta.parent for meta in root.glob(f"*/*/{paths.META_FILE}") if (meta.parent / VECTORS_FILE).is_file()]
-    return sorted(found, key=lambda f: (f.parent.stat().st_mtime, f.name), reverse=True)
+def newest_study_directions(artifacts: Path) -> Path | None:
+    """The newest finished study directions step folder under ``artifacts`` (None if none)."""
+    steps = [p for p in Path(artifacts).glob(STUDY_DIRECTIONS_GLOB)
+             if (p / paths.META_FILE).is_file()]
+    if not steps:
+        return None
+    return max(steps, key=lambda p: ((p / paths.META_FILE).stat().st_mtime, str(p)))
 
 
-def load_direction_folder(folder: Path) -> Direction:
-    """A direction folder, with errors that name the folder."""
-    folder = Path(folder)
-    if not (folder / paths.META_FILE).is_file() or not (folder / VECTORS_FILE).is_file():
-        raise ConfigError(f"direction: {folder} is not a direction folder (expected {paths.META_FILE} and {VECTORS_FILE})")
-    try:
-        return Direction.load(folder)
-    except (KeyError, ValueError, OSError) as exc:
-        raise ConfigError(f"direction: cannot read {folder}: {exc}") from None
+def direction_runs(artifacts: Path) -> list[Path]:
+    """Run folders whose directions the demo offers, in order: the newest finished study's
+    directions step, then the ``interp directions`` runs under ``<artifacts>/directions``,
+    newest first."""
+    runs: list[Path] = []
+    study = newest_study_directions(artifacts)
+    if study is not None:
+        runs.append(study)
+    root = Path(artifacts) / "directions"
+    if root.is_dir():
+        found = [r for r in root.iterdir() if r.is_dir() and any(
+            is_direction_folder(s) for s in r.iterdir())]
+        runs += sorted(found, key=lambda r: (r.stat().st_mtime, r.name), reverse=True)
+    return runs
+
+
+def _study_order(folder: Path) -> tuple[int, str]:
+    return (STUDY_FIRST.index(folder.name) if folder.name in STUDY_FIRST else len(STUDY_FIRST),
+            folder.name)
 
 
 def _fits(direction: Direction, d_model: int, n_layers: int) -> str | None:
@@ -72,10 +91,11 @@ def _fits(direction: Direction, d_model: int, n_layers: int) -> str | None:
 
 
 def build_catalog(
-    explicit: Iterable[Path], root: Path | None, d_model: int, n_layers: int
+    explicit: Iterable[Path], runs: Sequence[Path], d_model: int, n_layers: int
 ) -> list[CatalogEntry]:
-    """Explicit folders first (a misfit is an error), then the study's folders under ``root``
-    (a misfit is skipped with a log line), newest first; keys are unique."""
+    """Explicit folders first (Direction or run folders; a misfit is an error), then the members
+    of ``runs`` (see :func:`direction_runs`; a misfit or unreadable folder is skipped with a log
+    line); keys are unique."""
     entries: list[CatalogEntry] = []
     keys: set[str] = set()
 
@@ -88,23 +108,34 @@ def build_catalog(
         keys.add(key)
         entries.append(CatalogEntry(key, direction, str(folder)))
 
-    for folder in explicit:
-        direction = load_direction_folder(folder)
-        problem = _fits(direction, d_model, n_layers)
-        if problem:
-            raise ConfigError(f"direction: {folder} does not fit the model ({problem})")
-        add(direction, Path(folder))
-    for folder in direction_folders(root) if root is not None else []:
-        try:
+    try:
+        for folder in find_direction_folders(list(explicit)):
             direction = Direction.load(folder)
-        except (KeyError, ValueError, OSError, DirectionError) as exc:
-            log.warning("skipping direction folder %s: %s", folder, exc)
+            problem = _fits(direction, d_model, n_layers)
+            if problem:
+                raise ConfigError(f"direction: {folder} does not fit the model ({problem})")
+            add(direction, folder)
+    except ConfigError:
+        raise
+    except InterpError as exc:
+        raise ConfigError(f"direction: {exc}") from None
+    for run in runs:
+        try:
+            folders = sorted(find_direction_folders([run]), key=_study_order)
+        except InterpError as exc:
+            log.warning("skipping direction run %s: %s", run, exc)
             continue
-        problem = _fits(direction, d_model, n_layers)
-        if problem:
-            log.info("skipping direction %s: %s", folder, problem)
-            continue
-        add(direction, folder)
+        for folder in folders:
+            try:
+                direction = Direction.load(folder)
+            except InterpError as exc:
+                log.warning("skipping direction folder %s: %s", folder, exc)
+                continue
+            problem = _fits(direction, d_model, n_layers)
+            if problem:
+                log.info("skipping direction %s: %s", folder, problem)
+                continue
+            add(direction, folder)
     return entries
 
 
@@ -114,55 +145,39 @@ def pick_triples(triples: Sequence[ReplyTriple], n: int) -> list[ReplyTriple]:
     out: list[ReplyTriple] = []
     depth = 0
     while len(out) < n and any(depth < len(v) for v in by_type.values()):
-        out.extend(by_type[q][depth] for q in QUERY_TYPES if depth < len(by_type[q]) and len(out) < n)
+        out.extend(by_type[q][depth] for q in QUERY_TYPES
+                   if depth < len(by_type[q]) and len(out) < n)
         depth += 1
     return out
 
 
-def persona_rows(triples: Sequence[ReplyTriple]) -> list[CacheRow]:
-    """Warm then neutral conversations (request + reply) for the cache, warm rows first."""
-    rows = []
-    for tone in ("warm", "neutral"):
-        for t in triples:
-            conv = (Message("user", t.request), Message("assistant", t.reply(tone)))
-            rows.append(CacheRow(f"{t.id}:{tone}", conv, add_generation_prompt=False))
-    return rows
-
-
 def persona_entry(backend: Backend, n_triples: int = 12, batch_size: int = 8) -> CatalogEntry:
-    """The persona direction as a catalog entry (see :func:`persona_direction`)."""
-    direction, folder = persona_direction(backend, n_triples, batch_size)
+    """The persona direction as a catalog entry (see :func:`demo_persona_direction`)."""
+    direction, folder = demo_persona_direction(backend, n_triples, batch_size)
     return CatalogEntry(f"{direction.name}-{direction.method}", direction, str(folder))
 
 
-def persona_direction(backend: Backend, n_triples: int = 12, batch_size: int = 8) -> tuple[Direction, Path]:
-    """Warm minus neutral replies read by the loaded model: mean over the assistant's tokens at
-    every layer's ``resid_post``, difference of means over ``n_triples`` training triples.
+def demo_persona_direction(
+    backend: Backend, n_triples: int = 12, batch_size: int = 8
+) -> tuple[Direction, Path]:
+    """The persona direction (:func:`interp.persona.persona_direction`) at every layer over
+    ``n_triples`` training triples spread over the query types.
 
-    Cached under ``<artifacts>/demo/persona-<key>`` (the key covers the model, the triples and
-    the method); a second call reads it back. Returns the direction and its folder.
+    Saved under ``<artifacts>/demo/persona-<key>`` (the key covers the model, the triples and
+    the method), its cache under ``<artifacts>/demo/persona-cache-<key>``; a second call reads it
+    back. Returns the direction and its folder.
     """
     if n_triples < 2:
         raise ConfigError(f"persona_triples must be >= 2, found {n_triples}")
     triples = pick_triples(load_split().train, n_triples)
-    rows = persona_rows(triples)
     model = backend.loaded.provenance()
-    key = sha256_json({"model": model, "rows": [r.id for r in rows], "method": "mean_diff", "v": 1})[:12]
+    key = sha256_json({"model": model, "triples": [t.id for t in triples], "method": "mean_diff",
+                       "v": 2})[:12]
     folder = paths.artifact_dir("demo", f"persona-{key}")
-    if (folder / VECTORS_FILE).is_file():
+    if is_direction_folder(folder):
         return Direction.load(folder), folder
-    layers = range(backend.n_layers)
-    spec = CacheSpec(sites=tuple(Site(layer, "resid_post") for layer in layers), positions=("mean_assistant",),
-                     batch_size=batch_size, shard_rows=batch_size * 16)
-    cache_dir = build_cache(backend, rows, spec, paths.artifact_dir("demo", f"persona-cache-{key}"), show_progress=False)
-    cache = open_cache(cache_dir)
-    n = len(triples)
-    pos, neg = {}, {}
-    for layer in layers:
-        acts = cache.load(Site(layer, "resid_post"), "mean_assistant")[:, 0].float()
-        pos[layer], neg[layer] = acts[:n], acts[n:]
-    direction = derive("persona", "mean_diff", pos, neg, position="mean_assistant",
-                       sources={"cache": str(cache_dir), "triples": ",".join(t.id for t in triples)})
+    direction = persona_direction(backend, triples, range(backend.n_layers), batch_size=batch_size,
+                                  cache_dir=paths.artifact_dir("demo", f"persona-cache-{key}"))
     direction.meta.update(derived_by="interp demo (no study direction found)", model=model)
     try:
         direction.save(folder)

@@ -19,6 +19,7 @@ from interp.chat import Message
 from interp.data.contexts import UNMODIFIED, Condition, assign_statement
 from interp.data.items import Item
 from interp.data.templates import Variant, render_user
+from interp.errors import InterpError
 
 SAD = "emotion:sad"
 MAX_QUESTION_CHARS = 600
@@ -26,7 +27,7 @@ MAX_QUESTION_CHARS = 600
 _NO_CORRECT, _NO_WRONG = "(correct answer not stated)", "(wrong answer not stated)"
 
 
-class DemoInputError(ValueError):
+class DemoInputError(InterpError, ValueError):
     """A control holds an invalid value; ``field`` names the control."""
 
     def __init__(self, field: str, message: str):

@@ -15,7 +15,7 @@ from interp.chat import Message
 from interp.config import ConfigError
 from interp.directions import Direction, DirectionError
 from interp.hooks.base import Backend
-from interp.sae.activations import TextRow, TokenActivations, encode_row, read_kept
+from interp.sae.activations import TextRow, TokenActivations, read_rows
 from interp.sae.decompose import (
     decoder_cosines,
     decomposition_rows,
@@ -30,19 +30,6 @@ from interp.sites import Site
 from interp.warmth.pairs import ReplyTriple
 
 
-def read_rows(backend: Backend, rows: list[TextRow], site: Site, system: str | None, batch_size: int = 8) -> torch.Tensor:
-    """Kept-token activations of ``rows`` at ``site`` (a system message prepended when given)."""
-    tok = backend.loaded.tokenizer
-    out = []
-    for start in range(0, len(rows), batch_size):
-        chunk = rows[start : start + batch_size]
-        if system is not None:
-            chunk = [TextRow(r.id, r.source, conversation=(Message("system", system), *(r.conversation or ()))) for r in chunk]
-        encoded = [encode_row(tok, r, 256) for r in chunk]
-        out += read_kept(backend, encoded, site, tok.pad_token_id)
-    return torch.cat(out)
-
-
 def decompose_directions(
     sae: Any, site: Site, directions: Sequence[Direction], original: Backend, warm: Backend,
     system: str | None, triples: Sequence[ReplyTriple], *, tokens: TokenActivations | None,
@@ -54,8 +41,8 @@ def decompose_directions(
     top-activating examples come from ``tokens`` when given."""
     rows = [TextRow(f"{t.id}", "triple:neutral", conversation=(Message("user", t.request), Message("assistant", t.neutral)))
             for t in triples]
-    acts_orig = read_rows(original, rows, site, None)
-    acts_warm = read_rows(warm, rows, site, system)
+    acts_orig = read_rows(original, rows, site)
+    acts_warm = read_rows(warm, rows, site, system=system)
     frames: list[pd.DataFrame] = []
     sets: dict[str, dict[str, Any]] = {}
     with torch.no_grad():
