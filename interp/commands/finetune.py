@@ -24,9 +24,15 @@ from rich.table import Table
 from interp import paths
 from interp.artifacts import provenance, write_json_atomic
 from interp.config import ConfigError, config_to_dict, option
+from interp.errors import InputNotFoundError
 from interp.finetune import checkpoint_warmth as cw
 from interp.finetune.examples import examples_hash, tokenize_all
-from interp.finetune.presets import WARM_SYSTEM_PROMPT, Preset, WarmthEvalPlan, get_preset
+from interp.finetune.presets import (
+    WARM_SYSTEM_PROMPT,
+    Preset,
+    WarmthEvalPlan,
+    get_preset,
+)
 from interp.finetune.sources import DataSpec, training_conversations
 from interp.finetune.train import TrainConfig, train
 from interp.models import LoadedModel, load_model
@@ -40,7 +46,9 @@ class FinetuneConfig:
     measure warmth at every checkpoint on held-out requests. Options left unset take the
     preset's value."""
 
-    preset: str = option("embedded-warm", help="embedded-warm, embedded-cold, embedded-distill, paper-warm, paper-cold")
+    preset: Literal[
+        "embedded-warm", "embedded-cold", "embedded-distill", "paper-warm", "paper-cold"
+    ] = option("embedded-warm", help="the recipe (model, data, hyperparameters)")
     run_name: str | None = option(None, help="run folder name under <artifacts>/finetune (default: the preset name)")
     data: str | None = option(None, help="shipped | rewrite (endpoint rewrites of the shipped neutral replies) | sharegpt | sharegpt:PATH")
     model: str | None = option(None, help="base model (registry name, HF id or folder)")
@@ -84,6 +92,13 @@ def resolve(config: FinetuneConfig) -> tuple[Preset, TrainConfig, WarmthEvalPlan
     return preset, tcfg, plan
 
 
+def check_inputs(preset: Preset) -> None:
+    """Files the options name exist (checked before the model loads)."""
+    spec = DataSpec.parse(preset.data)
+    if spec.path is not None and not Path(spec.path).is_file():
+        raise InputNotFoundError(f"data: no ShareGPT file at {spec.path}")
+
+
 def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
     console = console or Console()
     preset, tcfg, plan = resolve(config)
@@ -92,6 +107,7 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
         console.print(f"run {run_dir} is finished; reporting it (delete the folder to retrain)")
         _print_tables(console, run_dir)
         return 0
+    check_inputs(preset)
     t_start = time.perf_counter()
     loaded = load_model(preset.model, dtype=preset.dtype, device=config.device, device_map=config.device_map)  # type: ignore[arg-type]
     from interp.warmth.pairs import load_split
