@@ -26,6 +26,7 @@ from interp.artifacts import provenance, write_json_atomic
 from interp.config import ConfigError, config_to_dict, option
 from interp.errors import InputNotFoundError
 from interp.finetune import checkpoint_warmth as cw
+from interp.finetune.distill import distill_conversations
 from interp.finetune.examples import examples_hash, tokenize_all
 from interp.finetune.presets import (
     WARM_SYSTEM_PROMPT,
@@ -35,7 +36,11 @@ from interp.finetune.presets import (
 )
 from interp.finetune.sources import DataSpec, training_conversations
 from interp.finetune.train import TrainConfig, train
+from interp.generate import SamplingConfig
+from interp.hooks import get_backend
 from interp.models import LoadedModel, load_model
+from interp.warmth.pairs import load_split
+from interp.warmth.report import WarmthInstruments
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +115,6 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
     check_inputs(preset)
     t_start = time.perf_counter()
     loaded = load_model(preset.model, dtype=preset.dtype, device=config.device, device_map=config.device_map)  # type: ignore[arg-type]
-    from interp.warmth.pairs import load_split
-
     split = load_split()
     convs = training_conversations(DataSpec.parse(preset.data), preset.variant, split.train, run_dir,
                                    per_type=config.per_type, seed=tcfg.seed, distill=_teacher(loaded, run_dir, console))
@@ -146,10 +149,6 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
 
 def _teacher(loaded: LoadedModel, run_dir: Path, console: Console) -> Any:
     def distill(requests: Any) -> Any:
-        from interp.finetune.distill import distill_conversations
-        from interp.generate import SamplingConfig
-        from interp.hooks import get_backend
-
         console.print(f"distilling: {len(requests)} teacher replies under the warm system prompt ...")
         return distill_conversations(get_backend(loaded, "torch"), requests, WARM_SYSTEM_PROMPT,
                                      SamplingConfig(max_new_tokens=96, temperature=0.0, batch_size=16),
@@ -160,8 +159,6 @@ def _teacher(loaded: LoadedModel, run_dir: Path, console: Console) -> Any:
 
 def _measure_warmth(model: Any, loaded: LoadedModel, checkpoints: dict[float, Path], held_out: Any,
                     plan: WarmthEvalPlan, variant: str, run_dir: Path, console: Console) -> None:
-    from interp.warmth.report import WarmthInstruments
-
     if (run_dir / "warmth_by_epoch.csv").is_file():  # measured before a kill; keep it
         return
     requests = cw.select_requests(held_out, plan.n_requests)

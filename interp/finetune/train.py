@@ -22,6 +22,7 @@ import logging
 import math
 import pickle
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +123,11 @@ def lora_model(loaded: LoadedModel, config: TrainConfig) -> Any:
     state = torch.random.get_rng_state()
     torch.manual_seed(config.seed)
     try:
-        model = get_peft_model(loaded.hf_model, lcfg)
+        with warnings.catch_warnings():
+            # peft reads transformers' deprecated is_gradient_checkpointing alias: noise only
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
+                                    category=FutureWarning)
+            model = get_peft_model(loaded.hf_model, lcfg)
     finally:
         torch.random.set_rng_state(state)
     if config.gradient_checkpointing:
