@@ -31,7 +31,6 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
-from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
@@ -116,6 +115,8 @@ StepCallback = Callable[[int, int, float], None]
 
 def lora_model(loaded: LoadedModel, config: TrainConfig) -> Any:
     """``loaded.hf_model`` wrapped by peft with a fresh LoRA adapter (seeded), in train mode."""
+    from peft import LoraConfig, get_peft_model  # heavy (seconds): keeps `interp --help` fast
+
     lcfg = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
         target_modules=list(config.target_modules), task_type="CAUSAL_LM", bias="none",
@@ -312,6 +313,8 @@ def train(
     the peft model (in eval mode, holding the final weights) and a :class:`TrainResult`.
     ``meta`` adds fields to every checkpoint's meta.json (preset, variant, data hash, ...).
     """
+    from peft import set_peft_model_state_dict  # heavy (seconds): keeps `interp --help` fast
+
     schedule = Schedule(len(examples), config.effective_batch, config.epochs, config.checkpoint_epochs, config.seed)
     identity = {"train_config": config_to_dict(config), "base_weights_hash": loaded.weights_hash, **(meta or {})}
     run_dir.mkdir(parents=True, exist_ok=True)
