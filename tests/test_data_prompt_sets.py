@@ -13,8 +13,8 @@ import pytest
 from rich.console import Console
 
 from interp.artifacts import ArtifactExistsError
-from interp.config import ConfigError, add_dataclass_arguments, dataclass_from_namespace
 from interp.commands.data import DataBuildConfig, run_data_build
+from interp.config import ConfigError, add_dataclass_arguments, dataclass_from_namespace
 from interp.data.build import prompt_list
 from interp.data.contexts import CONDITIONS, load_contexts
 from interp.data.errors import DataFormatError

@@ -135,6 +135,6 @@ def test_judge_grader_keeps_refusals_and_asks_the_judge_for_the_rest(prompts, tm
     judge = Judge()
     grades = judge_grader(judge, tmp_path / "cache.jsonl", show_progress=False)(few, replies)
     offline = offline_grader(few, replies)
-    assert [g.label for g in grades][0] == offline[0].label == "REFUSAL"
+    assert grades[0].label == offline[0].label == "REFUSAL"
     assert [g.label for g in grades][1:] == ["CORRECT", "INCORRECT"]
     assert grades[1].reason.startswith("judge fake-judge: ") and judge.asked == 2
