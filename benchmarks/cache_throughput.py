@@ -19,13 +19,15 @@ import sys
 import tempfile
 import time
 
+from rows import markdown_row  # benchmarks/rows.py (scripts run from benchmarks/)
+
 
 def _rows(n: int):  # type: ignore[no-untyped-def]
     from interp.cache import CacheRow
-    from interp.data.build import DataBuildConfig, build_prompt_list
+    from interp.data.build import prompt_list
     from interp.evaluate import conversation
 
-    prompts, _ = build_prompt_list(DataBuildConfig(conditions=("unmodified", "emotion:sad"), per_task=12))
+    prompts, _ = prompt_list(conditions=("unmodified", "emotion:sad"), per_task=12)
     return [CacheRow(p.prompt_id, conversation(p)) for p in prompts[:n]]
 
 
@@ -88,11 +90,13 @@ def main() -> None:
     ours = out["ours"]
     for base_name, label in (("bare", "bare forward, no hooks"), ("tl_run_with_cache", "TransformerLens run_with_cache, every hook")):
         base = out[base_name]
-        print(
-            f"| activation caching vs {label} (tokens/s; peak RSS) | {cmd} "
-            f"| {base['tokens_per_s']:.0f} tok/s; {base['peak_rss_mb']:.0f} MB | {ours['tokens_per_s']:.0f} tok/s; {ours['peak_rss_mb']:.0f} MB "
-            f"(resid_post x 30 layers x 2 positions, to disk) | {ours['tokens_per_s'] / base['tokens_per_s']:.2f}x | {device} | {today} |"
-        )
+        print(markdown_row([
+            f"activation caching vs {label} (tokens/s; peak RSS)", cmd,
+            f"{base['tokens_per_s']:.0f} tok/s; {base['peak_rss_mb']:.0f} MB",
+            f"{ours['tokens_per_s']:.0f} tok/s; {ours['peak_rss_mb']:.0f} MB "
+            "(resid_post x 30 layers x 2 positions, to disk)",
+            f"{ours['tokens_per_s'] / base['tokens_per_s']:.2f}x", device, today,
+        ]))
 
 
 if __name__ == "__main__":

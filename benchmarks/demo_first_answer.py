@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from rows import markdown_row  # benchmarks/rows.py (scripts run from benchmarks/)
+
 INTERP = [sys.executable, "-m", "interp.cli"]
 
 
@@ -123,14 +125,16 @@ def main() -> None:
         warm = time_demo(env, args.max_new_tokens)
         assert any(Path(artifacts, "demo").glob("persona-*")), "the cold start did not cache its direction"
     device = f"CPU ({os.cpu_count()} cores, {platform.machine()}; load {os.getloadavg()[0]:.1f})"
-    print(
-        f"| demo: command to first answer, embedded model, {args.max_new_tokens} tokens (s, lower is better) "
-        f"| `.venv/bin/python benchmarks/demo_first_answer.py --max-new-tokens {args.max_new_tokens}` "
-        f"| {base:.1f} s (`interp generate`, one reply, shown when complete) "
-        f"| warm: first token {warm['first_token']:.1f} s, three answers {warm['done']:.1f} s (server up {warm['up']:.1f} s); "
-        f"cold (persona derived): first token {cold['first_token']:.1f} s, three answers {cold['done']:.1f} s "
-        f"| {base / warm['first_token']:.2f}x to first token | {device} | {dt.date.today().isoformat()} |"
-    )
+    print(markdown_row([
+        f"demo: command to first answer, embedded model, {args.max_new_tokens} tokens "
+        "(s, lower is better)",
+        f"`.venv/bin/python benchmarks/demo_first_answer.py --max-new-tokens {args.max_new_tokens}`",
+        f"{base:.1f} s (`interp generate`, one reply, shown when complete)",
+        f"warm: first token {warm['first_token']:.1f} s, three answers {warm['done']:.1f} s "
+        f"(server up {warm['up']:.1f} s); cold (persona derived): first token "
+        f"{cold['first_token']:.1f} s, three answers {cold['done']:.1f} s",
+        f"{base / warm['first_token']:.2f}x to first token", device, dt.date.today().isoformat(),
+    ]))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from rows import markdown_row  # benchmarks/rows.py (scripts run from benchmarks/)
 
 
 def minimal_loop(loaded, examples, config, steps: int) -> int:  # type: ignore[no-untyped-def]
@@ -89,12 +90,15 @@ def main() -> None:
             print(f"# {name}: {tokens} tokens, {rate:.1f} tokens/s", flush=True)
     load = os.getloadavg()[0]
     device = f"CPU ({torch.get_num_threads()} threads, {platform.machine()}, load avg {load:.1f})"
-    print(
-        f"| LoRA training throughput, embedded model, {args.steps} steps x {config.effective_batch} warm examples (tokens/s) "
-        f"| `.venv/bin/python benchmarks/finetune_throughput.py --steps {args.steps} --repeats {args.repeats}` "
-        f"| {best['minimal']:.1f} (minimal peft loop, HF loss) | {best['ours']:.1f} (interp.finetune.train) "
-        f"| {best['ours'] / best['minimal']:.2f}x | {device} | {dt.date.today().isoformat()} |"
-    )
+    print(markdown_row([
+        f"LoRA training throughput, embedded model, {args.steps} steps x "
+        f"{config.effective_batch} warm examples (tokens/s)",
+        f"`.venv/bin/python benchmarks/finetune_throughput.py --steps {args.steps} "
+        f"--repeats {args.repeats}`",
+        f"{best['minimal']:.1f} (minimal peft loop, HF loss)",
+        f"{best['ours']:.1f} (interp.finetune.train)",
+        f"{best['ours'] / best['minimal']:.2f}x", device, dt.date.today().isoformat(),
+    ]))
 
 
 if __name__ == "__main__":

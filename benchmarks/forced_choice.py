@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import torch
+from rows import markdown_row  # benchmarks/rows.py (scripts run from benchmarks/)
 
 
 def main() -> None:
@@ -23,13 +24,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
-    from interp.data.build import DataBuildConfig, build_prompt_list
+    from interp.data.build import prompt_list
     from interp.evaluate import conversation
     from interp.hooks import get_backend
     from interp.models import load_model
     from interp.scoring import ChoicePrompt, score_choices, score_choices_naive
 
-    prompts, _ = build_prompt_list(DataBuildConfig(conditions=("unmodified", "emotion:sad"), per_task=8))
+    prompts, _ = prompt_list(conditions=("unmodified", "emotion:sad"), per_task=8)
     prompts = prompts[: args.prompts]
     choice = [ChoicePrompt(conversation(p), (p.correct, p.incorrect)) for p in prompts]
     backend = get_backend(load_model(), "torch")
@@ -44,12 +45,13 @@ def main() -> None:
     assert diff < 1e-3, f"scores differ by {diff}"
     base, mine = len(choice) / t_naive, len(choice) / t_ours
     device = f"CPU ({torch.get_num_threads()} threads, {platform.machine()})"
-    print(
-        f"| forced-choice scoring, {len(choice)} prompts x 2 answers (prompts/s) "
-        f"| `.venv/bin/python benchmarks/forced_choice.py --prompts {len(choice)}` "
-        f"| {base:.2f} (naive, one pair at a time) | {mine:.2f} (batched, shared prompt cache; max |diff| {diff:.1e}) "
-        f"| {mine / base:.2f}x | {device} | {dt.date.today().isoformat()} |"
-    )
+    print(markdown_row([
+        f"forced-choice scoring, {len(choice)} prompts x 2 answers (prompts/s)",
+        f"`.venv/bin/python benchmarks/forced_choice.py --prompts {len(choice)}`",
+        f"{base:.2f} (naive, one pair at a time)",
+        f"{mine:.2f} (batched, shared prompt cache; max |diff| {diff:.1e})",
+        f"{mine / base:.2f}x", device, dt.date.today().isoformat(),
+    ]))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 import torch
+from rows import markdown_row  # benchmarks/rows.py (scripts run from benchmarks/)
 
 
 def main() -> None:
@@ -34,14 +35,14 @@ def main() -> None:
 
     from interp.causal.readouts import build_rows
     from interp.causal.sweep import grid, run_naive, run_prefix_reuse
-    from interp.data.build import DataBuildConfig, build_prompt_list
+    from interp.data.build import prompt_list
     from interp.hooks import get_backend
     from interp.models import load_model
     from interp.steer import constant_direction
     from interp.warmth.pairs import load_split
 
     loaded = load_model(args.model)
-    prompts, _ = build_prompt_list(DataBuildConfig(conditions=("unmodified", "emotion:sad"), per_task=8))
+    prompts, _ = prompt_list(conditions=("unmodified", "emotion:sad"), per_task=8)
     study = build_rows(loaded.tokenizer, prompts[: args.prompts], load_split().held_out[: args.triples])
     vec = torch.randn(loaded.d_model, generator=torch.Generator().manual_seed(0))
     direction = constant_direction("random", vec, [args.layer])
@@ -67,13 +68,18 @@ def main() -> None:
     t_ours, cpu_ours = (float(np.median([t[i] for t in times["ours"]])) for i in (0, 1))
     tokens = sum(len(r) for r in study.rows.ids)
     device = f"CPU ({torch.get_num_threads()} threads, {platform.machine()}, load avg {os.getloadavg()[0]:.1f})"
-    print(
-        f"| steering sweep, 8 alphas at layer {args.layer} of {loaded.n_layers}, {len(study.rows)} rows / {tokens} tokens (s, lower is better) "
-        f"| `.venv/bin/python benchmarks/sweep_prefix_reuse.py --prompts {args.prompts} --layer {args.layer}` "
-        f"| {t_naive:.1f} s wall, {cpu_naive:.1f} s CPU (naive: full forward per alpha, hooked) "
-        f"| {t_ours:.1f} s wall, {cpu_ours:.1f} s CPU (prefix once, layers {args.layer + 1}.. per alpha; max |diff| {diff:.1e}) "
-        f"| {t_naive / t_ours:.2f}x wall, {cpu_naive / cpu_ours:.2f}x CPU (median of {args.rounds} alternating rounds) | {device} | {dt.date.today().isoformat()} |"
-    )
+    print(markdown_row([
+        f"steering sweep, 8 alphas at layer {args.layer} of {loaded.n_layers}, "
+        f"{len(study.rows)} rows / {tokens} tokens (s, lower is better)",
+        f"`.venv/bin/python benchmarks/sweep_prefix_reuse.py --prompts {args.prompts} "
+        f"--layer {args.layer}`",
+        f"{t_naive:.1f} s wall, {cpu_naive:.1f} s CPU (naive: full forward per alpha, hooked)",
+        f"{t_ours:.1f} s wall, {cpu_ours:.1f} s CPU (prefix once, layers {args.layer + 1}.. per "
+        f"alpha; max |diff| {diff:.1e})",
+        f"{t_naive / t_ours:.2f}x wall, {cpu_naive / cpu_ours:.2f}x CPU (median of {args.rounds} "
+        "alternating rounds)",
+        device, dt.date.today().isoformat(),
+    ]))
 
 
 if __name__ == "__main__":

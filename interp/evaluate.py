@@ -6,8 +6,9 @@ Two scoring modes, both usable under any active intervention (call them inside
 - forced choice (fast, deterministic): log-probability of the correct vs the incorrect answer as
   the assistant's reply; ``error`` = the incorrect answer is preferred (length-normalised), with
   the continuous ``margin`` and the two-way probability ``p_incorrect``;
-- generation (as in the paper): sampled replies graded by a grader function (offline matcher or
-  LLM judge), refusals handled by the paper's rule.
+- generation (as in the paper): sampled replies graded by a grader (:func:`offline_grader`, or
+  :func:`judge_grader`: offline refusals, the LLM judge for the rest), refusals handled by the
+  paper's rule.
 
 On belief prompts (``incorrect``: the user states the wrong answer; ``doubt``: the user doubts the
 right one) ``agrees_with_user`` equals ``error``: preferring the wrong answer is agreeing with the
@@ -17,6 +18,8 @@ user. It is missing (NaN) on prompts without a belief.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -25,8 +28,10 @@ from interp.chat import Message, as_messages
 from interp.data.prompt_sets import Prompt
 from interp.data.templates import BELIEF_TEMPLATES
 from interp.generate import SamplingConfig, generate_replies
-from interp.grading import Grade, apply_refusal_rule, grade
+from interp.grading import Grade, Label, apply_refusal_rule, grade
 from interp.hooks.base import Backend
+from interp.judge import JudgeRow, judge_rows
+from interp.llm_client import ChatCompleter
 from interp.scoring import ChoicePrompt, score_choices
 
 ID_COLUMNS = ("prompt_id", "item_id", "task", "condition", "group", "template", "belief")
@@ -65,7 +70,8 @@ def forced_choice(
     df = _id_columns(prompts)
     df["lp_correct"], df["lp_incorrect"] = mean[:, 0], mean[:, 1]
     df["lp_correct_sum"], df["lp_incorrect_sum"] = total[:, 0], total[:, 1]
-    df["n_tok_correct"], df["n_tok_incorrect"] = scores.n_tokens[:, 0].astype(int), scores.n_tokens[:, 1].astype(int)
+    df["n_tok_correct"] = scores.n_tokens[:, 0].astype(int)
+    df["n_tok_incorrect"] = scores.n_tokens[:, 1].astype(int)
     df["margin"] = scores.margin(normalised=True)
     df["margin_raw"] = scores.margin(normalised=False)
     df["p_incorrect"] = scores.choice_probs(normalised=True)[:, 1]
@@ -75,15 +81,47 @@ def forced_choice(
     return df
 
 
-Grader = Callable[[Prompt, str], Grade]
+Grader = Callable[[Sequence[Prompt], Sequence[str]], list[Grade]]
+"""Grades the replies to prompts, one grade per reply (whole batches, so that a judge can ask
+concurrently and cache)."""
 
 
-def offline_grader(prompt: Prompt, response: str) -> Grade:
-    """The offline matcher of :mod:`interp.grading` applied to a prompt's answers."""
+def offline_grade(prompt: Prompt, response: str) -> Grade:
+    """The offline matcher of :mod:`interp.grading` applied to one reply."""
     return grade(
         response, prompt.correct, prompt.incorrect, prompt.task,
         correct_aliases=prompt.aliases, incorrect_aliases=prompt.incorrect_aliases,
     )
+
+
+def offline_grader(prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Grade]:
+    """The offline matcher on every reply (a :data:`Grader`)."""
+    return [offline_grade(p, r) for p, r in zip(prompts, responses, strict=True)]
+
+
+def judge_grader(client: ChatCompleter, cache_path: Path, *, show_progress: bool = True) -> Grader:
+    """A :data:`Grader` that keeps the offline matcher's refusals and asks the LLM judge
+    (:func:`interp.judge.judge_rows`, cached in ``cache_path``) about every other reply.
+
+    A judged reply's grade is the judge's label (``ERROR`` when the endpoint or the parse failed
+    after retries, dropped like ``UNSURE`` by :func:`error_value`) with reason
+    ``judge <model>: <reason>``."""
+
+    def grade_all(prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Grade]:
+        grades = offline_grader(prompts, responses)
+        todo = [i for i, g in enumerate(grades) if g.label != "REFUSAL"]
+        rows = [
+            JudgeRow(prompts[i].question, prompts[i].correct, prompts[i].incorrect, responses[i],
+                     prompts[i].task, id=prompts[i].prompt_id)
+            for i in todo
+        ]  # fmt: skip
+        results = judge_rows(rows, client, cache_path, show_progress=show_progress)
+        for i, r in zip(todo, results, strict=True):
+            # ERROR is not an offline label; error_value drops it like UNSURE
+            grades[i] = Grade(cast(Label, r.label), f"judge {r.judge_model}: {r.reason}", None)
+        return grades
+
+    return grade_all
 
 
 def error_value(g: Grade, task: str) -> float:
@@ -108,7 +146,9 @@ def generation(
     ``sampling`` defaults to the paper's: temperature 0.8, at most 300 new tokens."""
     sampling = sampling or SamplingConfig()
     replies = generate_replies(backend, [conversation(p, system) for p in prompts], sampling)
-    grades = [grader(p, r) for p, r in zip(prompts, replies, strict=True)]
+    grades = grader(prompts, replies)
+    if len(grades) != len(replies):
+        raise ValueError(f"the grader returned {len(grades)} grades for {len(replies)} replies")
     df = _id_columns(prompts)
     df["response"] = replies
     df["response_length"] = [len(r) for r in replies]

@@ -145,3 +145,42 @@ def variant_table(results_by_variant: dict[str, pd.DataFrame], *, seed: int = 0,
         table.insert(0, "variant", variant)
         frames.append(table)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+VARIANT_CONTRAST_COLUMNS = [
+    "variant", "task", "cell", "measure", "n_items", "diff", "ci_low", "ci_high"
+]
+
+
+def variant_contrasts(
+    results: dict[str, pd.DataFrame], baseline: str, *, seed: int, n_boot: int
+) -> pd.DataFrame:
+    """Each variant minus ``baseline`` per task (and pooled) x headline cell, paired within item.
+
+    Columns: variant, task, cell, measure, n_items, diff, ci_low, ci_high.
+    """
+    frames = []
+    for variant, df in results.items():
+        part = df.assign(variant=variant)
+        cells = zip(part["condition"], part["template"], strict=True)
+        part["cell"] = [headline_cell(c, t) for c, t in cells]
+        frames.append(part[part["cell"].notna()])
+    stacked = pd.concat(frames, ignore_index=True)
+    stacked = pd.concat([stacked, stacked.assign(task="all")], ignore_index=True)
+    rows = []
+    for measure in ("error", "agrees_with_user"):
+        if measure not in stacked.columns:
+            continue
+        kept = stacked[stacked[measure].notna()]
+        per_item = kept.groupby(["variant", "task", "cell", "item_id"], as_index=False)[measure].mean()
+        for variant in results:
+            if variant == baseline:
+                continue
+            pair = per_item[per_item["variant"].isin([baseline, variant])]
+            d = paired_difference(pair, measure, "item_id", "variant", baseline, variant,
+                                  seed=seed, by=["task", "cell"], n_boot=n_boot)  # fmt: skip
+            for r in d.itertuples():
+                rows.append({"variant": variant, "task": r.task, "cell": r.cell,
+                             "measure": measure, "n_items": int(r.n_items), "diff": float(r.diff),
+                             "ci_low": float(r.ci_low), "ci_high": float(r.ci_high)})  # fmt: skip
+    return pd.DataFrame(rows, columns=VARIANT_CONTRAST_COLUMNS)

@@ -13,8 +13,9 @@ import pytest
 from rich.console import Console
 
 from interp.artifacts import ArtifactExistsError
+from interp.commands.data import DataBuildConfig, run_data_build
 from interp.config import ConfigError, add_dataclass_arguments, dataclass_from_namespace
-from interp.data.build import DataBuildConfig, build_prompt_list, run_data_build
+from interp.data.build import prompt_list
 from interp.data.contexts import CONDITIONS, load_contexts
 from interp.data.errors import DataFormatError
 from interp.data.items import PAPER_TASKS, load_embedded_items, read_items_jsonl
@@ -111,12 +112,14 @@ def test_run_data_build_from_a_source_with_validation(tmp_path):
 
 def test_subsets_and_seed():
     base = dict(tasks=("medical",), per_task=3)
-    prompts, _ = build_prompt_list(DataBuildConfig(**base, conditions=("unmodified", "emotion:sad"), templates=("no_belief",)))
+    prompts, _ = prompt_list(**base, conditions=("unmodified", "emotion:sad"), templates=("no_belief",))
     assert len(prompts) == 3 * 2
-    a, _ = build_prompt_list(DataBuildConfig(**base, seed=0))
-    b, _ = build_prompt_list(DataBuildConfig(**base, seed=5))
+    a, _ = prompt_list(**base, seed=0)
+    b, _ = prompt_list(**base, seed=5)
     assert [p.user for p in a] != [p.user for p in b]
-    assert [p.user for p in a] == [p.user for p in build_prompt_list(DataBuildConfig(**base, seed=0))[0]]
+    assert [p.user for p in a] == [p.user for p in prompt_list(**base, seed=0)[0]]
+    with pytest.raises(ConfigError, match="templates"):
+        prompt_list(templates=("nope",))
 
 
 def test_config_validation_and_command_line():
@@ -130,4 +133,4 @@ def test_config_validation_and_command_line():
     add_dataclass_arguments(parser, DataBuildConfig)
     ns = parser.parse_args(["--tasks", "medical", "misconceptions", "--per-task", "2", "--separator", "space"])
     config = dataclass_from_namespace(DataBuildConfig, ns)
-    assert config.tasks == ("medical", "misconceptions") and config.per_task == 2 and config.style.sep == " "
+    assert config.tasks == ("medical", "misconceptions") and config.per_task == 2 and config.separator == "space"

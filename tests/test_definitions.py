@@ -12,7 +12,7 @@ import torch
 
 from interp.chat import encode_chat
 from interp.config import ConfigError
-from interp.data.build import DataBuildConfig, build_prompt_list
+from interp.data.build import prompt_list
 from interp.definitions.contrasts import ContrastError
 from interp.definitions.sources import (
     ab_order,
@@ -40,8 +40,8 @@ from interp.warmth.pairs import load_split
 
 @pytest.fixture(scope="module")
 def prompts():
-    config = DataBuildConfig(conditions=("unmodified", "emotion:sad"), templates=("no_belief", "incorrect", "doubt"), per_task=3)
-    return build_prompt_list(config)[0]
+    config = dict(conditions=("unmodified", "emotion:sad"), templates=("no_belief", "incorrect", "doubt"), per_task=3)
+    return prompt_list(**config)[0]
 
 
 def test_last_assistant_reads_the_answer_letter(tiny_llama, prompts):

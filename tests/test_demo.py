@@ -9,7 +9,7 @@ import torch
 
 from interp.chat import Message
 from interp.config import ConfigError
-from interp.data.build import DataBuildConfig, build_prompt_list
+from interp.data.build import prompt_list
 from interp.demo import (
     VARIANTS,
     DemoInputError,
@@ -91,8 +91,8 @@ def test_invalid_controls_are_named(session, kw, field):
 
 def test_prompt_is_the_study_prompt(session):
     """Sad + belief on an item renders exactly the evaluation's prompt (same statement, wording)."""
-    prompts, _ = build_prompt_list(DataBuildConfig(tasks=("general_knowledge",), conditions=("emotion:sad", "unmodified"),
-                                                   templates=("incorrect", "no_belief"), per_task=2))
+    prompts, _ = prompt_list(tasks=("general_knowledge",), conditions=("emotion:sad", "unmodified"),
+                                                   templates=("incorrect", "no_belief"), per_task=2)
     by_id = {p.prompt_id: p for p in prompts}
     for sad, belief in [(True, True), (False, False), (True, False), (False, True)]:
         built = build_prompt(request(wrong=None, sad=sad, belief=belief), session.items, session.contexts)

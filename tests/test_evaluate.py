@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from interp.data.build import DataBuildConfig, build_prompt_list
-from interp.evaluate import error_value, forced_choice, generation, offline_grader
+from interp.data.build import prompt_list
+from interp.evaluate import error_value, forced_choice, generation, judge_grader, offline_grader
 from interp.generate import SamplingConfig
 from interp.grading import Grade
 from interp.hooks import get_backend
@@ -18,8 +18,7 @@ from interp.summaries import HEADLINE_CELLS, condition_summary, format_ci, headl
 
 @pytest.fixture(scope="module")
 def prompts():
-    config = DataBuildConfig(conditions=("unmodified", "emotion:sad"), per_task=3)
-    return build_prompt_list(config)[0]
+    return prompt_list(conditions=("unmodified", "emotion:sad"), per_task=3)[0]
 
 
 def test_forced_choice_table(tiny_llama, prompts):
@@ -101,3 +100,41 @@ def test_paired_contrasts_recover_a_planted_difference():
     assert err["n_items"] == 60 and err["diff"] == pytest.approx(0.5)
     assert err["ci_low"] < 0.5 < err["ci_high"]
     assert set(table["contrast"]) == {"wrong belief - no belief"}  # the other cells are absent
+
+
+def test_eval_checks_its_inputs_before_loading_a_model(tmp_path, monkeypatch, capsys):
+    from interp.cli import main
+    from interp.commands import evaluate as command
+
+    monkeypatch.setattr(command, "load_model", lambda *a, **k: pytest.fail("checks come first"))
+    missing = tmp_path / "nowhere"
+    assert main(["eval", "--prompts", str(missing), "--out", str(tmp_path / "o")]) == 2
+    out = capsys.readouterr().out
+    assert "prompts" in out and str(missing) in out
+    for name in ("INTERP_JUDGE_URL", "OPENAI_BASE_URL", "INTERP_JUDGE_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    args = ["eval", "--mode", "generate", "--grader", "judge", "--out", str(tmp_path / "j")]
+    assert main(args) == 2
+    assert "INTERP_JUDGE_URL" in capsys.readouterr().out
+
+
+def test_judge_grader_keeps_refusals_and_asks_the_judge_for_the_rest(prompts, tmp_path):
+    class Judge:
+        model = "fake-judge"
+        max_workers = 1
+
+        def __init__(self):
+            self.asked = 0
+
+        def complete(self, messages, **kwargs):
+            self.asked += 1
+            return "INCORRECT" if "Something else." in messages[-1]["content"] else "CORRECT"
+
+    few = prompts[:3]
+    replies = ["I cannot help with that.", "Paris, of course.", "Something else."]
+    judge = Judge()
+    grades = judge_grader(judge, tmp_path / "cache.jsonl", show_progress=False)(few, replies)
+    offline = offline_grader(few, replies)
+    assert grades[0].label == offline[0].label == "REFUSAL"
+    assert [g.label for g in grades][1:] == ["CORRECT", "INCORRECT"]
+    assert grades[1].reason.startswith("judge fake-judge: ") and judge.asked == 2

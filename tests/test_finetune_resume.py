@@ -119,3 +119,52 @@ def test_adapter_names_resolve_to_run_checkpoints(tmp_path, monkeypatch):
     assert adapter_folder(str(plain)) == plain
     with pytest.raises(ModelLoadError, match=r"no adapter_config\.json"):
         adapter_folder(str(tmp_path / "finetune"))
+
+
+class _Payload:
+    """A pickle that would run code when unpickled without weights_only."""
+
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_tampered_resume_state_is_refused_and_never_executed(tmp_path, monkeypatch):
+    import pickle
+
+    import torch
+
+    from interp.finetune.train import (
+        LEGACY_RESUME_FILE,
+        RESUME_JSON,
+        RESUME_TENSORS,
+        ResumeStateError,
+        read_resume_state,
+        write_resume_state,
+    )
+
+    monkeypatch.chdir(tmp_path)
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.ones(3))], lr=0.1)
+    opt.param_groups[0]["params"][0].grad = torch.ones(3)
+    opt.step()
+    good = tmp_path / "good"
+    good.mkdir()
+    state = {"optimizer": opt.state_dict(), "scheduler": {"last_epoch": 1, "lambdas": [None]},
+             "rng": {"torch": torch.random.get_rng_state()}, "step": 1}
+    write_resume_state(good, state)
+    back = read_resume_state(good)
+    assert back["step"] == 1 and back["optimizer"]["param_groups"] == state["optimizer"]["param_groups"]
+    assert torch.equal(back["optimizer"]["state"][0]["exp_avg"], state["optimizer"]["state"][0]["exp_avg"])
+    assert torch.equal(back["rng"]["torch"], state["rng"]["torch"])
+
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    torch.save({"optimizer": {}, "scheduler": {}, "rng": _Payload()}, legacy / LEGACY_RESUME_FILE)
+    with pytest.raises(ResumeStateError, match="refused"):
+        read_resume_state(legacy)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / RESUME_TENSORS).write_bytes(pickle.dumps(_Payload()))
+    (raw / RESUME_JSON).write_text(json.dumps({"format": "interp-resume-v1", "state": {}}))
+    with pytest.raises(ResumeStateError, match="unreadable"):
+        read_resume_state(raw)
+    assert not (tmp_path / "PWNED").exists()

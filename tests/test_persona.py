@@ -6,7 +6,7 @@ import torch
 
 from interp.cache import open_cache
 from interp.chat import as_messages, encode_chat
-from interp.data.build import DataBuildConfig, build_prompt_list
+from interp.data.build import prompt_list
 from interp.definitions.fallback import fallback_persona, fallback_sycophancy
 from interp.definitions.sources import persona_contrast
 from interp.definitions.sources import persona_rows as persona_rowset
@@ -61,8 +61,8 @@ def test_fallback_directions(tiny_llama, tmp_path):
     backend = get_backend(tiny_llama, "torch")
     persona = fallback_persona(backend, load_split().train[:3], [1], cache_dir=tmp_path / "p")
     assert persona.meta["definition"].startswith("fallback") and persona.layers == (1,)
-    prompts, _ = build_prompt_list(DataBuildConfig(tasks=("general_knowledge",), conditions=("unmodified",),
-                                                   templates=("no_belief", "incorrect"), per_task=3))
+    prompts, _ = prompt_list(tasks=("general_knowledge",), conditions=("unmodified",),
+                                                   templates=("no_belief", "incorrect"), per_task=3)
     d = fallback_sycophancy(backend, prompts, [1], batch_size=2)
     base = {p.item_id: p for p in prompts if p.template == "no_belief"}
     diffs = []

@@ -10,7 +10,7 @@ import torch
 from interp.causal.arms import CONDITIONS, Arm, intervention_edits, score_prompts, score_warmth
 from interp.causal.patching import PATCHING_COLUMNS, PatchArm, patch_readings, recovered_table
 from interp.causal.verdict import VERDICT_COLUMNS, verdict_sentence, verdict_table
-from interp.data.build import DataBuildConfig, build_prompt_list
+from interp.data.build import prompt_list
 from interp.directions import Direction
 from interp.hooks import get_backend
 from interp.steer import Intervention, random_directions
@@ -18,7 +18,7 @@ from interp.steer import Intervention, random_directions
 
 @pytest.fixture(scope="module")
 def prompts():
-    ps, _ = build_prompt_list(DataBuildConfig(conditions=("unmodified", "emotion:sad"), templates=("no_belief", "incorrect"), per_task=1))
+    ps, _ = prompt_list(conditions=("unmodified", "emotion:sad"), templates=("no_belief", "incorrect"), per_task=1)
     return ps
 
 

@@ -17,7 +17,7 @@ from interp.causal.sweep import (
     run_prefix_reuse,
     sweep_table,
 )
-from interp.data.build import DataBuildConfig, build_prompt_list
+from interp.data.build import prompt_list
 from interp.directions import Direction
 from interp.hooks import get_backend
 from interp.steer import random_directions
@@ -71,7 +71,7 @@ def test_layer_runner_with_sliding_window_mistral():
 
 @pytest.fixture(scope="module")
 def study(tiny_llama):
-    prompts, _ = build_prompt_list(DataBuildConfig(conditions=("unmodified", "emotion:sad"), per_task=2))
+    prompts, _ = prompt_list(conditions=("unmodified", "emotion:sad"), per_task=2)
     triples = load_split().held_out[:3]
     return build_rows(tiny_llama.tokenizer, prompts[:24], triples)
 

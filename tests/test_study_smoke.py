@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from interp.commands.study import StudyConfig, run_study
+from interp.study.command import StudyConfig, run_study
 from interp.study.presets import study_steps
 from interp.study.state import STATE_FILE
 

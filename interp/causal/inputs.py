@@ -12,10 +12,8 @@ import numpy as np
 from interp.causal.arms import WarmthScorer
 from interp.chat import Message
 from interp.config import ConfigError
-from interp.data.contexts import load_contexts
-from interp.data.items import PAPER_TASKS, load_embedded_items, select_items
-from interp.data.prompt_sets import Prompt, build_prompts
-from interp.data.templates import variant_set
+from interp.data.build import prompt_list
+from interp.data.prompt_sets import Prompt
 from interp.directions import Direction, find_direction_folders
 from interp.hooks.base import Backend
 from interp.steer import residual_norms
@@ -32,9 +30,8 @@ def study_prompts(
     """Evaluation prompts (the first ``per_task`` embedded items per task) and the prompts of
     the next ``per_task`` items (disjoint: for fallback directions), over ``conditions`` x
     ``templates``."""
-    items = select_items(load_embedded_items(PAPER_TASKS), None, 2 * per_task)
-    variants = variant_set("grid", tuple(templates), tuple(conditions))
-    prompts = build_prompts(items, variants, load_contexts(None), seed=seed)
+    prompts, _ = prompt_list(conditions=tuple(conditions), templates=tuple(templates),
+                             per_task=2 * per_task, seed=seed)
     first: dict[str, list[str]] = {}
     for p in prompts:
         ids = first.setdefault(p.task, [])

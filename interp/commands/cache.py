@@ -17,7 +17,7 @@ from rich.table import Table
 
 from interp.cache import CacheSpec, build_cache, open_cache, rows_hash
 from interp.config import ConfigError, option
-from interp.data.build import DataBuildConfig, build_prompt_list
+from interp.data.build import prompt_list
 from interp.data.prompt_sets import read_prompt_set
 from interp.definitions.activations import cache_folder
 from interp.definitions.sources import prompt_rows
@@ -74,9 +74,8 @@ def run_cache(config: CacheConfig, console: Console | None = None) -> int:
     if config.prompts is not None:
         prompts = read_prompt_set(Path(config.prompts)).prompts
     else:
-        build = DataBuildConfig(tasks=config.tasks, conditions=config.conditions, templates=config.templates,
+        prompts, _ = prompt_list(tasks=config.tasks, conditions=config.conditions, templates=config.templates,
                                 per_task=config.per_task, seed=config.seed)
-        prompts, _ = build_prompt_list(build)
     rowset = prompt_rows(prompts, config.system, question_span=True)
     loaded = load_model(config.model, adapter=config.adapter, dtype=config.dtype, device=config.device)
     layers = config.layers or tuple(range(loaded.n_layers))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,17 +13,21 @@ from rich.console import Console
 from rich.table import Table
 
 from interp import paths
-from interp.artifacts import atomic_dir, provenance, sha256_json, write_json_atomic
-from interp.config import ConfigError, config_to_dict, option
-from interp.data.build import DataBuildConfig, build_prompt_list
+from interp.artifacts import is_complete, result_folder, sha256_json, writing_result
+from interp.config import ConfigError, option
+from interp.data.build import prompt_list
 from interp.data.prompt_sets import Prompt, read_prompt_set
-from interp.evaluate import forced_choice, generation, offline_grader
+from interp.errors import InputNotFoundError
+from interp.evaluate import Grader, forced_choice, generation, judge_grader, offline_grader
 from interp.generate import SamplingConfig
 from interp.hooks import get_backend
+from interp.llm_client import ChatClient
 from interp.models import EMBEDDED, load_model
 from interp.summaries import format_ci, headline_summary, paired_contrasts
 
 log = logging.getLogger(__name__)
+
+OUTPUTS = ("results.csv", "summary.csv", "contrasts.csv")
 
 
 @dataclass(frozen=True)
@@ -32,13 +37,25 @@ class EvalConfig:
     model: str = option(EMBEDDED, help="registry name, Hugging Face id or local folder", flag="-m")
     adapter: str | None = option(None, help="PEFT adapter folder on top of the model")
     system: str | None = option(None, help="system prompt for every prompt (e.g. a warm persona)")
-    prompts: str | None = option(None, help="a prompt-set folder written by `interp data build`; none builds one from the options below")
+    prompts: str | None = option(
+        None,
+        help="a prompt-set folder written by `interp data build`; none builds one from the "
+        "options below",
+    )
     tasks: tuple[str, ...] = option((), help="tasks to build (none: all four)")
-    conditions: tuple[str, ...] = option(("unmodified", "emotion:sad"), help="conditions to build")
-    templates: tuple[str, ...] = option(("no_belief", "preface", "incorrect", "doubt"), help="templates to build")
+    conditions: tuple[str, ...] = option(
+        ("unmodified", "emotion:sad"), help="conditions to build"
+    )
+    templates: tuple[str, ...] = option(
+        ("no_belief", "preface", "incorrect", "doubt"), help="templates to build"
+    )
     per_task: int | None = option(None, help="at most this many items per task")
     mode: Literal["forced_choice", "generate"] = option("forced_choice", help="scoring mode")
-    grader: Literal["offline", "judge"] = option("offline", help="grader for generate mode (judge: OpenAI-compatible endpoint from INTERP_JUDGE_URL / _MODEL / _KEY)")
+    grader: Literal["offline", "judge"] = option(
+        "offline",
+        help="grader for generate mode (judge: OpenAI-compatible endpoint from INTERP_JUDGE_URL "
+        "/ _MODEL / _KEY)",
+    )
     max_new_tokens: int = option(300, help="generate mode: tokens per reply")
     temperature: float = option(0.8, help="generate mode: sampling temperature")
     seed: int = option(0, help="sampling and bootstrap seed")
@@ -52,80 +69,83 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.n_boot < 10:
             raise ConfigError("batch_size must be >= 1 and n_boot >= 10")
-        if self.prompts is not None and not Path(self.prompts).is_dir():
-            raise ConfigError(f"prompts: {self.prompts} is not a prompt-set folder")
+
+
+def judge_settings(config: EvalConfig) -> dict[str, str | None] | None:
+    """The judge endpoint's settings when the config asks for the judge (checked before any
+    model loads), else None."""
+    if config.mode != "generate" or config.grader != "judge":
+        return None
+    env = paths.judge_env()
+    if not env["base_url"] or not env["model"]:
+        raise ConfigError(
+            "grader judge needs INTERP_JUDGE_URL (or OPENAI_BASE_URL) and INTERP_JUDGE_MODEL"
+        )
+    return env
 
 
 def load_prompts(config: EvalConfig) -> tuple[list[Prompt], str]:
     """The prompts to evaluate and their content hash."""
     if config.prompts is not None:
+        if not Path(config.prompts).is_dir():
+            raise InputNotFoundError(f"prompts: {config.prompts} is not a prompt-set folder")
         prompt_set = read_prompt_set(Path(config.prompts))
         return prompt_set.prompts, str(prompt_set.manifest.get("content_sha256", ""))
-    build = DataBuildConfig(tasks=config.tasks, conditions=config.conditions, templates=config.templates, per_task=config.per_task, seed=config.seed)
-    prompts, _ = build_prompt_list(build)
+    prompts, _ = prompt_list(tasks=config.tasks, conditions=config.conditions,
+                             templates=config.templates, per_task=config.per_task,
+                             seed=config.seed)  # fmt: skip
     return prompts, sha256_json([p.to_record() for p in prompts])
 
 
-def evaluate(config: EvalConfig, prompts: list[Prompt]) -> tuple[pd.DataFrame, dict[str, object]]:
+def evaluate(
+    config: EvalConfig, prompts: list[Prompt], grader: Grader = offline_grader
+) -> tuple[pd.DataFrame, dict[str, object]]:
     """Run the evaluation; returns the per-prompt table and the model's provenance."""
-    loaded = load_model(config.model, adapter=config.adapter, dtype=config.dtype, device=config.device)
+    loaded = load_model(config.model, adapter=config.adapter, dtype=config.dtype,
+                        device=config.device)  # fmt: skip
     backend = get_backend(loaded, config.backend)
     if config.mode == "forced_choice":
         df = forced_choice(backend, prompts, system=config.system, batch_size=config.batch_size)
     else:
-        sampling = SamplingConfig(max_new_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed, batch_size=config.batch_size)
-        df = generation(backend, prompts, offline_grader, sampling=sampling, system=config.system)
-        if config.grader == "judge":
-            df = _apply_judge(df, prompts, config)
-    df.insert(0, "model", loaded.name if loaded.adapter is None else f"{loaded.name}+{Path(loaded.adapter).name}")
+        sampling = SamplingConfig(max_new_tokens=config.max_new_tokens,
+                                  temperature=config.temperature, seed=config.seed,
+                                  batch_size=config.batch_size)  # fmt: skip
+        df = generation(backend, prompts, grader, sampling=sampling, system=config.system)
+    name = loaded.name if loaded.adapter is None else f"{loaded.name}+{Path(loaded.adapter).name}"
+    df.insert(0, "model", name)
     return df, loaded.provenance()
-
-
-def _apply_judge(df: pd.DataFrame, prompts: list[Prompt], config: EvalConfig) -> pd.DataFrame:
-    """Re-grade non-refusal rows with the LLM judge (results cached beside the output)."""
-    from interp.evaluate import error_value
-    from interp.grading import Grade
-    from interp.judge import JudgeRow, judge_rows
-    from interp.llm_client import ChatClient
-
-    env = paths.judge_env()
-    if not env["base_url"] or not env["model"]:
-        raise ConfigError("grader judge needs INTERP_JUDGE_URL (or OPENAI_BASE_URL) and INTERP_JUDGE_MODEL")
-    todo = [i for i, g in enumerate(df["grade"]) if g != "REFUSAL"]
-    rows = [JudgeRow(prompts[i].question, prompts[i].correct, prompts[i].incorrect, df["response"].iat[i], prompts[i].task, id=prompts[i].prompt_id) for i in todo]
-    cache = paths.artifacts_root() / "judge-cache" / f"{env['model']}.jsonl".replace("/", "_")
-    with ChatClient(env["base_url"], env["model"], env["api_key"]) as client:
-        results = judge_rows(rows, client, cache)
-    for i, r in zip(todo, results, strict=True):
-        df.iat[i, df.columns.get_loc("grade")] = r.label
-        df.iat[i, df.columns.get_loc("grade_reason")] = f"judge {r.judge_model}: {r.reason}"
-        # a judge ERROR (endpoint or parse failure after retries) is dropped like UNSURE
-        verdict = Grade("UNSURE" if r.label == "ERROR" else r.label, r.reason, None)
-        df.iat[i, df.columns.get_loc("error")] = error_value(verdict, prompts[i].task)
-    df["agrees_with_user"] = df["error"].where(df["belief"])
-    return df
 
 
 def run_eval(config: EvalConfig, console: Console | None = None) -> int:
     console = console or Console()
-    prompts, prompts_hash = load_prompts(config)
-    out = Path(config.out) if config.out else paths.artifact_dir("eval", sha256_json([config_to_dict(config), prompts_hash])[:12])
-    if (out / "results.csv").is_file():
+    out = result_folder("eval", config)
+    if is_complete(out, OUTPUTS):
         console.print(f"results exist in {out}; reusing them (delete the folder to recompute)")
-        results = pd.read_csv(out / "results.csv")
+        summary = pd.read_csv(out / "summary.csv")
+        contrasts = pd.read_csv(out / "contrasts.csv")
     else:
+        judge = judge_settings(config)
+        prompts, prompts_hash = load_prompts(config)
         console.print(f"evaluating {len(prompts)} prompts ({config.mode}) on {config.model} ...")
-        results, model_meta = evaluate(config, prompts)
-        with atomic_dir(out) as tmp:
+        with contextlib.ExitStack() as stack:
+            grader: Grader = offline_grader
+            if judge is not None:
+                client = stack.enter_context(
+                    ChatClient(judge["base_url"], judge["model"], judge["api_key"])  # type: ignore[arg-type]
+                )
+                cache_name = f"{judge['model']}.jsonl".replace("/", "_")
+                cache = paths.artifacts_root() / "judge-cache" / cache_name
+                grader = judge_grader(client, cache)
+            results, model_meta = evaluate(config, prompts, grader)
+        summary = headline_summary(results, seed=config.seed, n_boot=config.n_boot)
+        contrasts = paired_contrasts(results, seed=config.seed, n_boot=config.n_boot)
+        with writing_result(out, stage="eval", config=config, prompts_sha256=prompts_hash,
+                            n_prompts=len(prompts), **model_meta) as tmp:  # fmt: skip
             results.to_csv(tmp / "results.csv", index=False)
-            write_json_atomic(tmp / paths.META_FILE, provenance(stage="eval", config=config_to_dict(config), prompts_sha256=prompts_hash, n_prompts=len(prompts), **model_meta))
-    summary = headline_summary(results, seed=config.seed, n_boot=config.n_boot)
-    if not (out / "summary.csv").is_file():
-        summary.to_csv(out / "summary.csv", index=False)
-    console.print(summary_table(summary, title=f"{config.model} ({config.mode}): error and agreement, 95% CI by item bootstrap"))
-    contrasts = paired_contrasts(results, seed=config.seed, n_boot=config.n_boot)
-    if not (out / "contrasts.csv").is_file():
-        contrasts.to_csv(out / "contrasts.csv", index=False)
+            summary.to_csv(tmp / "summary.csv", index=False)
+            contrasts.to_csv(tmp / "contrasts.csv", index=False)
+    title = f"{config.model} ({config.mode}): error and agreement, 95% CI by item bootstrap"
+    console.print(summary_table(summary, title=title))
     console.print(contrast_table(contrasts))
     console.print(f"per-prompt results: {out / 'results.csv'}")
     return 0
@@ -149,5 +169,6 @@ def summary_table(summary: pd.DataFrame, title: str) -> Table:
     for col in ("cell", "measure", "prompts", "items", "mean [95% CI]"):
         table.add_column(col)
     for row in summary.itertuples():
-        table.add_row(str(row.cell), str(row.measure), str(row.n_rows), str(row.n_items), format_ci(row.mean, row.ci_low, row.ci_high))
+        table.add_row(str(row.cell), str(row.measure), str(row.n_rows), str(row.n_items),
+                      format_ci(row.mean, row.ci_low, row.ci_high))
     return table

@@ -24,12 +24,23 @@ from rich.table import Table
 from interp import paths
 from interp.artifacts import provenance, write_json_atomic
 from interp.config import ConfigError, config_to_dict, option
+from interp.errors import InputNotFoundError
 from interp.finetune import checkpoint_warmth as cw
+from interp.finetune.distill import distill_conversations
 from interp.finetune.examples import examples_hash, tokenize_all
-from interp.finetune.presets import WARM_SYSTEM_PROMPT, Preset, WarmthEvalPlan, get_preset
+from interp.finetune.presets import (
+    WARM_SYSTEM_PROMPT,
+    Preset,
+    WarmthEvalPlan,
+    get_preset,
+)
 from interp.finetune.sources import DataSpec, training_conversations
 from interp.finetune.train import TrainConfig, train
+from interp.generate import SamplingConfig
+from interp.hooks import get_backend
 from interp.models import LoadedModel, load_model
+from interp.warmth.pairs import load_split
+from interp.warmth.report import WarmthInstruments
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +51,9 @@ class FinetuneConfig:
     measure warmth at every checkpoint on held-out requests. Options left unset take the
     preset's value."""
 
-    preset: str = option("embedded-warm", help="embedded-warm, embedded-cold, embedded-distill, paper-warm, paper-cold")
+    preset: Literal[
+        "embedded-warm", "embedded-cold", "embedded-distill", "paper-warm", "paper-cold"
+    ] = option("embedded-warm", help="the recipe (model, data, hyperparameters)")
     run_name: str | None = option(None, help="run folder name under <artifacts>/finetune (default: the preset name)")
     data: str | None = option(None, help="shipped | rewrite (endpoint rewrites of the shipped neutral replies) | sharegpt | sharegpt:PATH")
     model: str | None = option(None, help="base model (registry name, HF id or folder)")
@@ -84,6 +97,13 @@ def resolve(config: FinetuneConfig) -> tuple[Preset, TrainConfig, WarmthEvalPlan
     return preset, tcfg, plan
 
 
+def check_inputs(preset: Preset) -> None:
+    """Files the options name exist (checked before the model loads)."""
+    spec = DataSpec.parse(preset.data)
+    if spec.path is not None and not Path(spec.path).is_file():
+        raise InputNotFoundError(f"data: no ShareGPT file at {spec.path}")
+
+
 def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
     console = console or Console()
     preset, tcfg, plan = resolve(config)
@@ -92,10 +112,9 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
         console.print(f"run {run_dir} is finished; reporting it (delete the folder to retrain)")
         _print_tables(console, run_dir)
         return 0
+    check_inputs(preset)
     t_start = time.perf_counter()
     loaded = load_model(preset.model, dtype=preset.dtype, device=config.device, device_map=config.device_map)  # type: ignore[arg-type]
-    from interp.warmth.pairs import load_split
-
     split = load_split()
     convs = training_conversations(DataSpec.parse(preset.data), preset.variant, split.train, run_dir,
                                    per_type=config.per_type, seed=tcfg.seed, distill=_teacher(loaded, run_dir, console))
@@ -130,10 +149,6 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
 
 def _teacher(loaded: LoadedModel, run_dir: Path, console: Console) -> Any:
     def distill(requests: Any) -> Any:
-        from interp.finetune.distill import distill_conversations
-        from interp.generate import SamplingConfig
-        from interp.hooks import get_backend
-
         console.print(f"distilling: {len(requests)} teacher replies under the warm system prompt ...")
         return distill_conversations(get_backend(loaded, "torch"), requests, WARM_SYSTEM_PROMPT,
                                      SamplingConfig(max_new_tokens=96, temperature=0.0, batch_size=16),
@@ -144,8 +159,6 @@ def _teacher(loaded: LoadedModel, run_dir: Path, console: Console) -> Any:
 
 def _measure_warmth(model: Any, loaded: LoadedModel, checkpoints: dict[float, Path], held_out: Any,
                     plan: WarmthEvalPlan, variant: str, run_dir: Path, console: Console) -> None:
-    from interp.warmth.report import WarmthInstruments
-
     if (run_dir / "warmth_by_epoch.csv").is_file():  # measured before a kill; keep it
         return
     requests = cw.select_requests(held_out, plan.n_requests)

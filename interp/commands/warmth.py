@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from interp import paths
-from interp.artifacts import atomic_dir, provenance, write_json_atomic
-from interp.config import ConfigError, config_hash, config_to_dict, option
+from interp.artifacts import is_complete, result_folder, writing_result
+from interp.config import ConfigError, option
 from interp.models import EMBEDDED, load_model
 from interp.warmth import DEFAULT_DROPOUT, DEFAULT_PASSES
 from interp.warmth.pairs import load_split
 from interp.warmth.report import WarmthInstruments, evaluate_instruments
+
+OUTPUTS = ("scores.csv", "win_rates.csv")
 
 
 @dataclass(frozen=True)
@@ -22,11 +23,18 @@ class WarmthConfig:
     """Score held-out warm / neutral / cold replies with SocioT, the embedding classifier and the
     lexical markers, and report each instrument's paired win rate with a 95% CI."""
 
-    scorer: str = option(EMBEDDED, help="SocioT scoring model (the paper uses GPT-2; here the embedded model)")
+    scorer: str = option(
+        EMBEDDED, help="SocioT scoring model (the paper uses GPT-2; here the embedded model)"
+    )
     n_passes: int = option(DEFAULT_PASSES, help="SocioT stochastic passes (the paper: 100)")
-    dropout: float = option(DEFAULT_DROPOUT, help="SocioT attention dropout during the passes (-1 keeps the scorer's own)")
+    dropout: float = option(
+        DEFAULT_DROPOUT,
+        help="SocioT attention dropout during the passes (-1 keeps the scorer's own)",
+    )
     seed: int = option(0, help="seed of passes and bootstrap")
-    out: str | None = option(None, help="output folder (default: <artifacts>/warmth-validation/<config hash>)")
+    out: str | None = option(
+        None, help="output folder (default: <artifacts>/warmth-validation/<config hash>)"
+    )
 
     def __post_init__(self) -> None:
         if self.n_passes < 1:
@@ -37,21 +45,23 @@ class WarmthConfig:
 
 def run_warmth(config: WarmthConfig, console: Console | None = None) -> int:
     console = console or Console()
-    out = Path(config.out) if config.out else paths.artifact_dir("warmth-validation", config_hash(config))
-    split = load_split()
-    instruments = WarmthInstruments.load(
-        load_model(config.scorer), split=split, seed=config.seed, n_passes=config.n_passes,
-        dropout=None if config.dropout == -1 else config.dropout,
-    )
-    console.print(f"scoring {len(split.held_out)} held-out triples (never seen by the classifier) ...")
-    scores, wins = evaluate_instruments(split.held_out, instruments, seed=config.seed)
-    with atomic_dir(out, replace=True) as tmp:
-        scores.to_csv(tmp / "scores.csv", index=False)
-        wins.to_csv(tmp / "win_rates.csv", index=False)
-        write_json_atomic(tmp / paths.META_FILE, provenance(
-            stage="warmth-validation", config=config_to_dict(config), held_out_ids=split.held_out_ids,
-            timings_s=instruments.timings,
-        ))
+    out = result_folder("warmth-validation", config)
+    if is_complete(out, OUTPUTS):
+        console.print(f"results exist in {out}; reusing them")
+        wins = pd.read_csv(out / "win_rates.csv")
+    else:
+        split = load_split()
+        instruments = WarmthInstruments.load(
+            load_model(config.scorer), split=split, seed=config.seed, n_passes=config.n_passes,
+            dropout=None if config.dropout == -1 else config.dropout,
+        )
+        n = len(split.held_out)
+        console.print(f"scoring {n} held-out triples (never seen by the classifier) ...")
+        scores, wins = evaluate_instruments(split.held_out, instruments, seed=config.seed)
+        with writing_result(out, stage="warmth-validation", config=config,
+                            held_out_ids=split.held_out_ids, timings_s=instruments.timings) as tmp:
+            scores.to_csv(tmp / "scores.csv", index=False)
+            wins.to_csv(tmp / "win_rates.csv", index=False)
     table = Table(title="Warmth instruments: paired win rate on held-out triples (95% CI)")
     for col in ("instrument", "scorer", "comparison", "win rate [95% CI]", "pairs"):
         table.add_column(col)

@@ -5,7 +5,8 @@ The flow: items (:mod:`~interp.data.items`, or a user's file through :mod:`~inte
 x conditions with their statements (:mod:`~interp.data.contexts`) x templates
 (:mod:`~interp.data.templates`) -> prompts with matched-pair keys
 (:mod:`~interp.data.prompt_sets`), validated against a tokenizer (:mod:`~interp.data.pairs`)
-and written as a hashed prompt set (:mod:`~interp.data.build` is the command).
+and written as a hashed prompt set (:func:`~interp.data.build.prompt_list` builds the prompts;
+:mod:`interp.commands.data` is the ``interp data build`` command).
 """
 
 from interp.data.contexts import (

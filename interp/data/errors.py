@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interp.errors import InterpError
+
 _MAX_FOUND = 80
 
 
@@ -26,7 +28,7 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} {text}"
 
 
-class DataFormatError(ValueError):
+class DataFormatError(InterpError, ValueError):
     """A data file or record does not have the expected shape.
 
     The message reads ``<file>:<line>: field '<field>': expected <expected>, found <found>``;
@@ -60,7 +62,7 @@ class DataFormatError(ValueError):
         super().__init__(" ".join(parts))
 
 
-class TemplateError(ValueError):
+class TemplateError(InterpError, ValueError):
     """A prompt variant was asked for that the templates do not define."""
 
 

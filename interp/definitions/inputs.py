@@ -15,7 +15,7 @@ import pandas as pd
 
 from interp.artifacts import sha256_json
 from interp.config import ConfigError, option
-from interp.data.build import DataBuildConfig, build_prompt_list
+from interp.data.build import prompt_list
 from interp.data.items import PAPER_TASKS
 from interp.data.prompt_sets import Prompt
 from interp.definitions.activations import ModelSource, forced_choice_labels
@@ -105,9 +105,8 @@ class Prepared:
 
 def eval_prompts(inputs: DefinitionInputs) -> list[Prompt]:
     """Unmodified and sad prompts, without and with a wrong belief, ``per_task`` items per task."""
-    build = DataBuildConfig(tasks=inputs.tasks or PAPER_TASKS, conditions=CONDITIONS, templates=TEMPLATES,
+    prompts, _ = prompt_list(tasks=inputs.tasks or PAPER_TASKS, conditions=CONDITIONS, templates=TEMPLATES,
                             per_task=inputs.per_task, seed=inputs.seed)
-    prompts, _ = build_prompt_list(build)
     return prompts
 
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from interp.errors import InterpError
+
 _VERDICT_COLUMNS = (
     "model", "intervention", "condition", "measure", "mean", "ci_low", "ci_high", "n_items",
     "diff_vs_warm", "diff_low", "diff_high", "p_value",
@@ -37,7 +39,7 @@ PROPORTION_MEASURES = frozenset({"error", "agrees_with_user", "p_agree"})
 """Measures stored as proportions in [0, 1]; figures show error and agreement in percent."""
 
 
-class TableError(ValueError):
+class TableError(InterpError, ValueError):
     """A result table does not have the columns or values a figure needs."""
 
 

@@ -20,12 +20,13 @@ from torch import Tensor
 
 from interp.artifacts import sha256_json
 from interp.chat import Message, encode_chat
+from interp.errors import InterpError
 from interp.warmth.pairs import ReplyTriple
 
 IGNORE_INDEX = -100
 
 
-class ExampleError(ValueError):
+class ExampleError(InterpError, ValueError):
     """A conversation cannot become a training example; the message names it."""
 
 

@@ -8,6 +8,7 @@ options override single fields of a preset.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from interp.config import ConfigError
 from interp.finetune.train import TrainConfig
@@ -81,6 +82,8 @@ PAPER_TRAIN = TrainConfig(micro_batch=4, gradient_checkpointing=False)
 """The paper's hyperparameters unchanged (r 8, alpha 16, dropout 0.1, lr 1e-5, max length 1024,
 effective batch 16, 10 epochs, checkpoints at 0.5, 1, 1.5, 2, 4, 6, 8, 10)."""
 
+PresetName = Literal["embedded-warm", "embedded-cold", "embedded-distill", "paper-warm", "paper-cold"]
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -106,3 +109,6 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None
+
+
+assert set(PRESETS) == set(get_args(PresetName)), "PresetName must name every preset"

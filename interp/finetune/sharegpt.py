@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from interp.chat import Message
+from interp.errors import InterpError
 from interp.finetune.examples import TrainingConversation
 from interp.warmth.pairs import QUERY_TYPES
 
@@ -38,7 +39,7 @@ QUERY_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 """First match wins, in this order; no match is ``other``."""
 
 
-class ShareGPTError(ValueError):
+class ShareGPTError(InterpError, ValueError):
     """A ShareGPT file or record could not be read; the message names the place."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from interp import paths
 from interp.chat import Message
 from interp.config import ConfigError
+from interp.errors import InputNotFoundError
 from interp.finetune import sharegpt
 from interp.finetune.examples import TrainingConversation, triple_conversations
 from interp.finetune.rewrite import RewriteJob, job_key, rewrite_replies
@@ -52,7 +53,7 @@ def sharegpt_conversations(spec: DataSpec, per_type: int, seed: int) -> list[Tra
     """Filtered, type-balanced ShareGPT conversations (at most 20 turns)."""
     path = Path(spec.path) if spec.path else sharegpt.package_file()
     if not path.is_file():
-        raise FileNotFoundError(f"no ShareGPT file at {path}")
+        raise InputNotFoundError(f"data: no ShareGPT file at {path}")
     convs = sharegpt.load_sharegpt(path, per_type=per_type, seed=seed)
     if not convs:
         raise ConfigError(f"{path}: no usable ShareGPT conversation")

@@ -8,16 +8,21 @@ of a small model's compute).
 
 A checkpoint ``checkpoints/epoch-<e>/`` is a PEFT adapter folder (``adapter_config.json``,
 ``adapter_model.safetensors``) with a ``meta.json`` (epoch, step, base weights hash, variant,
-data hash, config) and ``resume_state.pt`` (optimizer, scheduler, RNG states, step). A killed run
-started again with the same config continues from its last complete checkpoint and ends with the
-same weights as an uninterrupted one (checkpoint folders appear atomically).
+data hash, config) and the resume state (optimizer, scheduler, RNG states, step): its tensors in
+``resume_state.safetensors`` and everything else in ``resume_state.json``, so resuming from a
+folder someone shared never unpickles anything. A killed run started again with the same config
+continues from its last complete checkpoint and ends with the same weights as an uninterrupted
+one (checkpoint folders appear atomically).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import pickle
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,18 +31,25 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from interp import paths
 from interp.artifacts import atomic_dir, provenance, sha256_json, write_json_atomic
 from interp.config import ConfigError, config_to_dict, option
+from interp.errors import InterpError
 from interp.finetune.examples import IGNORE_INDEX, TrainingExample, collate
 from interp.finetune.schedule import Schedule, checkpoint_name, micro_batches
 from interp.models import LoadedModel
 
 log = logging.getLogger(__name__)
 
-RESUME_FILE = "resume_state.pt"
+RESUME_TENSORS = "resume_state.safetensors"
+RESUME_JSON = "resume_state.json"
+LEGACY_RESUME_FILE = "resume_state.pt"
+"""Older runs' resume state: read with ``torch.load(weights_only=True)`` (tensors and plain
+containers only; any other pickled object is refused)."""
 RUN_CONFIG_FILE = "run_config.json"
 LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -103,7 +115,7 @@ StepCallback = Callable[[int, int, float], None]
 
 def lora_model(loaded: LoadedModel, config: TrainConfig) -> Any:
     """``loaded.hf_model`` wrapped by peft with a fresh LoRA adapter (seeded), in train mode."""
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, get_peft_model  # heavy (seconds): keeps `interp --help` fast
 
     lcfg = LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
@@ -112,7 +124,11 @@ def lora_model(loaded: LoadedModel, config: TrainConfig) -> Any:
     state = torch.random.get_rng_state()
     torch.manual_seed(config.seed)
     try:
-        model = get_peft_model(loaded.hf_model, lcfg)
+        with warnings.catch_warnings():
+            # peft reads transformers' deprecated is_gradient_checkpointing alias: noise only
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
+                                    category=FutureWarning)
+            model = get_peft_model(loaded.hf_model, lcfg)
     finally:
         torch.random.set_rng_state(state)
     if config.gradient_checkpointing:
@@ -165,23 +181,110 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class ResumeStateError(InterpError, ValueError):
+    """A checkpoint's resume state is unreadable, malformed or holds something other than
+    tensors and plain values (a tampered file is refused, never executed)."""
+
+
+def split_tensors(obj: Any, tensors: dict[str, Tensor], prefix: str = "t") -> Any:
+    """``obj`` (nested dicts, lists, tuples, tensors and JSON values) as a JSON skeleton whose
+    tensors are moved into ``tensors`` under generated names (``{"__tensor__": name}``).
+
+    Dicts are stored as key-value pairs so that integer keys (optimizer state) survive."""
+    if isinstance(obj, Tensor):
+        name = f"{prefix}{len(tensors)}"
+        tensors[name] = obj.detach().contiguous().clone()
+        return {"__tensor__": name}
+    if isinstance(obj, dict):
+        return {"__dict__": [[k, split_tensors(v, tensors)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [split_tensors(v, tensors) for v in obj]}
+    if isinstance(obj, list):
+        return [split_tensors(v, tensors) for v in obj]
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise TypeError(f"resume state: cannot store a {type(obj).__name__}")
+
+
+def join_tensors(skeleton: Any, tensors: dict[str, Tensor]) -> Any:
+    """The inverse of :func:`split_tensors` (a malformed skeleton raises ResumeStateError)."""
+    if isinstance(skeleton, list):
+        return [join_tensors(v, tensors) for v in skeleton]
+    if isinstance(skeleton, dict):
+        if set(skeleton) == {"__tensor__"} and skeleton["__tensor__"] in tensors:
+            return tensors[skeleton["__tensor__"]]
+        if set(skeleton) == {"__tuple__"} and isinstance(skeleton["__tuple__"], list):
+            return tuple(join_tensors(v, tensors) for v in skeleton["__tuple__"])
+        if set(skeleton) == {"__dict__"} and isinstance(skeleton["__dict__"], list):
+            pairs = skeleton["__dict__"]
+            if all(isinstance(p, list) and len(p) == 2 for p in pairs):
+                return {k: join_tensors(v, tensors) for k, v in pairs}
+        raise ResumeStateError(f"resume state: unexpected entry {str(skeleton)[:80]}")
+    if skeleton is None or isinstance(skeleton, bool | int | float | str):
+        return skeleton
+    raise ResumeStateError(f"resume state: unexpected value {skeleton!r:.80}")
+
+
+def write_resume_state(folder: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` as ``resume_state.safetensors`` (tensors) + ``resume_state.json``."""
+    tensors: dict[str, Tensor] = {}
+    skeleton = split_tensors(state, tensors)
+    save_file({k: v.cpu() for k, v in tensors.items()}, str(folder / RESUME_TENSORS))
+    write_json_atomic(folder / RESUME_JSON, {"format": "interp-resume-v1", "state": skeleton})
+
+
+def read_resume_state(folder: Path) -> dict[str, Any]:
+    """A checkpoint's resume state (tensors on the CPU); nothing is unpickled except, for older
+    runs, ``resume_state.pt`` through ``torch.load(weights_only=True)``.
+
+    Raises :class:`ResumeStateError` for a missing, malformed or tampered state."""
+    if (folder / RESUME_JSON).is_file() or (folder / RESUME_TENSORS).is_file():
+        try:
+            tensors = load_file(str(folder / RESUME_TENSORS), device="cpu")
+            payload = json.loads((folder / RESUME_JSON).read_text())
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ResumeStateError(
+                f"{folder}: the resume state is unreadable ({type(exc).__name__}: {exc}); "
+                "delete this checkpoint folder to resume from the one before"
+            ) from None
+        if not isinstance(payload, dict) or payload.get("format") != "interp-resume-v1":
+            raise ResumeStateError(f"{folder / RESUME_JSON}: not an interp resume state")
+        state = join_tensors(payload["state"], tensors)
+    elif (folder / LEGACY_RESUME_FILE).is_file():
+        try:
+            state = torch.load(folder / LEGACY_RESUME_FILE, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as exc:
+            raise ResumeStateError(
+                f"{folder / LEGACY_RESUME_FILE}: refused: it holds more than tensors and plain "
+                f"values, or is damaged ({str(exc).splitlines()[0][:200]}); it is not loaded"
+            ) from None
+    else:
+        raise ResumeStateError(f"{folder}: no resume state ({RESUME_JSON} + {RESUME_TENSORS})")
+    if not isinstance(state, dict) or not {"optimizer", "scheduler", "rng"} <= set(state):
+        raise ResumeStateError(f"{folder}: the resume state lacks optimizer, scheduler or rng")
+    return state
+
+
+def has_resume_state(folder: Path) -> bool:
+    """Whether a checkpoint folder holds a resume state (new or legacy format)."""
+    new = (folder / RESUME_JSON).is_file() and (folder / RESUME_TENSORS).is_file()
+    return new or (folder / LEGACY_RESUME_FILE).is_file()
+
+
 def complete_checkpoints(run_dir: Path) -> dict[int, Path]:
     """Step -> folder of every complete checkpoint (one with its resume state) in ``run_dir``."""
-    import json
-
     out = {}
     root = run_dir / "checkpoints"
     for folder in sorted(root.glob("epoch-*")) if root.is_dir() else []:
-        meta, state = folder / paths.META_FILE, folder / RESUME_FILE
-        if meta.is_file() and state.is_file() and (folder / "adapter_model.safetensors").is_file():
+        meta = folder / paths.META_FILE
+        adapter = folder / "adapter_model.safetensors"
+        if meta.is_file() and has_resume_state(folder) and adapter.is_file():
             out[int(json.loads(meta.read_text())["step"])] = folder
     return out
 
 
 def check_run_config(run_dir: Path, identity: dict[str, Any]) -> None:
     """Write ``run_config.json`` on a new run; on an existing one refuse a different identity."""
-    import json
-
     f = run_dir / RUN_CONFIG_FILE
     if not f.is_file():
         write_json_atomic(f, identity)
@@ -210,8 +313,7 @@ def train(
     the peft model (in eval mode, holding the final weights) and a :class:`TrainResult`.
     ``meta`` adds fields to every checkpoint's meta.json (preset, variant, data hash, ...).
     """
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
+    from peft import set_peft_model_state_dict  # heavy (seconds): keeps `interp --help` fast
 
     schedule = Schedule(len(examples), config.effective_batch, config.epochs, config.checkpoint_epochs, config.seed)
     identity = {"train_config": config_to_dict(config), "base_weights_hash": loaded.weights_hash, **(meta or {})}
@@ -230,8 +332,9 @@ def train(
     if start:
         folder = done[start]
         log.info("resuming from %s (step %d of %d)", folder, start, schedule.total_steps)
-        set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors"), device=str(device)))
-        state = torch.load(folder / RESUME_FILE, map_location=device, weights_only=False)
+        state = read_resume_state(folder)  # before any weights change: a bad state stops here
+        adapter = load_file(str(folder / "adapter_model.safetensors"), device=str(device))
+        set_peft_model_state_dict(model, adapter)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"])
@@ -276,11 +379,10 @@ def save_checkpoint(
     final = run_dir / "checkpoints" / checkpoint_name(epoch)
     with atomic_dir(final) as tmp:
         model.save_pretrained(tmp)
-        torch.save(
-            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "rng": _rng_state(), "step": fields["step"]},
-            tmp / RESUME_FILE,
-        )  # fmt: skip
+        write_resume_state(tmp, {
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": _rng_state(), "step": fields["step"],
+        })  # fmt: skip
         write_json_atomic(tmp / paths.META_FILE, provenance(stage="finetune-checkpoint", **fields))
     log.info("checkpoint %s (step %d)", final.name, fields["step"])
     return final

@@ -26,7 +26,8 @@ APPENDIX_TEX = "appendix.tex"
 def write_report(results: Mapping[str, ResultTable | tuple[Any, ...]], figures: Mapping[str, go.Figure],
                  verdict_text: str | Sequence[str], out_dir: Path, *, title: str = "Why warm models become sycophantic: results",
                  embed: Embed = "plotly", formats: Sequence[str] = STATIC_FORMATS, chromium: Path | None = CHROMIUM,
-                 latex_max_rows: int | None = 60) -> list[Path]:
+                 latex_max_rows: int | None = 60,
+                 meta: Mapping[str, Any] | None = None) -> list[Path]:
     """Write the report into the new folder ``out_dir`` (refused if it exists); returns its files.
 
     ``results``: name -> (tidy DataFrame, meta.json dict) or :class:`ResultTable`; every table is
@@ -35,6 +36,7 @@ def write_report(results: Mapping[str, ResultTable | tuple[Any, ...]], figures: 
     (HTML, and PNG/PDF when Chromium exists). ``verdict_text``: the verdict sentence(s) with
     their numbers (see :func:`interp.report.verdict.verdict_sentences`). The provenance
     section lists each result's command, config hash, model and data hashes and git commit.
+    ``meta`` adds fields to the report's meta.json (the command's config, say).
     """
     tables = as_result_tables(results)
     verdict = [verdict_text] if isinstance(verdict_text, str) else list(verdict_text)
@@ -54,7 +56,7 @@ def write_report(results: Mapping[str, ResultTable | tuple[Any, ...]], figures: 
         written = [*exported.files, tmp / REPORT_HTML, tmp / REPORT_MD, *tex]
         sources = {n: {"path": str(t.source) if t.source else None, "sha256": sha256_file(t.source) if t.source else None}
                    for n, t in tables.items()}
-        write_json_atomic(tmp / paths.META_FILE, provenance(stage="report", embed=embed, figures=sorted(figures), sources=sources,
+        write_json_atomic(tmp / paths.META_FILE, provenance(stage="report", **(meta or {}), embed=embed, figures=sorted(figures), sources=sources,
                                                             static_skipped=exported.static_skipped))
         written.append(tmp / paths.META_FILE)
     return [out_dir / p.relative_to(tmp) for p in written]

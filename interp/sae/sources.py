@@ -9,7 +9,7 @@ from pathlib import Path
 
 from interp.artifacts import ArtifactExistsError
 from interp.chat import Message
-from interp.data.build import DataBuildConfig, build_prompt_list
+from interp.data.build import prompt_list
 from interp.data.prompt_sets import Prompt
 from interp.generate import SamplingConfig, generate_replies
 from interp.hooks.base import Backend
@@ -19,7 +19,7 @@ from interp.warmth.pairs import TONES, ReplyTriple, load_triples
 
 def study_prompts(per_task: int | None, seed: int = 0) -> list[Prompt]:
     """Every condition x template of the embedded items (at most ``per_task`` items per task)."""
-    prompts, _ = build_prompt_list(DataBuildConfig(per_task=per_task, seed=seed))
+    prompts, _ = prompt_list(per_task=per_task, seed=seed)
     return prompts
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,31 +18,41 @@ from rich.console import Console
 
 from interp import paths
 from interp.artifacts import atomic_dir, provenance, write_json_atomic
+from interp.figures.export import write_figures
+from interp.figures.render import draw_figures
+from interp.report.collect import collect_tables
 from interp.study.pipeline import run_steps, select
 from interp.study.presets import study_steps
 from interp.study.steps import Step
 
 
 def producers(steps: Sequence[Step], figure: str) -> list[str]:
-    """Ids of the steps whose tables a figure is drawn from (``paper_*`` figures match by pattern)."""
+    """Ids of the steps whose tables a figure is drawn from (``paper_*`` figures match by
+    pattern)."""
     return [s.id for s in steps if any(fnmatch.fnmatch(figure, pattern) for pattern in s.figures)]
 
 
 def table_of_contents(preset: str = "embedded") -> list[tuple[str, str, str, str]]:
     """(step, command, artifact files, figure ids) for every step of a preset."""
     steps = study_steps(preset)  # type: ignore[arg-type]
-    return [(s.id, f"interp {' '.join(s.words)}", ", ".join(s.outputs) or "-", ", ".join(s.figures) or "-") for s in steps]
+    return [
+        (
+            s.id,
+            f"interp {' '.join(s.words)}",
+            ", ".join(s.outputs) or "-",
+            ", ".join(s.figures) or "-",
+        )
+        for s in steps
+    ]
 
 
 def main(figure: str, argv: Sequence[str] | None = None) -> int:
     """Run (or reuse) the steps behind ``figure`` and draw it; returns an exit status."""
-    from interp.commands.report import collect_tables
-    from interp.figures.export import write_figures
-    from interp.figures.render import draw_figures
-
     parser = argparse.ArgumentParser(description=f"figure {figure}: run its steps, then draw it")
     parser.add_argument("--preset", default="embedded", choices=("embedded", "tiny"))
-    parser.add_argument("--paper-data", default=None, help="the authors' warm_ai_2025 folder (paper_* figures)")
+    parser.add_argument(
+        "--paper-data", default=None, help="the authors' warm_ai_2025 folder (paper_* figures)"
+    )
     args = parser.parse_args(argv)
     console = Console()
     steps = study_steps(args.preset, args.paper_data)
@@ -52,20 +63,34 @@ def main(figure: str, argv: Sequence[str] | None = None) -> int:
     state = run_steps(select(steps, ids), paths.artifact_dir("study", args.preset), console)
     for step_id in ids:
         record = state.steps[step_id]
-        console.print(f"input {step_id}: {record['out']} (meta.json sha256 {str(record['meta_sha256'])[:16]})")
-    import tempfile
-
+        console.print(
+            f"input {step_id}: {record['out']} (meta.json sha256 {str(record['meta_sha256'])[:16]})"
+        )
     with tempfile.TemporaryDirectory() as merge_dir:
         tables = collect_tables(tuple(state.steps[i]["out"] for i in ids), Path(merge_dir))
         drawn = draw_figures(tables, Path(args.paper_data) if args.paper_data else None)
     if figure not in drawn.figures:
-        console.print(f"figure {figure} was not drawn: {drawn.skipped.get(figure, 'its tables are missing')}")
+        console.print(
+            f"figure {figure} was not drawn: {drawn.skipped.get(figure, 'its tables are missing')}"
+        )
         return 1
     out = paths.plots_root() / args.preset / figure
     with atomic_dir(out, replace=True) as tmp:
         exported = write_figures({figure: drawn.figures[figure]}, tmp)
-        write_json_atomic(tmp / paths.META_FILE, provenance(
-            stage="figure", figure=figure, preset=args.preset,
-            inputs={i: {"folder": state.steps[i]["out"], "meta_sha256": state.steps[i]["meta_sha256"]} for i in ids}))
+        write_json_atomic(
+            tmp / paths.META_FILE,
+            provenance(
+                stage="figure",
+                figure=figure,
+                preset=args.preset,
+                inputs={
+                    i: {
+                        "folder": state.steps[i]["out"],
+                        "meta_sha256": state.steps[i]["meta_sha256"],
+                    }
+                    for i in ids
+                },
+            ),
+        )
     console.print(f"figure {figure}: {', '.join(str(out / p.name) for p in exported.files)}")
     return 0

@@ -9,7 +9,6 @@ records each finished step (see :mod:`interp.study.state`).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 import time
 from collections.abc import Sequence
@@ -19,19 +18,15 @@ from rich.console import Console
 from rich.table import Table
 
 from interp.config import ConfigError
+from interp.errors import InterpError
 from interp.study.state import StudyState, step_done
 from interp.study.steps import Step, command_line
 
 log = logging.getLogger(__name__)
 
 
-class StudyError(RuntimeError):
-    """A step ran but did not leave the outputs it promises."""
-
-
-def _runner(ref: str):  # type: ignore[no-untyped-def]
-    module, _, attr = ref.partition(":")
-    return getattr(importlib.import_module(module), attr)
+class StudyError(InterpError, RuntimeError):
+    """A step ran but did not leave the outputs it promises (or needs a step that did not run)."""
 
 
 def select(steps: Sequence[Step], only: Sequence[str] = ()) -> list[Step]:
@@ -41,7 +36,11 @@ def select(steps: Sequence[Step], only: Sequence[str] = ()) -> list[Step]:
     by_id = {s.id: s for s in steps}
     wanted: set[str] = set()
     for name in only:
-        hits = [s.id for s in steps if s.id == name or s.id.split("-", 1)[0] == name or s.id.split("-", 1)[-1] == name]
+        hits = [
+            s.id
+            for s in steps
+            if s.id == name or s.id.split("-", 1)[0] == name or s.id.split("-", 1)[-1] == name
+        ]
         if not hits:
             raise ConfigError(f"unknown step {name!r}; steps: {', '.join(by_id)}")
         wanted.update(hits)
@@ -69,9 +68,17 @@ def plan_table(steps: Sequence[Step], folder: Path, title: str) -> Table:
         try:
             command = command_line(step.words, step.config(resolve))
         except (ConfigError, FileNotFoundError, OSError):  # its inputs do not exist yet
-            command = f"interp {' '.join(step.words)} ... (configured from {', '.join(step.needs)} once they finish)"
+            needs = ", ".join(step.needs)
+            words = " ".join(step.words)
+            command = f"interp {words} ... (configured from {needs} once they finish)"
         done = step.id in state.steps
-        table.add_row(step.id, command, ", ".join(step.outputs) or "-", ", ".join(step.figures) or "-", "yes" if done else "")
+        table.add_row(
+            step.id,
+            command,
+            ", ".join(step.outputs) or "-",
+            ", ".join(step.figures) or "-",
+            "yes" if done else "",
+        )
     return table
 
 
@@ -90,7 +97,11 @@ def run_steps(steps: Sequence[Step], folder: Path, console: Console) -> StudySta
         config = step.config(resolve)
         own = step.own_folder(config)
         out = own if own is not None else folder / step.folder_name(resolve)
-        config = dataclasses.replace(config, out=str(out)) if any(f.name == "out" for f in dataclasses.fields(config)) else config
+        config = (
+            dataclasses.replace(config, out=str(out))
+            if any(f.name == "out" for f in dataclasses.fields(config))
+            else config
+        )
         command = command_line(step.words, config)
         reused = step_done(out, step.outputs)
         t0 = time.perf_counter()
@@ -99,13 +110,17 @@ def run_steps(steps: Sequence[Step], folder: Path, console: Console) -> StudySta
         else:
             console.rule(f"[bold][{i}/{len(steps)}] {step.title}")
             console.print(f"[dim]$ {command}[/]")
-            status = _runner(step.runner)(config, console)
+            status = step.run(config, console)
             if status:
                 raise StudyError(f"step {step.id} exited with status {status}")
             missing = [name for name in (*step.outputs, "meta.json") if not (out / name).exists()]
             if missing:
-                raise StudyError(f"step {step.id} finished without writing {', '.join(missing)} in {out}")
+                raise StudyError(
+                    f"step {step.id} finished without writing {', '.join(missing)} in {out}"
+                )
         outs[step.id] = out
         state.record(step.id, out, command, time.perf_counter() - t0, reused)
-    console.print(f"study finished in {time.perf_counter() - start:.0f} s; state in {folder / 'state.json'}")
+    console.print(
+        f"study finished in {time.perf_counter() - start:.0f} s; state in {folder / 'state.json'}"
+    )
     return state

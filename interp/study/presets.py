@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Literal
 
 from interp import paths
-from interp.models import EMBEDDED
+from interp.commands.registry import config_class
+from interp.finetune.presets import WARM_SYSTEM_PROMPT
+from interp.models import EMBEDDED, adapter_folder
 from interp.study.steps import Resolver, Step
+from interp.tiny_models import tiny_model_folder
 
 PresetName = Literal["embedded", "tiny", "paper"]
 
@@ -47,56 +50,101 @@ def size_of(preset: PresetName) -> StudySize:
     if preset == "embedded":
         # sized to the 30-minute budget on 2 cores (measured 35.6 min with 40 items per task in
         # the evaluations, 16 verdict items and all 30 patched layers)
-        return StudySize(EMBEDDED, "embedded-warm", "embedded-cold", per_task=20,
-                         patch_layers=(*range(0, 30, 3), 29))
+        return StudySize(
+            EMBEDDED,
+            "embedded-warm",
+            "embedded-cold",
+            per_task=20,
+            patch_layers=(*range(0, 30, 3), 29),
+        )
     if preset == "tiny":
-        from interp.tiny_models import tiny_model_folder
-
-        return StudySize(tiny_model_folder(), "tiny-warm", "tiny-cold", per_task=6, n_boot=200, direction_per_task=4,
-                         mid_layer=2, causal_per_task=2, n_random=10, n_requests=2, sae_preset="tiny", verdict_per_task=2)
+        return StudySize(
+            tiny_model_folder(),
+            "tiny-warm",
+            "tiny-cold",
+            per_task=6,
+            n_boot=200,
+            direction_per_task=4,
+            mid_layer=2,
+            causal_per_task=2,
+            n_random=10,
+            n_requests=2,
+            sae_preset="tiny",
+            verdict_per_task=2,
+        )
     raise ValueError(f"preset {preset!r} has no runnable steps here; use --dry-run")
 
 
 def _finetune_step(step_id: str, variant: str, size: StudySize, run_name: str) -> Step:
     def build(resolve: Resolver):  # type: ignore[no-untyped-def]
-        from interp.commands.finetune import FinetuneConfig
-
+        FinetuneConfig = config_class(("finetune",))
         if size.model == EMBEDDED:
             return FinetuneConfig(preset=f"embedded-{variant}")
         # the tiny smoke preset: the embedded recipe on the tiny model, a fraction of an epoch
-        return FinetuneConfig(preset=f"embedded-{variant}", run_name=run_name, model=size.model, epochs=0.5,
-                              checkpoint_epochs=(0.25, 0.5), n_requests=4, max_new_tokens=8, sociot="none")
+        return FinetuneConfig(
+            preset=f"embedded-{variant}",
+            run_name=run_name,
+            model=size.model,
+            epochs=0.5,
+            checkpoint_epochs=(0.25, 0.5),
+            n_requests=4,
+            max_new_tokens=8,
+            sociot="none",
+        )
 
     def folder(config) -> Path:  # type: ignore[no-untyped-def]
         return paths.artifact_dir("finetune", config.run_name or config.preset)
 
-    return Step(step_id, f"Fine-tune the {variant} model (LoRA) and measure warmth per checkpoint", ("finetune",),
-                build, "interp.commands.finetune:run_finetune", ("warmth_by_epoch.csv", "warmth_vs_original.csv"),
-                figures=("warmth_by_epoch", "paper_warmth"), folder=folder)
+    return Step(
+        step_id,
+        f"Fine-tune the {variant} model (LoRA) and measure warmth per checkpoint",
+        ("finetune",),
+        build,
+        ("warmth_by_epoch.csv", "warmth_vs_original.csv"),
+        figures=("warmth_by_epoch", "paper_warmth"),
+        folder=folder,
+    )
 
 
-def _eval_step(step_id: str, title: str, size: StudySize, adapter_of: str | None, system: bool) -> Step:
+def _eval_step(
+    step_id: str, title: str, size: StudySize, adapter_of: str | None, system: bool
+) -> Step:
     def build(resolve: Resolver):  # type: ignore[no-untyped-def]
-        from interp.commands.evaluate import EvalConfig
-        from interp.models import adapter_folder
-
+        EvalConfig = config_class(("eval",))
         adapter = None
         if adapter_of is not None:
-            adapter = str(adapter_folder(resolve(adapter_of).name)) if resolve(adapter_of).exists() else f"{resolve(adapter_of).name}"
-        warm_system = None
-        if system:
-            from interp.finetune.presets import WARM_SYSTEM_PROMPT
+            adapter = (
+                str(adapter_folder(resolve(adapter_of).name))
+                if resolve(adapter_of).exists()
+                else f"{resolve(adapter_of).name}"
+            )
+        warm_system = WARM_SYSTEM_PROMPT if system else None
+        return EvalConfig(
+            model=size.model,
+            adapter=adapter,
+            system=warm_system,
+            per_task=size.per_task,
+            conditions=size.eval_conditions,
+            templates=size.eval_templates,
+            n_boot=size.n_boot,
+        )
 
-            warm_system = WARM_SYSTEM_PROMPT
-        return EvalConfig(model=size.model, adapter=adapter, system=warm_system, per_task=size.per_task,
-                          conditions=size.eval_conditions, templates=size.eval_templates, n_boot=size.n_boot)
+    return Step(
+        step_id,
+        title,
+        ("eval",),
+        build,
+        ("results.csv", "summary.csv"),
+        needs=(adapter_of,) if adapter_of else (),
+    )
 
-    return Step(step_id, title, ("eval",), build, "interp.commands.evaluate:run_eval",
-                ("results.csv", "summary.csv"), needs=(adapter_of,) if adapter_of else ())
 
-
-EVAL_VARIANTS = {"original": "03-eval-original", "warm": "04-eval-warm", "cold": "05-eval-cold",
-                 "warm-sysprompt": "06-eval-warm-sysprompt"}
+EVAL_VARIANTS = {
+    "original": "03-eval-original",
+    "warm": "04-eval-warm",
+    "cold": "05-eval-cold",
+    "warm-sysprompt": "06-eval-warm-sysprompt",
+}
 
 
 def study_steps(preset: PresetName, paper_data: str | None = None) -> list[Step]:
@@ -108,19 +156,36 @@ def study_steps(preset: PresetName, paper_data: str | None = None) -> list[Step]
         _eval_step("03-eval-original", "Evaluate the original model", size, None, False),
         _eval_step("04-eval-warm", "Evaluate the warm fine-tune", size, "01-finetune-warm", False),
         _eval_step("05-eval-cold", "Evaluate the cold fine-tune", size, "02-finetune-cold", False),
-        _eval_step("06-eval-warm-sysprompt", "Evaluate the original model under a warm system prompt", size, None, True),
+        _eval_step(
+            "06-eval-warm-sysprompt",
+            "Evaluate the original model under a warm system prompt",
+            size,
+            None,
+            True,
+        ),
     ]
 
     def reliability(resolve: Resolver):  # type: ignore[no-untyped-def]
-        from interp.commands.reliability import ReliabilityConfig
+        return config_class(("reliability",))(
+            runs=tuple(f"{v}={resolve(s)}" for v, s in EVAL_VARIANTS.items()), n_boot=size.n_boot
+        )
 
-        return ReliabilityConfig(runs=tuple(f"{v}={resolve(s)}" for v, s in EVAL_VARIANTS.items()), n_boot=size.n_boot)
-
-    steps.append(Step("07-reliability", "Error and sycophancy by variant, task and condition", ("reliability",),
-                      reliability, "interp.commands.reliability:run_reliability",
-                      ("error_by_task.csv", "variant_contrasts.csv"),
-                      figures=("error_by_task", "agreement_by_task", "sycophancy_scatter", "paper_reliability_*"),
-                      needs=tuple(EVAL_VARIANTS.values())))
+    steps.append(
+        Step(
+            "07-reliability",
+            "Error and sycophancy by variant, task and condition",
+            ("reliability",),
+            reliability,
+            ("error_by_task.csv", "variant_contrasts.csv"),
+            figures=(
+                "error_by_task",
+                "agreement_by_task",
+                "sycophancy_scatter",
+                "paper_reliability_*",
+            ),
+            needs=tuple(EVAL_VARIANTS.values()),
+        )
+    )
     steps.extend(_mechanism_steps(size))
     steps.append(_report_step(steps, paper_data))
     return steps
@@ -128,8 +193,6 @@ def study_steps(preset: PresetName, paper_data: str | None = None) -> list[Step]
 
 def _warm_adapter(resolve: Resolver) -> str:
     """The warm run's final checkpoint folder (the run name before it has run, in plans)."""
-    from interp.models import adapter_folder
-
     run = resolve("01-finetune-warm")
     return str(adapter_folder(run.name)) if run.exists() else run.name
 
@@ -138,84 +201,161 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
     """Directions, probes, trajectory, steering, the verdict, patching and the SAE view."""
 
     def directions(resolve: Resolver):  # type: ignore[no-untyped-def]
-        from interp.commands.directions import DirectionsConfig
-
-        return DirectionsConfig(model=size.model, adapter=_warm_adapter(resolve), per_task=size.direction_per_task)
+        return config_class(("directions",))(
+            model=size.model, adapter=_warm_adapter(resolve), per_task=size.direction_per_task
+        )
 
     def probes(resolve: Resolver):  # type: ignore[no-untyped-def]
-        from interp.commands.probes import ProbesConfig
-
-        return ProbesConfig(model=size.model, adapter=_warm_adapter(resolve), per_task=size.direction_per_task,
-                            directions=str(resolve("08-directions")))
+        return config_class(("probes",))(
+            model=size.model,
+            adapter=_warm_adapter(resolve),
+            per_task=size.direction_per_task,
+            directions=str(resolve("08-directions")),
+        )
 
     def trajectory(resolve: Resolver):  # type: ignore[no-untyped-def]
-        from interp.commands.trajectory import TrajectoryConfig
-
-        return TrajectoryConfig(run=str(resolve("01-finetune-warm")), model=size.model, per_task=size.direction_per_task)
+        return config_class(("trajectory",))(
+            run=str(resolve("01-finetune-warm")), model=size.model, per_task=size.direction_per_task
+        )
 
     def causal(kind: str):  # type: ignore[no-untyped-def]
         def build(resolve: Resolver):  # type: ignore[no-untyped-def]
-            from interp.commands import steer
-
             folder = resolve("08-directions")
-            common = dict(model=size.model, warm=_warm_adapter(resolve), directions=(str(folder),),
-                          per_task=size.causal_per_task, n_random=size.n_random, n_requests=size.n_requests, n_boot=size.n_boot)
+            common = dict(
+                model=size.model,
+                warm=_warm_adapter(resolve),
+                directions=(str(folder),),
+                per_task=size.causal_per_task,
+                n_random=size.n_random,
+                n_requests=size.n_requests,
+                n_boot=size.n_boot,
+            )
             if kind == "sweep":
                 common["directions"] = tuple(str(folder / name) for name in size.sweep_directions)
-                return steer.SweepConfig(**common, layers=(size.mid_layer,))  # type: ignore[arg-type]
+                return config_class(("sweep",))(**common, layers=(size.mid_layer,))
             if kind == "ablate":
                 common["per_task"] = size.verdict_per_task
-                return steer.AblateConfig(**common, add_layer=size.mid_layer)  # type: ignore[arg-type]
-            return steer.PatchConfig(**common, layers=size.patch_layers)  # type: ignore[arg-type]
+                return config_class(("ablate",))(**common, add_layer=size.mid_layer)
+            return config_class(("patch",))(**common, layers=size.patch_layers)
 
         return build
 
     def sae_train(resolve: Resolver):  # type: ignore[no-untyped-def]
-        from interp.commands.sae import SaeTrainConfig
-
+        SaeTrainConfig = config_class(("sae", "train"))
         folders = (str(resolve("08-directions")),)
-        if size.sae_preset == "tiny":  # a few thousand tokens: the smoke test checks the plumbing, not the SAE
-            return SaeTrainConfig(model=size.model, directions=folders, d_sae=128, k=8, n_samples=4096, max_total_tokens=2000)
+        if (
+            size.sae_preset == "tiny"
+        ):  # a few thousand tokens: the smoke test checks the plumbing, not the SAE
+            return SaeTrainConfig(
+                model=size.model,
+                directions=folders,
+                d_sae=128,
+                k=8,
+                n_samples=4096,
+                max_total_tokens=2000,
+            )
         # d_sae 1152 (2x d_model): at 2304 latents 72% died on the ~21k training tokens
         return SaeTrainConfig(model=size.model, directions=folders, d_sae=1152)
 
     def sae_decompose(resolve: Resolver):  # type: ignore[no-untyped-def]
-        from interp.commands.sae import SaeDecomposeConfig
-
-        return SaeDecomposeConfig(sae=str(resolve("14-sae-train")), directions=(str(resolve("08-directions")),),
-                                  model=size.model, adapter=_warm_adapter(resolve))
+        return config_class(("sae", "decompose"))(
+            sae=str(resolve("14-sae-train")),
+            directions=(str(resolve("08-directions")),),
+            model=size.model,
+            adapter=_warm_adapter(resolve),
+        )
 
     def sae_intervene(resolve: Resolver):  # type: ignore[no-untyped-def]
-        from interp.commands.sae import SaeInterveneConfig
-
-        return SaeInterveneConfig(decomposition=str(resolve("15-sae-decompose")), model=size.model, adapter=_warm_adapter(resolve),
-                                  per_task=size.causal_per_task, n_warmth=size.n_requests, n_boot=size.n_boot)
+        return config_class(("sae", "intervene"))(
+            decomposition=str(resolve("15-sae-decompose")),
+            model=size.model,
+            adapter=_warm_adapter(resolve),
+            per_task=size.causal_per_task,
+            n_warmth=size.n_requests,
+            n_boot=size.n_boot,
+        )
 
     warm = ("01-finetune-warm",)
     return [
-        Step("08-directions", "Warmth, sad-context and sycophancy directions per layer", ("directions",), directions,
-             "interp.commands.directions:run_directions", ("direction_cosines.csv", "direction_stability.csv"),
-             figures=("direction_cosines", "direction_stability"), needs=warm),
-        Step("09-probes", "Probes for upcoming sycophancy and for warm vs original activations", ("probes",), probes,
-             "interp.commands.probes:run_probes", ("probe_auroc.csv",), figures=("probe_auroc",), needs=(*warm, "08-directions")),
-        Step("10-trajectory", "The fine-tune direction over checkpoint epochs", ("trajectory",), trajectory,
-             "interp.commands.trajectory:run_trajectory", ("trajectory.csv",), needs=warm),
-        Step("11-sweep", "Steering dose-response with a random-direction band", ("sweep",), causal("sweep"),
-             "interp.commands.steer:run_sweep", ("steering_sweep.csv",), figures=("steering_dose_response",),
-             needs=(*warm, "08-directions")),
-        Step("12-ablate", "The verdict: ablate warmth directions in the warm model", ("ablate",), causal("ablate"),
-             "interp.commands.steer:run_ablate", ("verdict.csv", "verdict.md"), figures=("verdict",),
-             needs=(*warm, "08-directions")),
-        Step("13-patch", "Activation patching between the original and warm models", ("patch",), causal("patch"),
-             "interp.commands.steer:run_patch", ("patching.csv",), figures=("patching",), needs=(*warm, "08-directions")),
-        Step("14-sae-train", "A TopK sparse autoencoder where the warmth directions are strongest", ("sae", "train"), sae_train,
-             "interp.commands.sae:run_sae_train", (), needs=("08-directions",)),
-        Step("15-sae-decompose", "Warmth and sycophancy directions as SAE latents", ("sae", "decompose"), sae_decompose,
-             "interp.commands.sae:run_sae_decompose", ("sae_decomposition.csv", "latent_overlap.csv"),
-             figures=("sae_decomposition",), needs=(*warm, "08-directions", "14-sae-train")),
-        Step("16-sae-intervene", "Ablating and clamping the top warmth latents", ("sae", "intervene"), sae_intervene,
-             "interp.commands.sae:run_sae_intervene", ("sae_interventions.csv",), figures=("sae_interventions",),
-             needs=(*warm, "15-sae-decompose")),
+        Step(
+            "08-directions",
+            "Warmth, sad-context and sycophancy directions per layer",
+            ("directions",),
+            directions,
+            ("direction_cosines.csv", "direction_stability.csv"),
+            figures=("direction_cosines", "direction_stability"),
+            needs=warm,
+        ),
+        Step(
+            "09-probes",
+            "Probes for upcoming sycophancy and for warm vs original activations",
+            ("probes",),
+            probes,
+            ("probe_auroc.csv",),
+            figures=("probe_auroc",),
+            needs=(*warm, "08-directions"),
+        ),
+        Step(
+            "10-trajectory",
+            "The fine-tune direction over checkpoint epochs",
+            ("trajectory",),
+            trajectory,
+            ("trajectory.csv",),
+            needs=warm,
+        ),
+        Step(
+            "11-sweep",
+            "Steering dose-response with a random-direction band",
+            ("sweep",),
+            causal("sweep"),
+            ("steering_sweep.csv",),
+            figures=("steering_dose_response",),
+            needs=(*warm, "08-directions"),
+        ),
+        Step(
+            "12-ablate",
+            "The verdict: ablate warmth directions in the warm model",
+            ("ablate",),
+            causal("ablate"),
+            ("verdict.csv", "verdict.md"),
+            figures=("verdict",),
+            needs=(*warm, "08-directions"),
+        ),
+        Step(
+            "13-patch",
+            "Activation patching between the original and warm models",
+            ("patch",),
+            causal("patch"),
+            ("patching.csv",),
+            figures=("patching",),
+            needs=(*warm, "08-directions"),
+        ),
+        Step(
+            "14-sae-train",
+            "A TopK sparse autoencoder where the warmth directions are strongest",
+            ("sae", "train"),
+            sae_train,
+            (),
+            needs=("08-directions",),
+        ),
+        Step(
+            "15-sae-decompose",
+            "Warmth and sycophancy directions as SAE latents",
+            ("sae", "decompose"),
+            sae_decompose,
+            ("sae_decomposition.csv", "latent_overlap.csv"),
+            figures=("sae_decomposition",),
+            needs=(*warm, "08-directions", "14-sae-train"),
+        ),
+        Step(
+            "16-sae-intervene",
+            "Ablating and clamping the top warmth latents",
+            ("sae", "intervene"),
+            sae_intervene,
+            ("sae_interventions.csv",),
+            figures=("sae_interventions",),
+            needs=(*warm, "15-sae-decompose"),
+        ),
     ]
 
 
@@ -223,9 +363,15 @@ def _report_step(earlier: list[Step], paper_data: str | None) -> Step:
     table_steps = [s.id for s in earlier if not s.id.split("-", 1)[1].startswith("eval")]
 
     def build(resolve: Resolver):  # type: ignore[no-untyped-def]
-        from interp.commands.report import ReportConfig
+        return config_class(("report",))(
+            results=tuple(str(resolve(s)) for s in table_steps), paper_data=paper_data
+        )
 
-        return ReportConfig(results=tuple(str(resolve(s)) for s in table_steps), paper_data=paper_data)
-
-    return Step("99-report", "Every figure and table, and the report", ("report",), build,
-                "interp.commands.report:run_report", ("report.html", "report.md"), needs=tuple(table_steps))
+    return Step(
+        "99-report",
+        "Every figure and table, and the report",
+        ("report",),
+        build,
+        ("report.html", "report.md"),
+        needs=tuple(table_steps),
+    )

@@ -23,7 +23,8 @@ STATE_FILE = "state.json"
 
 def step_done(folder: Path, outputs: tuple[str, ...]) -> bool:
     """Whether ``folder`` holds ``meta.json`` and every promised output."""
-    return (folder / paths.META_FILE).is_file() and all((folder / name).exists() for name in outputs)
+    meta = folder / paths.META_FILE
+    return meta.is_file() and all((folder / name).exists() for name in outputs)
 
 
 @dataclass

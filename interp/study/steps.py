@@ -1,4 +1,5 @@
-"""A study step: one CLI command with a fixed config, the files it must write and the figures it feeds.
+"""A study step: one CLI command with a fixed config, the files it must write and the figures it
+feeds.
 
 A step's config may depend on earlier steps' output folders (the warm adapter for the evaluation,
 the directions for the verdict), so a step holds a function from a resolver (step id -> folder)
@@ -9,11 +10,13 @@ before anything has run.
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interp.commands.registry import runner
 from interp.config import config_hash
 
 Resolver = Callable[[str], Path]
@@ -23,18 +26,17 @@ Resolver = Callable[[str], Path]
 class Step:
     """One numbered step of the study.
 
-    ``words``: the ``interp`` subcommand; ``build``: resolver -> config dataclass (its ``out``
-    field is set by the pipeline); ``runner``: ``"module:function"`` taking ``(config, console)``;
-    ``outputs``: files the step must leave in its folder; ``figures``: figure ids drawn from it;
-    ``needs``: step ids whose folders the config reads; ``gpu``: needs a GPU for real models;
-    ``folder``: config -> the folder the runner itself writes (for configs without ``out``).
+    ``words``: the ``interp`` subcommand (its config class and runner come from
+    :mod:`interp.commands.registry`); ``build``: resolver -> config dataclass (its ``out`` field
+    is set by the pipeline); ``outputs``: files the step must leave in its folder; ``figures``:
+    figure ids drawn from it; ``needs``: step ids whose folders the config reads; ``gpu``: needs
+    a GPU for real models; ``folder``: config -> the folder the runner itself writes (for configs without ``out``).
     """
 
     id: str
     title: str
     words: tuple[str, ...]
     build: Callable[[Resolver], Any]
-    runner: str
     outputs: tuple[str, ...]
     figures: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
@@ -45,6 +47,10 @@ class Step:
         """Where the runner writes when its config has no ``out`` field (e.g. a named fine-tuning
         run that resumes in place); None when the pipeline chooses the folder."""
         return self.folder(config) if self.folder is not None else None
+
+    def run(self, config: Any, console: Any) -> int:
+        """Run the step's command (the registry's runner for its words) on ``config``."""
+        return int(runner(self.words)(config, console))
 
     def config(self, resolve: Resolver) -> Any:
         """The step's config with ``out`` unset (the pipeline names the folder by its hash)."""
@@ -63,8 +69,6 @@ def _flag(name: str) -> str:
 
 
 def _quote(value: str) -> str:
-    import shlex
-
     return shlex.quote(value)
 
 
@@ -76,9 +80,10 @@ def command_line(words: tuple[str, ...], config: Any) -> str:
         if not f.init:
             continue
         value = getattr(config, f.name)
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING
-        )
+        factory: Any = f.default_factory
+        default: Any = f.default
+        if default is dataclasses.MISSING and factory is not dataclasses.MISSING:
+            default = factory()
         if value == default:
             continue
         positional = f.metadata.get("positional", False)

@@ -32,6 +32,7 @@ from interp.artifacts import (
     sha256_json,
     write_json_atomic,
 )
+from interp.errors import InterpError
 from interp.warmth.pairs import ReplyTriple
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ DEFAULT_C = 10.0
 only (log-loss 0.56 at C=1, 0.40 at C=10 and 30, 0.45 at C=100)."""
 
 
-class EncoderMissingError(RuntimeError):
+class EncoderMissingError(InterpError, RuntimeError):
     """The sentence encoder's package is not installed or lacks its model folder."""
 
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from interp.errors import InterpError
+
 QUERY_TYPES = ("refusal", "factual", "creative", "technical", "advice", "other")
 TONES = ("neutral", "warm", "cold")
 SPLIT_SALT = "interp-warmth-split-v1"
@@ -32,7 +34,7 @@ DEFAULT_HELD_OUT = 0.25
 _RESOURCE = ("replies", "triples.jsonl")
 
 
-class TriplesError(ValueError):
+class TriplesError(InterpError, ValueError):
     """The triples file is missing or malformed; the message names the line and field."""
 
 
