@@ -67,7 +67,7 @@ class ChoiceScores:
         return z / z.sum(axis=1, keepdims=True)
 
 
-def _candidate_tokens(tokenizer: object, prompt_ids: list[int], prompt_text: str, candidate: str) -> list[int]:
+def candidate_tokens(tokenizer: object, prompt_ids: list[int], prompt_text: str, candidate: str) -> list[int]:
     """Token ids of ``candidate`` as it continues the rendered prompt.
 
     Tokenizes prompt+candidate together and keeps the suffix when the prompt's tokens are an
@@ -85,7 +85,7 @@ def _encode(backend: Backend, prompts: Sequence[ChoicePrompt]) -> tuple[list[lis
     for p in prompts:
         enc = encode_chat(tok, p.conversation, add_generation_prompt=True)
         prompt_ids.append(enc.input_ids)
-        cand_ids.append([_candidate_tokens(tok, enc.input_ids, enc.text, c) for c in p.candidates])
+        cand_ids.append([candidate_tokens(tok, enc.input_ids, enc.text, c) for c in p.candidates])
     return prompt_ids, cand_ids
 
 

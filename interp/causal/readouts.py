@@ -24,7 +24,7 @@ from interp.data.prompt_sets import Prompt
 from interp.data.templates import BELIEF_TEMPLATES
 from interp.evaluate import conversation
 from interp.generate import left_pad
-from interp.scoring import _candidate_tokens
+from interp.scoring import candidate_tokens
 from interp.warmth.pairs import ReplyTriple
 
 
@@ -133,7 +133,7 @@ def build_rows(tokenizer: object, prompts: Sequence[Prompt], triples: Sequence[R
     for p in prompts:
         enc = encode_chat(tokenizer, conversation(p, system), add_generation_prompt=True)
         for j, cand in enumerate((p.correct, p.incorrect)):
-            c = _candidate_tokens(tokenizer, enc.input_ids, enc.text, cand)
+            c = candidate_tokens(tokenizer, enc.input_ids, enc.text, cand)
             ids.append(tuple(enc.input_ids) + tuple(c))
             targets.append(tuple(c))
             start.append(len(enc.input_ids) - 1)

@@ -8,9 +8,12 @@
   original's own variation along ``u``).
 - :func:`zero_ablation_edits` (secondary) removes the whole projection, the original's share too.
 - :func:`matched_random_directions`: random directions, per layer in the span of the edited
-  model's top principal components, each scaled to change the activations as much as the target
-  does: ``E[(x.r - c_r)^2]`` within ``tolerance`` of ``E[(x.u - c_u)^2]`` (``c``: the original's
-  mean projection), found by bisection along a path from a high- to a low-variance direction.
+  model's top principal components, each with the same variance of the edited model's
+  activations along it as the target (``Var(x.r)`` within ``tolerance`` of ``Var(x.u)``): the
+  variation the counterfactual removal destroys. The target's removal also takes away the
+  fine-tune's mean shift along it, which is the effect under test and is not matched (matching it
+  would force every random direction onto the shift). Found by bisection along a path from a
+  high- to a low-variance direction.
 """
 
 from __future__ import annotations
@@ -53,24 +56,29 @@ def removed_change(direction: Direction, layers: Sequence[int], edited: Mapping[
     return out
 
 
-def _change(u: Tensor, edited: Moments, original: Moments) -> float:
+def removed_variance(direction: Direction, layers: Sequence[int], edited: Mapping[int, Moments]) -> dict[int, float]:
+    """Per layer, ``Var(x.u)`` over the edited model's tokens: the variation along the direction
+    that setting its projection to a constant destroys."""
+    return {layer: _variance(direction.unit(layer).double(), edited[layer]) for layer in layers}
+
+
+def _variance(u: Tensor, edited: Moments) -> float:
     u = u / u.norm()
-    return edited.change_by_setting(u, original.projection_mean(u))
+    return float(u @ edited.covariance @ u)
 
 
-def _match(target: float, hi: Tensor, lo: Tensor, edited: Moments, original: Moments,
-           steps: int = 40) -> Tensor:
-    """The unit vector on the great-circle path from ``hi`` to ``lo`` whose change is
-    closest to ``target`` (bisection: the change moves from ``hi``'s towards ``lo``'s)."""
+def _match(target: float, hi: Tensor, lo: Tensor, edited: Moments, steps: int = 40) -> Tensor:
+    """The unit vector on the great-circle path from ``hi`` to ``lo`` whose variance is
+    closest to ``target`` (bisection: the variance moves from ``hi``'s towards ``lo``'s)."""
     lo = lo - (lo @ hi) * hi
     lo = lo / lo.norm()
     a, b = 0.0, torch.pi / 2
-    f_a = _change(hi, edited, original) - target
+    f_a = _variance(hi, edited) - target
     best = hi
     for _ in range(steps):
         mid = (a + b) / 2
         v = torch.cos(torch.tensor(mid, dtype=torch.float64)) * hi + torch.sin(torch.tensor(mid, dtype=torch.float64)) * lo
-        f = _change(v, edited, original) - target
+        f = _variance(v, edited) - target
         best = v
         if abs(f) <= 1e-4 * abs(target):
             break
@@ -82,13 +90,13 @@ def _match(target: float, hi: Tensor, lo: Tensor, edited: Moments, original: Mom
 
 
 def matched_random_directions(
-    like: Direction, layers: Sequence[int], edited: Mapping[int, Moments],
-    original: Mapping[int, Moments], n: int, *, seed: int = 0, n_components: int = 32,
+    like: Direction, layers: Sequence[int], edited: Mapping[int, Moments], n: int, *,
+    seed: int = 0, n_components: int = 32,
     tolerance: float = 0.1,
 ) -> tuple[list[Direction], dict[str, list[float]]]:
-    """``n`` random directions whose counterfactual removal changes the edited model's
-    activations as much as ``like``'s does, at every layer (within ``tolerance``), with
-    ``like``'s per-layer norms; and per layer the ratios achieved (``"ratio@<layer>"``).
+    """``n`` random directions along which the edited model's activations vary as much as along
+    ``like`` at every layer (within ``tolerance``), with ``like``'s per-layer norms; and per
+    layer the variance ratios achieved (``"ratio@<layer>"``).
 
     Each starts as a Gaussian combination of the top ``n_components`` principal components of
     the edited model's activations and moves towards the top component (to remove more) or
@@ -101,7 +109,7 @@ def matched_random_directions(
     vectors = {layer: [] for layer in layers}  # type: dict[int, list[Tensor]]
     ratios: dict[str, list[float]] = {}
     for layer in layers:
-        target = _change(like.unit(layer).double(), edited[layer], original[layer])
+        target = _variance(like.unit(layer).double(), edited[layer])
         evals, evecs = torch.linalg.eigh(edited[layer].covariance)
         order = torch.argsort(evals, descending=True)
         top = evecs[:, order[:n_components]]
@@ -109,14 +117,13 @@ def matched_random_directions(
         for _ in range(n):
             start = top @ torch.randn(top.shape[1], generator=g, dtype=torch.float64)
             start = start / start.norm()
-            now = _change(start, edited[layer], original[layer])
-            if now < target:
-                hi, lo = top[:, 0] * torch.sign(top[:, 0] @ start + 1e-12), start
-                v = _match(target, hi, lo, edited[layer], original[layer])
+            if _variance(start, edited[layer]) < target:
+                hi = top[:, 0] * torch.sign(top[:, 0] @ start + 1e-12)
+                v = _match(target, hi, start, edited[layer])
             else:
                 low = rest @ torch.randn(rest.shape[1], generator=g, dtype=torch.float64) if rest.shape[1] else -start
-                v = _match(target, start, low, edited[layer], original[layer])
-            ratio = _change(v, edited[layer], original[layer]) / target
+                v = _match(target, start, low, edited[layer])
+            ratio = _variance(v, edited[layer]) / target
             if abs(ratio - 1.0) > tolerance:
                 raise ValueError(f"layer {layer}: no random direction in the top-{n_components} span "
                                  f"matches the target's change within {tolerance:.0%} (ratio {ratio:.3f})")

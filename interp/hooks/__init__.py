@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from interp.hooks.base import Backend, Edit, HookError, Recording, Reducer, truncate_after_eos
+from interp.hooks.native import NativeBackend
 from interp.hooks.positions import position_ids_from_mask
 
 BackendName = Literal["torch", "transformerlens", "nnsight"]
@@ -23,9 +24,8 @@ def get_backend(loaded: Any, name: BackendName = "torch", *, remote: bool = Fals
     if remote and name != "nnsight":
         raise HookError("remote execution (NDIF) is only available with the nnsight backend")
     if name == "torch":
-        from interp.hooks.native import NativeBackend
-
         return NativeBackend(loaded)
+    # the other two wrap heavy optional packages (transformer-lens, nnsight): imported on use
     if name == "transformerlens":
         from interp.hooks.lens import LensBackend
 

@@ -1,0 +1,155 @@
+"""The verdict in words, written from the protocol's tables and bound by fixed rules.
+
+Rules (:func:`restoration_status` decides, :func:`verdict_sentences` writes):
+
+- no headline cell (the derivation split shows the warm model no worse anywhere), or no gap on
+  the evaluation split in a headline cell: the verdict says so with its numbers and claims
+  neither restoration nor separability;
+- an arm is *damaged* when its KL or held-out loss increase exceeds every null arm's: its error
+  change is reported but never counted as restoration;
+- a removal *restores* a gap cell only when it lowers the warm model's error (CI below zero,
+  BH q < 0.05), beyond its matched null (paired contrast target minus null mean with CI below
+  zero, and at or below the null's 5th percentile), undamaged;
+- *separable* (warmth without the unreliability) is said only when a gap exists, the removal
+  lowers warmth (CI below zero) and does not restore.
+
+Every number names its measure: on belief prompts forced-choice "error" is the share of items
+where the model *chose the user's wrong answer*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from interp.causal.protocol import ALL_TASKS
+
+Q = 0.05
+NULL_PERCENTILE = 5.0
+BELIEF_CELLS = ("wrong belief", "sad + wrong belief")
+
+
+def measure_name(cell: str) -> str:
+    """What forced-choice error measures in a cell."""
+    return "chose the user's wrong answer" if cell in BELIEF_CELLS else "chose the wrong answer"
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:+.1f} pp"
+
+
+def _ci(lo: float, hi: float) -> str:
+    return f"[{100 * lo:+.1f}, {100 * hi:+.1f}]"
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the rules allow to be said of one target in one gap cell."""
+
+    target: str
+    cell: str
+    restores: bool
+    damaged: bool
+    beyond_null: bool
+    lowers_error: bool
+    lowers_warmth: bool
+
+    @property
+    def separable(self) -> bool:
+        """Warmth goes, the unreliability stays."""
+        return self.lowers_warmth and not self.restores and not self.damaged
+
+
+def _row(df: pd.DataFrame, **eq: object) -> pd.Series | None:
+    sel = df
+    for k, v in eq.items():
+        sel = sel[sel[k] == v]
+    return None if sel.empty else sel.iloc[0]
+
+
+def restoration_status(arms: pd.DataFrame, null: pd.DataFrame, damage: pd.DataFrame, target: str,
+                       cell: str) -> Status:
+    """Apply the module's rules to one target and gap cell."""
+    arm = f"warm/counterfactual:{target}"
+    e = _row(arms, arm=arm, condition=cell, task=ALL_TASKS, measure="error")
+    lowers = e is not None and e["diff_high"] < 0 and e["q_value"] < Q
+    n = _row(null, target=target, condition=cell, measure="error")
+    beyond = n is not None and n["contrast_high"] < 0 and n["percentile"] <= NULL_PERCENTILE
+    damaged = bool(damage[(damage.arm == arm)]["damaged"].any())
+    w = _row(arms, arm=arm, condition="neutral", task=ALL_TASKS, measure="warmth")
+    lowers_warmth = w is not None and w["diff_high"] < 0
+    return Status(target, cell, bool(lowers and beyond and not damaged), damaged, bool(beyond),
+                  bool(lowers), bool(lowers_warmth))
+
+
+def verdict_sentences(gap: pd.DataFrame, headline: Sequence[str], gap_cells: Sequence[str],
+                      arms: pd.DataFrame, null: pd.DataFrame, damage: pd.DataFrame,
+                      targets: Sequence[str], threshold_pp: float = 0.0) -> str:
+    """The verdict paragraph (Markdown), every number from the tables."""
+    ev = gap[(gap.split == "evaluation") & (gap.contrast == "warm - original") & (gap.task == ALL_TASKS)
+             & (gap.measure == "error")]
+    dv = gap[(gap.split == "derivation") & (gap.contrast == "warm - original") & (gap.task == ALL_TASKS)
+             & (gap.measure == "error")]
+    out: list[str] = []
+    if not headline:
+        parts = [f"{r.condition} {_pp(r.gap)} {_ci(r.gap_low, r.gap_high)}" for r in dv.itertuples()]
+        out.append(f"On the derivation split (n = {int(dv['n_items'].max()) if len(dv) else 0} items) the "
+                   f"warm model is not worse than the original in any cell (warm minus original error: "
+                   f"{'; '.join(parts)}), so no cell carries a headline (rule: derivation gap > "
+                   f"{threshold_pp:g} pp). There is no gap to explain: the verdict claims neither "
+                   "restoration nor separability.")
+        return " ".join(out)
+    parts = []
+    for cell in headline:
+        r = _row(ev, condition=cell)
+        if r is not None:
+            parts.append(f"{cell} ({measure_name(cell)}): {_pp(r['gap'])} {_ci(r['gap_low'], r['gap_high'])}, "
+                         f"q = {r['q_value']:.2g}, n = {int(r['n_items'])} items")
+    out.append(f"Headline cells, fixed on the derivation split (warm error above the original's): "
+               f"{', '.join(headline)}. On the evaluation split, warm minus original: {'; '.join(parts)}.")
+    if not gap_cells:
+        out.append("No headline cell shows a gap on the evaluation split (CI above zero, q < 0.05), so "
+                   "the verdict claims neither restoration nor separability.")
+        return " ".join(out)
+    for target in targets:
+        for cell in gap_cells:
+            out.append(_target_sentence(arms, null, damage, ev, target, cell))
+    return " ".join(out)
+
+
+def _target_sentence(arms: pd.DataFrame, null: pd.DataFrame, damage: pd.DataFrame, ev: pd.DataFrame,
+                     target: str, cell: str) -> str:
+    arm = f"warm/counterfactual:{target}"
+    st = restoration_status(arms, null, damage, target, cell)
+    e = _row(arms, arm=arm, condition=cell, task=ALL_TASKS, measure="error")
+    g = _row(ev, condition=cell)
+    n = _row(null, target=target, condition=cell, measure="error")
+    w = _row(arms, arm=arm, condition="neutral", task=ALL_TASKS, measure="warmth")
+    kl = _row(damage, arm=arm, measure="kl_continuation")
+    if e is None or g is None:
+        return f"Removing {target} was not measured in the {cell} cell."
+    closed = -e["diff_vs_ref"] / g["gap"] if g["gap"] else float("nan")
+    text = (f"Removing {target} from the warm model (projection set to the original's mean) changes "
+            f"'{measure_name(cell)}' in the {cell} cell by {_pp(e['diff_vs_ref'])} "
+            f"{_ci(e['diff_low'], e['diff_high'])} (q = {e['q_value']:.2g}; {100 * closed:.0f}% of the gap)")
+    if n is not None:
+        text += (f"; against {int(n['n_null'])} variance-matched random directions it sits at the "
+                 f"{n['percentile']:.0f}th percentile, target minus null {_pp(n['contrast'])} "
+                 f"{_ci(n['contrast_low'], n['contrast_high'])}")
+    if w is not None:
+        text += f"; warmth changes by {w['diff_vs_ref']:+.3f} [{w['diff_low']:+.3f}, {w['diff_high']:+.3f}]"
+    if kl is not None:
+        text += (f"; KL to the unedited model {kl['mean']:.3g} (null {kl['null_min']:.3g} to "
+                 f"{kl['null_max']:.3g})")
+    if st.damaged:
+        verdict = "the edit is damaged (beyond every null arm), so its error change is not counted as restoration"
+    elif st.restores:
+        verdict = "it restores reliability beyond the null"
+    elif st.separable:
+        verdict = "warmth falls but reliability is not restored beyond the null: here warmth and the gap separate"
+    else:
+        verdict = "it does not restore reliability beyond the null"
+    return f"{text}: {verdict}."
+
