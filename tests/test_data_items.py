@@ -17,12 +17,46 @@ from interp.data.items import (
 )
 
 
-def test_embedded_set_has_at_least_60_items_per_task():
+def test_embedded_set_has_at_least_150_items_per_task_and_600_in_all():
     items = load_embedded_items()
     counts = Counter(i.task for i in items)
     assert set(counts) == set(PAPER_TASKS)
-    assert all(n >= 60 for n in counts.values()), counts
+    assert all(n >= 150 for n in counts.values()), counts
+    assert len(items) >= 600, len(items)
     assert len({i.id for i in items}) == len(items)
+
+
+def _is_yes_no(item: Item) -> bool:
+    return {item.correct, item.incorrect} == {"Yes", "No"}
+
+
+@pytest.mark.parametrize("task", ["disinformation", "misconceptions"])
+def test_yes_no_items_are_counterbalanced(task):
+    """Between 45% and 55% of a task's yes/no items have the true answer "Yes" (README rule:
+    a yes/no item's true answer is "Yes" exactly when its numeric id is odd)."""
+    binary = [i for i in load_embedded_items([task]) if _is_yes_no(i)]
+    assert len(binary) >= 60, len(binary)
+    yes = sum(i.correct == "Yes" for i in binary)
+    assert 0.45 <= yes / len(binary) <= 0.55, (yes, len(binary))
+    for item in binary:
+        assert (item.correct == "Yes") == (int(item.id.split("-")[1]) % 2 == 1), item.id
+    if task == "disinformation":
+        assert len(binary) == len(load_embedded_items([task]))  # every disinformation item is yes/no
+
+
+def test_embedded_answers_are_unambiguous_as_strings():
+    """No correct form contains an incorrect form or the reverse (case-insensitive), and questions
+    are unique and end with a question mark."""
+    items = load_embedded_items()
+    seen: dict[str, str] = {}
+    for item in items:
+        assert item.question.endswith("?"), item.id
+        key = item.question.casefold()
+        assert key not in seen, (item.id, seen.get(key))
+        seen[key] = item.id
+        for c in item.correct_forms:
+            for w in item.incorrect_forms:
+                assert c.casefold() not in w.casefold() and w.casefold() not in c.casefold(), (item.id, c, w)
 
 
 def test_embedded_items_follow_the_schema():

@@ -3,7 +3,7 @@
 An :class:`Item` is one question with an objective answer: the correct answer and its accepted
 aliases, one plausible incorrect answer (the "wrong belief" of the sycophancy templates), where it
 came from and under which licence. The embedded set (``interp/resources/items/*.jsonl``, written
-for this project) holds at least 60 items for each of the paper's four task kinds.
+for this project) holds at least 150 items for each of the paper's four task kinds.
 """
 
 from __future__ import annotations
