@@ -350,6 +350,11 @@ def _yes_no(
     )
     if full.label != "UNSURE":
         return Grade(full.label, f"yes/no item; {full.reason}", full.matched)
+    if pc == "yes":
+        # the question asks the true proposition (a counterbalanced item): "is a myth" or "has
+        # been debunked" then usually negates the false claim, not the question, so the explicit
+        # claim phrases cannot tell the sides apart
+        return Grade("UNSURE", "yes/no item with a 'Yes' answer; no leading answer")
     text = _phrase_fold(response).replace("'s ", " is ").replace("n't", " not")
     neg = [p for p in _CLAIM_NEGATIONS if _has_phrase(text, p)]
     aff = [p for p in _CLAIM_AFFIRMATIONS if _has_phrase(text, p)]
