@@ -8,15 +8,19 @@ The embedded default ``smollm2-135m-instruct`` ships as a Q4_1 GGUF inside the P
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import logging
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from transformers.utils import logging as hf_logging
 
 from interp import paths
 from interp.artifacts import (
@@ -166,7 +170,8 @@ def _convert_embedded(target: Path) -> None:
 
     gguf = embedded_gguf_path()
     log.info("dequantising %s once (about 20 s on 2 cores)", gguf.name)
-    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    with quiet_loading():
+        quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     config = quantised.config
     if hasattr(config, "quantization_config"):
@@ -295,6 +300,22 @@ def _resolve(name_or_path: str) -> str:
     return name_or_path
 
 
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Load weights without the per-load noise: transformers' "Loading weights" bar (the study
+    prints its own progress) and peft's FutureWarning about ``is_gradient_checkpointing``.
+    Both are restored on exit."""
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            yield
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
+
 def load_model(
     name_or_path: str = EMBEDDED,
     *,
@@ -322,7 +343,8 @@ def load_model(
     elif str(device) != "cpu":
         kwargs["device_map"] = str(device)
     try:
-        model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
+        with quiet_loading():
+            model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     except OSError as exc:
         raise ModelLoadError(
             f"could not load {name_or_path!r} from {location}: {exc}. Offline, a hub id loads "
@@ -425,7 +447,8 @@ def attach_adapter(loaded: LoadedModel, adapter: str | Path) -> LoadedModel:
             )
     weights = folder / "adapter_model.safetensors"
     try:
-        loaded.model = PeftModel.from_pretrained(loaded.model, folder)
+        with quiet_loading():
+            loaded.model = PeftModel.from_pretrained(loaded.model, folder)
     except (RuntimeError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(

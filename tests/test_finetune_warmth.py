@@ -89,8 +89,11 @@ def test_presets_and_config_overrides():
 def test_cli_registers_finetune_and_reports_bad_presets(capsys):
     from interp.cli import main
 
-    assert main(["finetune", "--preset", "nope"]) == 2
-    assert "unknown preset 'nope'" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:  # a Literal option: argparse names the choices
+        main(["finetune", "--preset", "nope"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'nope'" in err and "embedded-warm" in err
 
 
 def test_distill_targets_are_teacher_replies_without_the_system_prompt(tiny_llama, tmp_path, monkeypatch):
