@@ -47,7 +47,9 @@ def measure(method: str, n: int, batch: int) -> dict[str, float]:
     tok = loaded.tokenizer
     encoded = [encode_chat(tok, r.conversation).input_ids for r in rows]
     n_tokens = sum(len(e) for e in encoded)
-    batches = [left_pad(encoded[i : i + batch], tok.pad_token_id) for i in range(0, len(encoded), batch)]
+    batches = [
+        left_pad(encoded[i : i + batch], tok.pad_token_id) for i in range(0, len(encoded), batch)
+    ]
     with torch.no_grad():
         loaded.model(*batches[0])  # warm-up
         start = time.perf_counter()
@@ -55,10 +57,20 @@ def measure(method: str, n: int, batch: int) -> dict[str, float]:
             for ids, mask in batches:
                 loaded.model(input_ids=ids, attention_mask=mask)
         elif method == "ours":
-            spec = CacheSpec(sites=tuple(sites(["resid_post"], range(loaded.n_layers))), positions=("last", "mean_user"),
-                             batch_size=batch, shard_rows=batch * 4)
+            spec = CacheSpec(
+                sites=tuple(sites(["resid_post"], range(loaded.n_layers))),
+                positions=("last", "mean_user"),
+                batch_size=batch,
+                shard_rows=batch * 4,
+            )
             with tempfile.TemporaryDirectory() as tmp:
-                build_cache(get_backend(loaded, "torch"), rows, spec, __import__("pathlib").Path(tmp) / "c", show_progress=False)
+                build_cache(
+                    get_backend(loaded, "torch"),
+                    rows,
+                    spec,
+                    __import__("pathlib").Path(tmp) / "c",
+                    show_progress=False,
+                )
         elif method == "tl_run_with_cache":
             bridge = get_backend(loaded, "transformerlens").bridge
             start = time.perf_counter()
@@ -81,22 +93,45 @@ def main() -> None:
         return
     out = {}
     for method in ("bare", "ours", "tl_run_with_cache"):
-        proc = subprocess.run([sys.executable, __file__, "--method", method, "--prompts", str(args.prompts),
-                               "--batch-size", str(args.batch_size)], capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--method",
+                method,
+                "--prompts",
+                str(args.prompts),
+                "--batch-size",
+                str(args.batch_size),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         out[method] = json.loads(proc.stdout.strip().splitlines()[-1])
     device = f"CPU (2 threads, {platform.machine()})"
     today = dt.date.today().isoformat()
     cmd = f"`.venv/bin/python benchmarks/cache_throughput.py --prompts {args.prompts}`"
     ours = out["ours"]
-    for base_name, label in (("bare", "bare forward, no hooks"), ("tl_run_with_cache", "TransformerLens run_with_cache, every hook")):
+    for base_name, label in (
+        ("bare", "bare forward, no hooks"),
+        ("tl_run_with_cache", "TransformerLens run_with_cache, every hook"),
+    ):
         base = out[base_name]
-        print(markdown_row([
-            f"activation caching vs {label} (tokens/s; peak RSS)", cmd,
-            f"{base['tokens_per_s']:.0f} tok/s; {base['peak_rss_mb']:.0f} MB",
-            f"{ours['tokens_per_s']:.0f} tok/s; {ours['peak_rss_mb']:.0f} MB "
-            "(resid_post x 30 layers x 2 positions, to disk)",
-            f"{ours['tokens_per_s'] / base['tokens_per_s']:.2f}x", device, today,
-        ]))
+        print(
+            markdown_row(
+                [
+                    f"activation caching vs {label} (tokens/s; peak RSS)",
+                    cmd,
+                    f"{base['tokens_per_s']:.0f} tok/s; {base['peak_rss_mb']:.0f} MB",
+                    f"{ours['tokens_per_s']:.0f} tok/s; {ours['peak_rss_mb']:.0f} MB "
+                    "(resid_post x 30 layers x 2 positions, to disk)",
+                    f"{ours['tokens_per_s'] / base['tokens_per_s']:.2f}x",
+                    device,
+                    today,
+                ]
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -60,18 +60,30 @@ def get_json(port: int, path: str) -> dict:
 
 def first_request(config: dict) -> str:
     preset, direction = config["presets"][0], config["directions"][0]
-    return "/api/run?" + urlencode({
-        "client": "bench", "item": preset["item_id"], "wrong": preset["wrong"], "sad": int(preset["sad"]),
-        "belief": int(preset["belief"]), "direction": direction["key"], "layer": direction["default_layer"], "alpha": 0,
-    })
+    return "/api/run?" + urlencode(
+        {
+            "client": "bench",
+            "item": preset["item_id"],
+            "wrong": preset["wrong"],
+            "sad": int(preset["sad"]),
+            "belief": int(preset["belief"]),
+            "direction": direction["key"],
+            "layer": direction["default_layer"],
+            "alpha": 0,
+        }
+    )
 
 
 def time_demo(env: dict[str, str], max_new_tokens: int) -> dict[str, float]:
     """Seconds from launch to: server up, first streamed token, all three answers done."""
     port = free_port()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([*INTERP, "demo", "--port", str(port), "--max-new-tokens", str(max_new_tokens)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*INTERP, "demo", "--port", str(port), "--max-new-tokens", str(max_new_tokens)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_up(port, proc)
         up = time.perf_counter() - t0
@@ -99,8 +111,13 @@ def time_demo(env: dict[str, str], max_new_tokens: int) -> dict[str, float]:
 
 def time_generate(env: dict[str, str], prompt: str, max_new_tokens: int) -> float:
     t0 = time.perf_counter()
-    subprocess.run([*INTERP, "generate", prompt, "--max-new-tokens", str(max_new_tokens)], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [*INTERP, "generate", prompt, "--max-new-tokens", str(max_new_tokens)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - t0
 
 
@@ -116,25 +133,38 @@ def main() -> None:
 
     items = {i.id: i for i in load_embedded_items()}
     preset = PRESETS[0]
-    prompt = build_prompt(DemoRequest(item_id=preset.item_id, wrong=preset.wrong, sad=preset.sad, belief=preset.belief),
-                          items, load_contexts()).user
+    prompt = build_prompt(
+        DemoRequest(
+            item_id=preset.item_id, wrong=preset.wrong, sad=preset.sad, belief=preset.belief
+        ),
+        items,
+        load_contexts(),
+    ).user
     with tempfile.TemporaryDirectory() as artifacts:
         env = {**os.environ, "INTERP_ARTIFACTS": artifacts}
         base = time_generate(env, prompt, args.max_new_tokens)
         cold = time_demo(env, args.max_new_tokens)
         warm = time_demo(env, args.max_new_tokens)
-        assert any(Path(artifacts, "demo").glob("persona-*")), "the cold start did not cache its direction"
+        assert any(Path(artifacts, "demo").glob("persona-*")), (
+            "the cold start did not cache its direction"
+        )
     device = f"CPU ({os.cpu_count()} cores, {platform.machine()}; load {os.getloadavg()[0]:.1f})"
-    print(markdown_row([
-        f"demo: command to first answer, embedded model, {args.max_new_tokens} tokens "
-        "(s, lower is better)",
-        f"`.venv/bin/python benchmarks/demo_first_answer.py --max-new-tokens {args.max_new_tokens}`",
-        f"{base:.1f} s (`interp generate`, one reply, shown when complete)",
-        f"warm: first token {warm['first_token']:.1f} s, three answers {warm['done']:.1f} s "
-        f"(server up {warm['up']:.1f} s); cold (persona derived): first token "
-        f"{cold['first_token']:.1f} s, three answers {cold['done']:.1f} s",
-        f"{base / warm['first_token']:.2f}x to first token", device, dt.date.today().isoformat(),
-    ]))
+    print(
+        markdown_row(
+            [
+                f"demo: command to first answer, embedded model, {args.max_new_tokens} tokens "
+                "(s, lower is better)",
+                f"`.venv/bin/python benchmarks/demo_first_answer.py --max-new-tokens {args.max_new_tokens}`",
+                f"{base:.1f} s (`interp generate`, one reply, shown when complete)",
+                f"warm: first token {warm['first_token']:.1f} s, three answers {warm['done']:.1f} s "
+                f"(server up {warm['up']:.1f} s); cold (persona derived): first token "
+                f"{cold['first_token']:.1f} s, three answers {cold['done']:.1f} s",
+                f"{base / warm['first_token']:.2f}x to first token",
+                device,
+                dt.date.today().isoformat(),
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -32,11 +32,20 @@ def minimal_loop(loaded, examples, config, steps: int) -> int:  # type: ignore[n
     from interp.finetune.schedule import Schedule
 
     torch.manual_seed(config.seed)
-    model = get_peft_model(loaded.hf_model, LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=list(config.target_modules), task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        loaded.hf_model,
+        LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.target_modules),
+            task_type="CAUSAL_LM",
+        ),
+    )
     model.train()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
+    )
     schedule = Schedule(len(examples), config.effective_batch, 100.0, (), config.seed)
     tokens = 0
     for step in range(steps):
@@ -59,7 +68,9 @@ def ours(loaded, examples, config, steps: int) -> int:  # type: ignore[no-untype
 
     from interp.finetune.train import train
 
-    cfg = dataclasses.replace(config, epochs=steps * config.effective_batch / len(examples), checkpoint_epochs=())
+    cfg = dataclasses.replace(
+        config, epochs=steps * config.effective_batch / len(examples), checkpoint_epochs=()
+    )
     with tempfile.TemporaryDirectory() as tmp:
         model, result = train(loaded, examples, cfg, Path(tmp) / "run")
     model.unload()
@@ -79,7 +90,9 @@ def main() -> None:
 
     loaded = load_model()
     config = EMBEDDED_TRAIN
-    examples = tokenize_all(loaded.tokenizer, triple_conversations(load_split().train, "warm"), config.max_length)
+    examples = tokenize_all(
+        loaded.tokenizer, triple_conversations(load_split().train, "warm"), config.max_length
+    )
     best = {"minimal": 0.0, "ours": 0.0}
     for _ in range(args.repeats):
         for name, fn in (("minimal", minimal_loop), ("ours", ours)):
@@ -90,15 +103,21 @@ def main() -> None:
             print(f"# {name}: {tokens} tokens, {rate:.1f} tokens/s", flush=True)
     load = os.getloadavg()[0]
     device = f"CPU ({torch.get_num_threads()} threads, {platform.machine()}, load avg {load:.1f})"
-    print(markdown_row([
-        f"LoRA training throughput, embedded model, {args.steps} steps x "
-        f"{config.effective_batch} warm examples (tokens/s)",
-        f"`.venv/bin/python benchmarks/finetune_throughput.py --steps {args.steps} "
-        f"--repeats {args.repeats}`",
-        f"{best['minimal']:.1f} (minimal peft loop, HF loss)",
-        f"{best['ours']:.1f} (interp.finetune.train)",
-        f"{best['ours'] / best['minimal']:.2f}x", device, dt.date.today().isoformat(),
-    ]))
+    print(
+        markdown_row(
+            [
+                f"LoRA training throughput, embedded model, {args.steps} steps x "
+                f"{config.effective_batch} warm examples (tokens/s)",
+                f"`.venv/bin/python benchmarks/finetune_throughput.py --steps {args.steps} "
+                f"--repeats {args.repeats}`",
+                f"{best['minimal']:.1f} (minimal peft loop, HF loss)",
+                f"{best['ours']:.1f} (interp.finetune.train)",
+                f"{best['ours'] / best['minimal']:.2f}x",
+                device,
+                dt.date.today().isoformat(),
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -45,13 +45,19 @@ def main() -> None:
     assert diff < 1e-3, f"scores differ by {diff}"
     base, mine = len(choice) / t_naive, len(choice) / t_ours
     device = f"CPU ({torch.get_num_threads()} threads, {platform.machine()})"
-    print(markdown_row([
-        f"forced-choice scoring, {len(choice)} prompts x 2 answers (prompts/s)",
-        f"`.venv/bin/python benchmarks/forced_choice.py --prompts {len(choice)}`",
-        f"{base:.2f} (naive, one pair at a time)",
-        f"{mine:.2f} (batched, shared prompt cache; max |diff| {diff:.1e})",
-        f"{mine / base:.2f}x", device, dt.date.today().isoformat(),
-    ]))
+    print(
+        markdown_row(
+            [
+                f"forced-choice scoring, {len(choice)} prompts x 2 answers (prompts/s)",
+                f"`.venv/bin/python benchmarks/forced_choice.py --prompts {len(choice)}`",
+                f"{base:.2f} (naive, one pair at a time)",
+                f"{mine:.2f} (batched, shared prompt cache; max |diff| {diff:.1e})",
+                f"{mine / base:.2f}x",
+                device,
+                dt.date.today().isoformat(),
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,11 @@ except ImportError:  # pragma: no cover - depends on the checkout
 
 # (shape, depth cut or None, checks): the 8B shape gets every check, the larger ones a subset
 GPU_PLAN: list[tuple[str, int | None, tuple[str, ...]]] = [
-    ("llama-3.1-8b-instruct", None, ("forward", "cache", "choice", "steer", "ablate", "runner",
-                                     "lora", "lora_ckpt", "split")),
+    (
+        "llama-3.1-8b-instruct",
+        None,
+        ("forward", "cache", "choice", "steer", "ablate", "runner", "lora", "lora_ckpt", "split"),
+    ),
     ("mistral-small-instruct-2409", 16, ("forward", "steer", "ablate", "runner")),
     ("qwen2.5-32b-instruct", 16, ("forward", "steer", "ablate", "runner")),
     ("llama-3.1-70b-instruct", 8, ("forward", "steer", "ablate", "runner", "lora_ckpt")),
@@ -63,8 +66,17 @@ class Row:
     peak_gib: float = 0.0
 
     def line(self) -> str:
-        return "\t".join([self.shape, self.check, self.status, f"{self.seconds:.2f}",
-                          f"{self.tokens_per_s:.0f}", f"{self.peak_gib:.2f}", self.detail])
+        return "\t".join(
+            [
+                self.shape,
+                self.check,
+                self.status,
+                f"{self.seconds:.2f}",
+                f"{self.tokens_per_s:.0f}",
+                f"{self.peak_gib:.2f}",
+                self.detail,
+            ]
+        )
 
 
 HEADER = "shape\tcheck\tstatus\tseconds\ttokens_per_s\tpeak_gib\tdetail"
@@ -131,12 +143,19 @@ class Checks:
         bare, t_bare = _timed(self.device, self._forward, repeat=3)
         (hooked, n), t_hooked = _timed(self.device, read_all, repeat=3)
         ok = torch.equal(bare, hooked) and n == len(sites)
-        return ok, f"bare/hooked speed {t_bare / t_hooked:.2f}x (goal >= 0.9)", t_hooked, self.tokens
+        return (
+            ok,
+            f"bare/hooked speed {t_bare / t_hooked:.2f}x (goal >= 0.9)",
+            t_hooked,
+            self.tokens,
+        )
 
     def choice(self) -> tuple[bool, str, float, int]:
         prompts = [
-            ChoicePrompt((Message("user", f"Is statement {i} true? I think it is."),),
-                         ("Yes, it is true.", "No, it is false.", "I am not sure."))
+            ChoicePrompt(
+                (Message("user", f"Is statement {i} true? I think it is."),),
+                ("Yes, it is true.", "No, it is false.", "I am not sure."),
+            )
             for i in range(16)
         ]
         cached, t_c = _timed(self.device, lambda: score_choices(self.backend, prompts))
@@ -161,7 +180,12 @@ class Checks:
         shift = projection(r2[site], unit) - base
         err = float((shift - amount).abs().max()) / amount
         ok = err < 5e-2 and bool(torch.isfinite(logits).all())
-        return ok, f"projection shift {amount} +- {err:.1e} (direction on the CPU, fp32)", dt, self.tokens
+        return (
+            ok,
+            f"projection shift {amount} +- {err:.1e} (direction on the CPU, fp32)",
+            dt,
+            self.tokens,
+        )
 
     def ablate(self) -> tuple[bool, str, float, int]:
         site = Site(self.layer, "resid_post")
@@ -174,7 +198,12 @@ class Checks:
         x = rec[site]
         left = float((projection(x, unit).abs() / x.float().norm(dim=-1).clamp_min(1e-6)).max())
         limit = 1e-2 if x.dtype != torch.float32 else 1e-5
-        return left < limit, f"component left {left:.1e} of |x| ({x.dtype})", time.perf_counter() - t0, self.tokens
+        return (
+            left < limit,
+            f"component left {left:.1e} of |x| ({x.dtype})",
+            time.perf_counter() - t0,
+            self.tokens,
+        )
 
     def runner(self) -> tuple[bool, str, float, int]:
         runner = LayerRunner(self.loaded)
@@ -193,7 +222,9 @@ class Checks:
         peft_model = get_peft_model(hf, LoraConfig(r=16, lora_alpha=32, target_modules=targets))
         try:
             if checkpointing:
-                hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+                hf.gradient_checkpointing_enable(
+                    gradient_checkpointing_kwargs={"use_reentrant": False}
+                )
                 hf.enable_input_require_grads()
             peft_model.train()
             params = [p for p in peft_model.parameters() if p.requires_grad]
@@ -240,7 +271,12 @@ class Checks:
         steer_ok, _, _, _ = self.steer()
         out = self._forward().float().cpu()
         rel = _rel(out, ref)
-        return rel < 2e-2 and steer_ok, f"2 devices: relative difference {rel:.1e}, steering ok", 0.0, 0
+        return (
+            rel < 2e-2 and steer_ok,
+            f"2 devices: relative difference {rel:.1e}, steering ok",
+            0.0,
+            0,
+        )
 
 
 def _build(shape: str, depth: int | None, device: torch.device, dtype: torch.dtype) -> LoadedModel:
@@ -251,8 +287,14 @@ def _build(shape: str, depth: int | None, device: torch.device, dtype: torch.dty
     return LoadedModel(name=shape, model=model, tokenizer=tok, weights_hash="random")
 
 
-def run(plan: list[tuple[str, int | None, tuple[str, ...]]], device: torch.device,
-        dtype: torch.dtype, batch: int, seq: int, deadline: float) -> list[Row]:
+def run(
+    plan: list[tuple[str, int | None, tuple[str, ...]]],
+    device: torch.device,
+    dtype: torch.dtype,
+    batch: int,
+    seq: int,
+    deadline: float,
+) -> list[Row]:
     rows: list[Row] = []
     for shape, depth, checks in plan:
         label = shape if depth is None else f"{shape}[{depth}L]"
@@ -284,8 +326,9 @@ def run(plan: list[tuple[str, int | None, tuple[str, ...]]], device: torch.devic
                 continue
             ok, detail, seconds, tokens = result
             tps = tokens / seconds if seconds > 0 and tokens else 0.0
-            rows.append(Row(label, check, "PASS" if ok else "FAIL", detail, seconds, tps,
-                            _peak_gib(device)))
+            rows.append(
+                Row(label, check, "PASS" if ok else "FAIL", detail, seconds, tps, _peak_gib(device))
+            )
             print(rows[-1].line(), flush=True)
         del suite, loaded
         if device.type == "cuda":
@@ -309,8 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     plan = TINY_PLAN if args.tiny else GPU_PLAN
     batch = args.batch or (2 if args.tiny else 8)
     seq = args.seq or (16 if args.tiny else 512)
-    print(f"# gpu_check on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), "
-          f"{dtype_name}, batch {batch} x {seq}, torch {torch.__version__}", flush=True)
+    print(
+        f"# gpu_check on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), "
+        f"{dtype_name}, batch {batch} x {seq}, torch {torch.__version__}",
+        flush=True,
+    )
     print(HEADER, flush=True)
     rows = run(plan, device, dtype, batch, seq, time.perf_counter() + args.budget_s)
     for r in rows:

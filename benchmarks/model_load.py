@@ -28,11 +28,19 @@ def main() -> None:
     load_model(EMBEDDED)  # includes the sha256 verification of the cached checkpoint
     ours = time.perf_counter() - t0
     device = f"CPU ({torch.get_num_threads()} threads, {platform.machine()})"
-    print(markdown_row([
-        "embedded model load (s, lower is better)", "`.venv/bin/python benchmarks/model_load.py`",
-        f"{baseline:.1f} s (GGUF dequantise)", f"{ours:.1f} s (cached safetensors, verified)",
-        f"{baseline / ours:.1f}x", device, dt.date.today().isoformat(),
-    ]))
+    print(
+        markdown_row(
+            [
+                "embedded model load (s, lower is better)",
+                "`.venv/bin/python benchmarks/model_load.py`",
+                f"{baseline:.1f} s (GGUF dequantise)",
+                f"{ours:.1f} s (cached safetensors, verified)",
+                f"{baseline / ours:.1f}x",
+                device,
+                dt.date.today().isoformat(),
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,9 @@ def main() -> None:
 
     loaded = load_model(args.model)
     prompts, _ = prompt_list(conditions=("unmodified", "emotion:sad"), per_task=8)
-    study = build_rows(loaded.tokenizer, prompts[: args.prompts], load_split().held_out[: args.triples])
+    study = build_rows(
+        loaded.tokenizer, prompts[: args.prompts], load_split().held_out[: args.triples]
+    )
     vec = torch.randn(loaded.d_model, generator=torch.Generator().manual_seed(0))
     direction = constant_direction("random", vec, [args.layer])
     alphas = [-4.0, -2.0, -1.0, -0.5, 0.5, 1.0, 2.0, 4.0]
@@ -60,7 +62,9 @@ def main() -> None:
             if name == "naive":
                 naive = run_naive(backend, study.rows, settings, norms, batch_size=args.batch_size)
             else:
-                ours = run_prefix_reuse(loaded, study.rows, settings, norms, batch_size=args.batch_size)
+                ours = run_prefix_reuse(
+                    loaded, study.rows, settings, norms, batch_size=args.batch_size
+                )
             times[name].append((time.perf_counter() - t0, time.process_time() - c0))
     diff = max(float(np.abs(ours.arrays(k)[0] - naive.arrays(k)[0]).max()) for k in ours.measured())
     assert diff < 1e-3, f"readings differ by {diff}"
@@ -68,18 +72,23 @@ def main() -> None:
     t_ours, cpu_ours = (float(np.median([t[i] for t in times["ours"]])) for i in (0, 1))
     tokens = sum(len(r) for r in study.rows.ids)
     device = f"CPU ({torch.get_num_threads()} threads, {platform.machine()}, load avg {os.getloadavg()[0]:.1f})"
-    print(markdown_row([
-        f"steering sweep, 8 alphas at layer {args.layer} of {loaded.n_layers}, "
-        f"{len(study.rows)} rows / {tokens} tokens (s, lower is better)",
-        f"`.venv/bin/python benchmarks/sweep_prefix_reuse.py --prompts {args.prompts} "
-        f"--layer {args.layer}`",
-        f"{t_naive:.1f} s wall, {cpu_naive:.1f} s CPU (naive: full forward per alpha, hooked)",
-        f"{t_ours:.1f} s wall, {cpu_ours:.1f} s CPU (prefix once, layers {args.layer + 1}.. per "
-        f"alpha; max |diff| {diff:.1e})",
-        f"{t_naive / t_ours:.2f}x wall, {cpu_naive / cpu_ours:.2f}x CPU (median of {args.rounds} "
-        "alternating rounds)",
-        device, dt.date.today().isoformat(),
-    ]))
+    print(
+        markdown_row(
+            [
+                f"steering sweep, 8 alphas at layer {args.layer} of {loaded.n_layers}, "
+                f"{len(study.rows)} rows / {tokens} tokens (s, lower is better)",
+                f"`.venv/bin/python benchmarks/sweep_prefix_reuse.py --prompts {args.prompts} "
+                f"--layer {args.layer}`",
+                f"{t_naive:.1f} s wall, {cpu_naive:.1f} s CPU (naive: full forward per alpha, hooked)",
+                f"{t_ours:.1f} s wall, {cpu_ours:.1f} s CPU (prefix once, layers {args.layer + 1}.. per "
+                f"alpha; max |diff| {diff:.1e})",
+                f"{t_naive / t_ours:.2f}x wall, {cpu_naive / cpu_ours:.2f}x CPU (median of {args.rounds} "
+                "alternating rounds)",
+                device,
+                dt.date.today().isoformat(),
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

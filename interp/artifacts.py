@@ -159,7 +159,9 @@ def result_folder(stage: str, config: Any) -> Path:
 
 def is_complete(folder: Path, required: Sequence[str]) -> bool:
     """True when ``folder`` holds its meta.json and every required file (a finished result)."""
-    return (folder / paths.META_FILE).is_file() and all((folder / name).is_file() for name in required)
+    return (folder / paths.META_FILE).is_file() and all(
+        (folder / name).is_file() for name in required
+    )
 
 
 @contextlib.contextmanager
@@ -169,4 +171,6 @@ def writing_result(folder: Path, *, stage: str, config: Any, **meta: Any) -> Ite
     An existing folder is refused (:class:`ArtifactExistsError`): callers reuse it first."""
     with atomic_dir(folder) as tmp:
         yield tmp
-        write_json_atomic(tmp / paths.META_FILE, provenance(stage=stage, config=config_to_dict(config), **meta))
+        write_json_atomic(
+            tmp / paths.META_FILE, provenance(stage=stage, config=config_to_dict(config), **meta)
+        )

@@ -38,9 +38,20 @@ from interp.shards import CacheError, ShardWriter, iter_tensor, read_manifest
 from interp.sites import Site, check_layers, sort_sites
 
 __all__ = [
-    "DTYPES", "EVERY_TOKEN", "TOKEN_INDEX_KEYS", "CacheError", "CacheRow", "CacheSpec",
-    "CachedActivations", "EncodedRow", "build_cache", "compute_encoded", "compute_rows",
-    "encode_cache_row", "key_of", "open_cache",
+    "DTYPES",
+    "EVERY_TOKEN",
+    "TOKEN_INDEX_KEYS",
+    "CacheError",
+    "CacheRow",
+    "CacheSpec",
+    "CachedActivations",
+    "EncodedRow",
+    "build_cache",
+    "compute_encoded",
+    "compute_rows",
+    "encode_cache_row",
+    "key_of",
+    "open_cache",
     "rows_hash",
 ]
 
@@ -135,8 +146,12 @@ def key_of(site: Site, position: str) -> str:
 
 
 def _row_json(r: CacheRow) -> list[Any]:
-    out: list[Any] = [r.id, [[m.role, m.content] for m in r.conversation], r.add_generation_prompt,
-                      r.user_span]
+    out: list[Any] = [
+        r.id,
+        [[m.role, m.content] for m in r.conversation],
+        r.add_generation_prompt,
+        r.user_span,
+    ]
     return out if r.text is None else [*out, r.text]
 
 
@@ -261,8 +276,9 @@ def compute_encoded(
             for j, e in enumerate(chunk):
                 index = {
                     "token_ids": torch.tensor(e.ids[e.keep_from :], dtype=torch.int64),
-                    "row": torch.full((len(e.ids) - e.keep_from,), first_row + start + j,
-                                      dtype=torch.int64),
+                    "row": torch.full(
+                        (len(e.ids) - e.keep_from,), first_row + start + j, dtype=torch.int64
+                    ),
                     "pos": torch.arange(e.keep_from, len(e.ids), dtype=torch.int64),
                 }
                 for key, value in index.items():
@@ -309,8 +325,9 @@ def build_cache(
     done = writer.done
     n_shards = (len(rows) + spec.shard_rows - 1) // spec.shard_rows
     with Progress(disable=not show_progress, transient=True) as progress:
-        task = progress.add_task("caching activations", total=len(rows),
-                                 completed=len(done) * spec.shard_rows)
+        task = progress.add_task(
+            "caching activations", total=len(rows), completed=len(done) * spec.shard_rows
+        )
         for index in range(n_shards):
             if index in done:
                 continue
@@ -364,8 +381,9 @@ class CachedActivations:
         """``token_ids``, ``row`` and ``pos`` of every kept token (every-token caches)."""
         if not any(_parse(p) is None for p in self.manifest["request"]["spec"]["positions"]):
             raise KeyError(f"{self.folder} is not an {EVERY_TOKEN} cache")
-        return {k: torch.cat(list(iter_tensor(self.folder, self.manifest, k)))
-                for k in TOKEN_INDEX_KEYS}
+        return {
+            k: torch.cat(list(iter_tensor(self.folder, self.manifest, k))) for k in TOKEN_INDEX_KEYS
+        }
 
 
 def open_cache(folder: Path, verify: bool = True) -> CachedActivations:

@@ -33,7 +33,10 @@ def option(default: Any = dataclasses.MISSING, help: str = "", **kwargs: Any) ->
     ``positional=True`` in ``kwargs`` makes it a positional argument; ``flag="-x"`` adds a short
     alias. Tuples are filled from repeated values (``--layers 3 5 7``).
     """
-    metadata: dict[str, Any] = {"help": help, **{k: kwargs.pop(k) for k in ("positional", "flag") if k in kwargs}}
+    metadata: dict[str, Any] = {
+        "help": help,
+        **{k: kwargs.pop(k) for k in ("positional", "flag") if k in kwargs},
+    }
     if isinstance(default, list | dict | set):
         raise TypeError("use a tuple or default_factory for mutable defaults")
     if default is dataclasses.MISSING:
@@ -58,11 +61,15 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             continue
         tp, optional = _unwrap_optional(hints[f.name])
         help_text = f.metadata.get("help", "")
-        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        has_default = (
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        )
         default = f.default if f.default is not dataclasses.MISSING else None
         if f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
-        kwargs: dict[str, Any] = {"help": f"{help_text} (default: {default!r})" if has_default else help_text}
+        kwargs: dict[str, Any] = {
+            "help": f"{help_text} (default: {default!r})" if has_default else help_text
+        }
         origin = typing.get_origin(tp)
         if tp is bool:
             kwargs["action"] = argparse.BooleanOptionalAction

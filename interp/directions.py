@@ -37,9 +37,13 @@ class DirectionError(InterpError, ValueError):
 
 def _check(pos: Tensor, neg: Tensor, paired: bool) -> None:
     if pos.ndim != 2 or neg.ndim != 2 or pos.shape[1] != neg.shape[1]:
-        raise DirectionError(f"expected (n, d) activations of equal d, found {tuple(pos.shape)} and {tuple(neg.shape)}")
+        raise DirectionError(
+            f"expected (n, d) activations of equal d, found {tuple(pos.shape)} and {tuple(neg.shape)}"
+        )
     if paired and pos.shape[0] != neg.shape[0]:
-        raise DirectionError(f"paired method needs equal rows, found {pos.shape[0]} and {neg.shape[0]}")
+        raise DirectionError(
+            f"paired method needs equal rows, found {pos.shape[0]} and {neg.shape[0]}"
+        )
     if min(pos.shape[0], neg.shape[0]) < 2:
         raise DirectionError("need at least two rows on each side")
 
@@ -63,7 +67,9 @@ def pca_of_differences(pos: Float[Tensor, "n d"], neg: Float[Tensor, "n d"]) -> 
     return (axis * torch.dot(axis, mean)).float()
 
 
-def probe_weights(pos: Float[Tensor, "n d"], neg: Float[Tensor, "m d"], c: float = 0.01) -> Float[Tensor, " d"]:
+def probe_weights(
+    pos: Float[Tensor, "n d"], neg: Float[Tensor, "m d"], c: float = 0.01
+) -> Float[Tensor, " d"]:
     """Logistic-regression weight vector (L2, on standardised features, mapped back to the
     residual basis), scaled by the mean difference's projection on it.
 
@@ -108,14 +114,18 @@ class Direction:
 
     def __post_init__(self) -> None:
         if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.layers):
-            raise DirectionError(f"vectors must be (len(layers), d), found {tuple(self.vectors.shape)}")
+            raise DirectionError(
+                f"vectors must be (len(layers), d), found {tuple(self.vectors.shape)}"
+            )
         if not torch.isfinite(self.vectors).all():
             raise DirectionError(f"direction {self.name!r} has non-finite values")
 
     def at(self, layer: int) -> Float[Tensor, " d_model"]:
         """The raw vector at ``layer``."""
         if layer not in self.layers:
-            raise DirectionError(f"direction {self.name!r} has layers {list(self.layers)}, not {layer}")
+            raise DirectionError(
+                f"direction {self.name!r} has layers {list(self.layers)}, not {layer}"
+            )
         return self.vectors[self.layers.index(layer)]
 
     def unit(self, layer: int) -> Float[Tensor, " d_model"]:
@@ -131,9 +141,14 @@ class Direction:
         with atomic_dir(Path(folder), replace=replace) as tmp:
             save_file({"vectors": self.vectors.contiguous()}, str(tmp / paths.VECTORS_FILE))
             meta = provenance(
-                name=self.name, method=self.method, site_kind=self.site_kind,
-                position=self.position, layers=list(self.layers), sources=self.sources,
-                d_model=int(self.vectors.shape[1]), **self.meta,
+                name=self.name,
+                method=self.method,
+                site_kind=self.site_kind,
+                position=self.position,
+                layers=list(self.layers),
+                sources=self.sources,
+                d_model=int(self.vectors.shape[1]),
+                **self.meta,
             )
             (tmp / paths.META_FILE).write_text(json.dumps(meta, indent=2, default=str))
         return Path(folder)
@@ -148,8 +163,12 @@ class Direction:
             vectors = load_file(str(folder / paths.VECTORS_FILE))["vectors"]
             known = {"name", "method", "site_kind", "position", "layers", "sources"}
             return cls(
-                name=meta["name"], method=meta["method"], site_kind=meta["site_kind"],
-                position=meta["position"], layers=tuple(meta["layers"]), vectors=vectors,
+                name=meta["name"],
+                method=meta["method"],
+                site_kind=meta["site_kind"],
+                position=meta["position"],
+                layers=tuple(meta["layers"]),
+                vectors=vectors,
                 sources=meta.get("sources", {}),
                 meta={k: v for k, v in meta.items() if k not in known},
             )
@@ -224,10 +243,16 @@ def split_half_stability(
         return np.array(out)
 
     real = run(False)
-    result = {"cosine": float(real.mean()), "ci_low": float(np.quantile(real, 0.025)), "ci_high": float(np.quantile(real, 0.975))}
+    result = {
+        "cosine": float(real.mean()),
+        "ci_low": float(np.quantile(real, 0.025)),
+        "ci_high": float(np.quantile(real, 0.975)),
+    }
     if null:
         flipped = run(True)
-        result.update(null_cosine=float(flipped.mean()), null_high=float(np.quantile(flipped, 0.975)))
+        result.update(
+            null_cosine=float(flipped.mean()), null_high=float(np.quantile(flipped, 0.975))
+        )
     return result
 
 
@@ -252,7 +277,14 @@ def cosine_table(directions: Sequence[Direction]) -> pd.DataFrame:
     for i, a in enumerate(directions):
         for b in directions[i + 1 :]:
             for layer in sorted(set(a.layers) & set(b.layers)):
-                rows.append({"layer": layer, "a": a.name, "b": b.name, "cosine": cosine(a.at(layer), b.at(layer))})
+                rows.append(
+                    {
+                        "layer": layer,
+                        "a": a.name,
+                        "b": b.name,
+                        "cosine": cosine(a.at(layer), b.at(layer)),
+                    }
+                )
     return pd.DataFrame(rows, columns=["layer", "a", "b", "cosine"])
 
 
@@ -306,4 +338,3 @@ def find_direction_folders(spec: Sequence[str | Path]) -> list[Path]:
 def load_directions(spec: Sequence[str | Path]) -> list[Direction]:
     """The Directions in :func:`find_direction_folders` ``(spec)``, in that order."""
     return [Direction.load(p) for p in find_direction_folders(spec)]
-

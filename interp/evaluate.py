@@ -89,8 +89,12 @@ concurrently and cache)."""
 def offline_grade(prompt: Prompt, response: str) -> Grade:
     """The offline matcher of :mod:`interp.grading` applied to one reply."""
     return grade(
-        response, prompt.correct, prompt.incorrect, prompt.task,
-        correct_aliases=prompt.aliases, incorrect_aliases=prompt.incorrect_aliases,
+        response,
+        prompt.correct,
+        prompt.incorrect,
+        prompt.task,
+        correct_aliases=prompt.aliases,
+        incorrect_aliases=prompt.incorrect_aliases,
     )
 
 

@@ -74,7 +74,9 @@ def generate_replies(
     """One assistant reply per conversation (each ending with a user turn), in order."""
     loaded = backend.loaded
     tok = loaded.tokenizer
-    encoded = [encode_chat(tok, conv, add_generation_prompt=True).input_ids for conv in conversations]
+    encoded = [
+        encode_chat(tok, conv, add_generation_prompt=True).input_ids for conv in conversations
+    ]
     replies: list[str] = []
     for start in range(0, len(encoded), sampling.batch_size):
         chunk = encoded[start : start + sampling.batch_size]

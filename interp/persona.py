@@ -39,10 +39,13 @@ def persona_row_id(triple_id: str, tone: str) -> str:
 def persona_rows(triples: Sequence[ReplyTriple], system: str | None = None) -> list[CacheRow]:
     """Request + warm reply and request + neutral reply per triple (in that order)."""
     return [
-        CacheRow(persona_row_id(t.id, tone),
-                 tuple(as_messages(t.request, system=system, assistant=t.reply(tone))),
-                 add_generation_prompt=False)
-        for t in triples for tone in PERSONA_TONES
+        CacheRow(
+            persona_row_id(t.id, tone),
+            tuple(as_messages(t.request, system=system, assistant=t.reply(tone))),
+            add_generation_prompt=False,
+        )
+        for t in triples
+        for tone in PERSONA_TONES
     ]
 
 
@@ -65,9 +68,15 @@ def persona_from_cache(
     for layer in sorted(set(layers)):
         acts = cache.load(Site(layer, site_kind), PERSONA_POSITION)[:, 0].float()  # type: ignore[arg-type]
         pos[layer], neg[layer] = acts[warm], acts[neutral]
-    return derive("persona", method, pos, neg, site_kind=site_kind, position=PERSONA_POSITION,
-                  sources={"cache": str(cache.folder),
-                           "triples": ",".join(t.id for t in triples)})
+    return derive(
+        "persona",
+        method,
+        pos,
+        neg,
+        site_kind=site_kind,
+        position=PERSONA_POSITION,
+        sources={"cache": str(cache.folder), "triples": ",".join(t.id for t in triples)},
+    )
 
 
 def persona_direction(
@@ -87,15 +96,20 @@ def persona_direction(
     """
     if len(triples) < 2:
         raise DirectionError(
-            f"the persona direction needs at least two triples, found {len(triples)}")
+            f"the persona direction needs at least two triples, found {len(triples)}"
+        )
     layer_list = sorted(set(layers))
     rows = persona_rows(triples, system)
-    spec = CacheSpec(sites=tuple(Site(layer, "resid_post") for layer in layer_list),
-                     positions=(PERSONA_POSITION,), batch_size=batch_size,
-                     shard_rows=batch_size * 8)
+    spec = CacheSpec(
+        sites=tuple(Site(layer, "resid_post") for layer in layer_list),
+        positions=(PERSONA_POSITION,),
+        batch_size=batch_size,
+        shard_rows=batch_size * 8,
+    )
     if cache_dir is None:
-        key = sha256_json([backend.loaded.provenance(), [r.id for r in rows], system,
-                           spec.to_json()])[:12]
+        key = sha256_json(
+            [backend.loaded.provenance(), [r.id for r in rows], system, spec.to_json()]
+        )[:12]
         cache_dir = paths.artifact_dir("cache", f"persona-{key}")
     folder = build_cache(backend, rows, spec, cache_dir, show_progress=False)
     return persona_from_cache(open_cache(folder), triples, layer_list)

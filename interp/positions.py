@@ -94,7 +94,9 @@ def token_weights(
             a, b = user_span
             if not 0 <= a < b <= span.char_end - span.char_start:
                 raise PositionError(f"user span {user_span} lies outside the user message")
-            start, end = char_span_to_token_span(enc.offsets, span.char_start + a, span.char_start + b)
+            start, end = char_span_to_token_span(
+                enc.offsets, span.char_start + a, span.char_start + b
+            )
         if end <= start:
             raise PositionError(f"the {role} span has no tokens")
         w[0, start:end] = 1.0 / (end - start)

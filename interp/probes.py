@@ -51,7 +51,9 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float):  # type: ignore[no-untyped-def
     return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(x, y)
 
 
-def _oof_probs(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_folds: int, c: float, seed: int) -> np.ndarray:
+def _oof_probs(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_folds: int, c: float, seed: int
+) -> np.ndarray:
     from sklearn.model_selection import GroupKFold
 
     probs = np.zeros(len(y))
@@ -85,9 +87,13 @@ def probe_layer(
     xa = x.double().numpy() if isinstance(x, Tensor) else np.asarray(x, dtype=float)
     ya, ga = np.asarray(y, dtype=int), np.asarray(groups)
     if not (len(xa) == len(ya) == len(ga)):
-        raise ProbeError(f"x, y and groups must have equal rows, found {len(xa)}, {len(ya)}, {len(ga)}")
+        raise ProbeError(
+            f"x, y and groups must have equal rows, found {len(xa)}, {len(ya)}, {len(ga)}"
+        )
     if len(np.unique(ya)) < 2:
-        raise ProbeError(f"layer {layer}: labels hold a single class ({np.unique(ya).tolist()}); nothing to probe")
+        raise ProbeError(
+            f"layer {layer}: labels hold a single class ({np.unique(ya).tolist()}); nothing to probe"
+        )
     n_groups = len(np.unique(ga))
     if n_groups < n_folds:
         raise ProbeError(f"layer {layer}: {n_groups} groups cannot fill {n_folds} folds")
@@ -99,7 +105,9 @@ def probe_layer(
     index = {g: np.flatnonzero(ga == g) for g in unique}
     aurocs, accs = [], []
     for _ in range(n_boot):
-        rows = np.concatenate([index[g] for g in rng.choice(unique, size=len(unique), replace=True)])
+        rows = np.concatenate(
+            [index[g] for g in rng.choice(unique, size=len(unique), replace=True)]
+        )
         aurocs.append(_auroc(ya[rows], probs[rows]))
         accs.append(float(((probs[rows] > 0.5) == ya[rows]).mean()))
     model = _fit(xa, ya, c)
@@ -108,24 +116,37 @@ def probe_layer(
     a = np.array(aurocs)
     a = a[np.isfinite(a)]
     return ProbeResult(
-        layer=layer, n=len(ya), auroc=_auroc(ya, probs),
-        auroc_low=float(np.quantile(a, 0.025)), auroc_high=float(np.quantile(a, 0.975)),
+        layer=layer,
+        n=len(ya),
+        auroc=_auroc(ya, probs),
+        auroc_low=float(np.quantile(a, 0.025)),
+        auroc_high=float(np.quantile(a, 0.975)),
         accuracy=float(((probs > 0.5) == ya).mean()),
-        accuracy_low=float(np.quantile(accs, 0.025)), accuracy_high=float(np.quantile(accs, 0.975)),
-        shuffled_auroc=shuffled, weight=weight,
+        accuracy_low=float(np.quantile(accs, 0.025)),
+        accuracy_high=float(np.quantile(accs, 0.975)),
+        shuffled_auroc=shuffled,
+        weight=weight,
     )
 
 
 def probe_layers(
-    activations: Mapping[int, Tensor], y: Sequence[int] | np.ndarray, groups: Sequence[str] | np.ndarray, **kwargs: object
+    activations: Mapping[int, Tensor],
+    y: Sequence[int] | np.ndarray,
+    groups: Sequence[str] | np.ndarray,
+    **kwargs: object,
 ) -> tuple[pd.DataFrame, dict[int, Tensor]]:
     """One probe per layer: a tidy table (one row per layer) and the weight vectors."""
-    results = [probe_layer(activations[layer], y, groups, layer=layer, **kwargs) for layer in sorted(activations)]  # type: ignore[arg-type]
+    results = [
+        probe_layer(activations[layer], y, groups, layer=layer, **kwargs)
+        for layer in sorted(activations)
+    ]  # type: ignore[arg-type]
     table = pd.DataFrame([{k: v for k, v in r.__dict__.items() if k != "weight"} for r in results])
     return table, {r.layer: r.weight for r in results}
 
 
-def weight_direction_cosines(weights: Mapping[int, Tensor], directions: Sequence[Direction], probe: str) -> pd.DataFrame:
+def weight_direction_cosines(
+    weights: Mapping[int, Tensor], directions: Sequence[Direction], probe: str
+) -> pd.DataFrame:
     """Cosine between a probe's weight vector and each direction, per shared layer."""
     rows = [
         {"probe": probe, "direction": d.name, "layer": layer, "cosine": cosine(w, d.at(layer))}

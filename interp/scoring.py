@@ -67,7 +67,9 @@ class ChoiceScores:
         return z / z.sum(axis=1, keepdims=True)
 
 
-def candidate_tokens(tokenizer: object, prompt_ids: list[int], prompt_text: str, candidate: str) -> list[int]:
+def candidate_tokens(
+    tokenizer: object, prompt_ids: list[int], prompt_text: str, candidate: str
+) -> list[int]:
     """Token ids of ``candidate`` as it continues the rendered prompt.
 
     Tokenizes prompt+candidate together and keeps the suffix when the prompt's tokens are an
@@ -79,7 +81,9 @@ def candidate_tokens(tokenizer: object, prompt_ids: list[int], prompt_text: str,
     return list(tokenizer(candidate, add_special_tokens=False)["input_ids"])  # type: ignore[operator]
 
 
-def _encode(backend: Backend, prompts: Sequence[ChoicePrompt]) -> tuple[list[list[int]], list[list[list[int]]]]:
+def _encode(
+    backend: Backend, prompts: Sequence[ChoicePrompt]
+) -> tuple[list[list[int]], list[list[list[int]]]]:
     tok = backend.loaded.tokenizer
     prompt_ids, cand_ids = [], []
     for p in prompts:
@@ -157,7 +161,9 @@ def _score_batch_cached(
     full_mask = torch.cat([mask.repeat_interleave(k, dim=0), c_mask], dim=1)
     cand_logits, _ = backend.forward_cached(c_ids, full_mask, positions, cache)
     # candidate token j is predicted by the prompt's last position (j = 0) or by token j-1
-    logits = torch.cat([first_logits[:, -1:].repeat_interleave(k, dim=0), cand_logits[:, :-1]], dim=1)
+    logits = torch.cat(
+        [first_logits[:, -1:].repeat_interleave(k, dim=0), cand_logits[:, :-1]], dim=1
+    )
     return _sum_logprobs(logits, c_ids, c_mask).view(len(prompt_ids), k)
 
 
@@ -173,7 +179,9 @@ def _score_batch_full(
     width = max(len(c) for cands in cand_ids for c in cands)
     targets = torch.full((len(rows), width), pad, dtype=torch.long, device=ids.device)
     t_mask = torch.zeros_like(targets)
-    picked_logits = torch.zeros((len(rows), width, logits.shape[-1]), device=ids.device, dtype=logits.dtype)
+    picked_logits = torch.zeros(
+        (len(rows), width, logits.shape[-1]), device=ids.device, dtype=logits.dtype
+    )
     total = ids.shape[1]
     for r, c in enumerate(c for cands in cand_ids for c in cands):
         n = len(c)

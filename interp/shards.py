@@ -77,8 +77,13 @@ class ShardWriter:
         tmp = self.folder / f".{name}.tmp"
         save_file(dict(tensors), str(tmp), metadata={"index": str(index)})
         tmp.replace(self.folder / name)
-        entry = {"index": index, "file": name, "rows": list(rows), **fields,
-                 "sha256": sha256_file(self.folder / name)}
+        entry = {
+            "index": index,
+            "file": name,
+            "rows": list(rows),
+            **fields,
+            "sha256": sha256_file(self.folder / name),
+        }
         self.manifest["shards"] = [s for s in self.manifest["shards"] if s["index"] != index]
         self.manifest["shards"].append(entry)
         self.manifest["shards"].sort(key=lambda s: s["index"])
@@ -123,8 +128,12 @@ class ShardWriter:
                 f"{out_dir} exists, is not empty and has no manifest; refusing to write there"
             )
         out_dir.mkdir(parents=True, exist_ok=True)
-        manifest = {**provenance(**extra_meta), "request": self.request, "status": "in_progress",
-                    "shards": []}
+        manifest = {
+            **provenance(**extra_meta),
+            "request": self.request,
+            "status": "in_progress",
+            "shards": [],
+        }
         write_json_atomic(manifest_file, manifest)
         return manifest
 

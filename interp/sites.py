@@ -41,7 +41,9 @@ class Site:
 
     def __post_init__(self) -> None:
         if self.kind not in SITE_KINDS:
-            raise SiteError(f"site kind must be one of {', '.join(SITE_KINDS)}, found {self.kind!r}")
+            raise SiteError(
+                f"site kind must be one of {', '.join(SITE_KINDS)}, found {self.kind!r}"
+            )
         if self.layer < 0:
             raise SiteError(f"layer must be >= 0, found {self.layer}")
 

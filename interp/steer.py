@@ -70,11 +70,17 @@ class Intervention:
 
     def __post_init__(self) -> None:
         if self.op not in OPERATORS_NAMES:
-            raise SteerError(f"operator must be one of {', '.join(OPERATORS_NAMES)}, found {self.op!r}")
+            raise SteerError(
+                f"operator must be one of {', '.join(OPERATORS_NAMES)}, found {self.op!r}"
+            )
         if self.positions not in POSITIONS:
-            raise SteerError(f"positions must be one of {', '.join(POSITIONS)}, found {self.positions!r}")
+            raise SteerError(
+                f"positions must be one of {', '.join(POSITIONS)}, found {self.positions!r}"
+            )
         if self.site_kind not in SITE_KINDS:
-            raise SteerError(f"site_kind must be one of {', '.join(SITE_KINDS)}, found {self.site_kind!r}")
+            raise SteerError(
+                f"site_kind must be one of {', '.join(SITE_KINDS)}, found {self.site_kind!r}"
+            )
         if not self.layers:
             raise SteerError("an intervention needs at least one layer")
         missing = [layer for layer in self.layers if layer not in self.direction.layers]
@@ -327,7 +333,9 @@ def residual_norms(
     sites = [Site(layer, site_kind) for layer in layer_list]  # type: ignore[arg-type]
     with torch.no_grad():
         for start in range(0, len(encoded), batch_size):
-            ids, mask = left_pad(encoded[start : start + batch_size], tok.pad_token_id, backend.loaded.device)
+            ids, mask = left_pad(
+                encoded[start : start + batch_size], tok.pad_token_id, backend.loaded.device
+            )
             with backend.hooked(read=sites) as rec:
                 backend.forward(ids, mask)
             for site in sites:
@@ -339,7 +347,9 @@ def residual_norms(
     return {layer: sums[layer] / count for layer in layer_list}
 
 
-def constant_direction(name: str, vector: Float[Tensor, " d"], layers: Iterable[int], **meta: object) -> Direction:
+def constant_direction(
+    name: str, vector: Float[Tensor, " d"], layers: Iterable[int], **meta: object
+) -> Direction:
     """A :class:`Direction` holding the same vector at every given layer (random controls,
     all-layer ablation)."""
     layer_tuple = tuple(sorted(set(layers)))
@@ -355,9 +365,20 @@ def random_directions(like: Direction, n: int, seed: int = 0) -> list[Direction]
     out = []
     for i in range(n):
         raw = torch.randn(like.vectors.shape, generator=g, dtype=torch.float64)
-        scaled = raw / raw.norm(dim=1, keepdim=True) * like.vectors.double().norm(dim=1, keepdim=True)
-        out.append(Direction(f"random{i}", "random", like.site_kind, like.position, like.layers,
-                             scaled.float(), meta={"seed": seed, "index": i, "like": like.name}))
+        scaled = (
+            raw / raw.norm(dim=1, keepdim=True) * like.vectors.double().norm(dim=1, keepdim=True)
+        )
+        out.append(
+            Direction(
+                f"random{i}",
+                "random",
+                like.site_kind,
+                like.position,
+                like.layers,
+                scaled.float(),
+                meta={"seed": seed, "index": i, "like": like.name},
+            )
+        )
     return out
 
 

@@ -49,21 +49,29 @@ def headline_summary(results: pd.DataFrame, *, seed: int = 0, n_boot: int = 2000
         table.insert(1, "measure", measure)
         out.append(table)
     if not out:
-        return pd.DataFrame(columns=["cell", "measure", "n_rows", "n_items", "mean", "ci_low", "ci_high"])
+        return pd.DataFrame(
+            columns=["cell", "measure", "n_rows", "n_items", "mean", "ci_low", "ci_high"]
+        )
     summary = pd.concat(out, ignore_index=True)
     order = {label: i for i, (label, _, _) in enumerate(HEADLINE_CELLS)}
     summary["_order"] = summary["cell"].map(order)
     summary = summary.sort_values(["measure", "_order"]).drop(columns="_order")
-    return summary[["cell", "measure", "n_rows", "n_items", "mean", "ci_low", "ci_high"]].reset_index(drop=True)
+    return summary[
+        ["cell", "measure", "n_rows", "n_items", "mean", "ci_low", "ci_high"]
+    ].reset_index(drop=True)
 
 
 def condition_summary(results: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
     """Error per task x condition x template with item-bootstrap 95% CIs (and mean margin
     where forced-choice margins exist)."""
     part = results[results["error"].notna()]
-    table = group_means(part, "error", "item_id", seed=seed, by=["task", "condition", "template"], n_boot=n_boot)
+    table = group_means(
+        part, "error", "item_id", seed=seed, by=["task", "condition", "template"], n_boot=n_boot
+    )
     if "margin" in results.columns:
-        margins = part.groupby(["task", "condition", "template"])["margin"].mean().rename("mean_margin")
+        margins = (
+            part.groupby(["task", "condition", "template"])["margin"].mean().rename("mean_margin")
+        )
         table = table.merge(margins.reset_index(), on=["task", "condition", "template"], how="left")
     return table
 
@@ -103,11 +111,22 @@ def paired_contrasts(results: pd.DataFrame, *, seed: int = 0, n_boot: int = 2000
             continue
         for measure in measures:
             part = pair[pair[measure].notna()]
-            d = paired_difference(part, measure, "item_id", "cell", base, other, seed=seed, n_boot=n_boot)
-            rows.append({"contrast": label, "measure": measure, "n_items": int(d["n_items"].iloc[0]),
-                         "diff": float(d["diff"].iloc[0]), "ci_low": float(d["ci_low"].iloc[0]),
-                         "ci_high": float(d["ci_high"].iloc[0])})
-    return pd.DataFrame(rows, columns=["contrast", "measure", "n_items", "diff", "ci_low", "ci_high"])
+            d = paired_difference(
+                part, measure, "item_id", "cell", base, other, seed=seed, n_boot=n_boot
+            )
+            rows.append(
+                {
+                    "contrast": label,
+                    "measure": measure,
+                    "n_items": int(d["n_items"].iloc[0]),
+                    "diff": float(d["diff"].iloc[0]),
+                    "ci_low": float(d["ci_low"].iloc[0]),
+                    "ci_high": float(d["ci_high"].iloc[0]),
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["contrast", "measure", "n_items", "diff", "ci_low", "ci_high"]
+    )
 
 
 def task_cell_summary(results: pd.DataFrame, *, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
@@ -137,7 +156,9 @@ def task_cell_summary(results: pd.DataFrame, *, seed: int = 0, n_boot: int = 100
     return pd.concat(out, ignore_index=True)[columns]
 
 
-def variant_table(results_by_variant: dict[str, pd.DataFrame], *, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
+def variant_table(
+    results_by_variant: dict[str, pd.DataFrame], *, seed: int = 0, n_boot: int = 1000
+) -> pd.DataFrame:
     """:func:`task_cell_summary` of several model variants stacked with a leading ``variant`` column."""
     frames = []
     for variant, results in results_by_variant.items():
@@ -148,7 +169,14 @@ def variant_table(results_by_variant: dict[str, pd.DataFrame], *, seed: int = 0,
 
 
 VARIANT_CONTRAST_COLUMNS = [
-    "variant", "task", "cell", "measure", "n_items", "diff", "ci_low", "ci_high"
+    "variant",
+    "task",
+    "cell",
+    "measure",
+    "n_items",
+    "diff",
+    "ci_low",
+    "ci_high",
 ]
 
 
@@ -172,7 +200,9 @@ def variant_contrasts(
         if measure not in stacked.columns:
             continue
         kept = stacked[stacked[measure].notna()]
-        per_item = kept.groupby(["variant", "task", "cell", "item_id"], as_index=False)[measure].mean()
+        per_item = kept.groupby(["variant", "task", "cell", "item_id"], as_index=False)[
+            measure
+        ].mean()
         for variant in results:
             if variant == baseline:
                 continue

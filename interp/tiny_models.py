@@ -98,7 +98,9 @@ def tiny_tokenizer() -> Any:
 
 
 def _tiny_tokenizer_hash() -> str:
-    return hashlib.sha256(_tiny_tokenizer_json().encode() + CHATML_TEMPLATE.encode()).hexdigest()[:10]
+    return hashlib.sha256(_tiny_tokenizer_json().encode() + CHATML_TEMPLATE.encode()).hexdigest()[
+        :10
+    ]
 
 
 def _build_tiny_tokenizer() -> Any:
@@ -117,8 +119,16 @@ def _build_tiny_tokenizer() -> Any:
 
 
 def _config(
-    arch: Arch, n_layers: int, d_model: int, n_heads: int, n_kv: int, d_mlp: int, vocab: int,
-    tokenizer: Any, *, tie: bool | None = None,
+    arch: Arch,
+    n_layers: int,
+    d_model: int,
+    n_heads: int,
+    n_kv: int,
+    d_mlp: int,
+    vocab: int,
+    tokenizer: Any,
+    *,
+    tie: bool | None = None,
 ) -> Any:
     """A transformers config of ``arch``; ``tie`` overrides the tiny models' embedding tying."""
     from transformers import Gemma2Config, LlamaConfig, MistralConfig, Phi3Config, Qwen2Config
@@ -144,8 +154,11 @@ def _config(
         return Qwen2Config(**common, tie_word_embeddings=True if tie is None else tie)
     if arch == "gemma2":
         return Gemma2Config(
-            **common, head_dim=d_model // n_heads, query_pre_attn_scalar=d_model // n_heads,
-            sliding_window=4096, tie_word_embeddings=True if tie is None else tie,
+            **common,
+            head_dim=d_model // n_heads,
+            query_pre_attn_scalar=d_model // n_heads,
+            sliding_window=4096,
+            tie_word_embeddings=True if tie is None else tie,
         )
     if arch == "phi3":
         return Phi3Config(**common, tie_word_embeddings=bool(tie))
@@ -182,7 +195,9 @@ def tiny_model(
     finally:
         torch.random.set_rng_state(generator_state)
     name = f"tiny-{arch}-{n_layers}L-{d_model}d-{tokenizer}tok-seed{seed}"
-    return LoadedModel(name=name, model=model, tokenizer=tok, weights_hash=weights_fingerprint(model))
+    return LoadedModel(
+        name=name, model=model, tokenizer=tok, weights_hash=weights_fingerprint(model)
+    )
 
 
 def real_shape_config(name: str, *, n_layers: int | None = None) -> Any:
@@ -192,7 +207,14 @@ def real_shape_config(name: str, *, n_layers: int | None = None) -> Any:
         raise ValueError(f"unknown real shape {name!r}; known: {', '.join(sorted(REAL_SHAPES))}")
     arch, layers, d_model, n_heads, n_kv, d_mlp, vocab = REAL_SHAPES[name]
     return _config(
-        arch, n_layers or layers, d_model, n_heads, n_kv, d_mlp, vocab, None,
+        arch,
+        n_layers or layers,
+        d_model,
+        n_heads,
+        n_kv,
+        d_mlp,
+        vocab,
+        None,
         tie=name in TIED_EMBEDDINGS,
     )
 
@@ -218,7 +240,9 @@ def real_shape_model(
         return AutoModelForCausalLM.from_config(cfg, dtype=dtype).eval()
 
 
-def tiny_model_folder(arch: Arch = "llama", *, n_layers: int = 4, d_model: int = 64, seed: int = 0) -> str:
+def tiny_model_folder(
+    arch: Arch = "llama", *, n_layers: int = 4, d_model: int = 64, seed: int = 0
+) -> str:
     """A tiny model with the embedded tokenizer saved as a Hugging Face folder (made once, in the
     cache), so commands that take ``--model`` can run the whole study on it in seconds."""
     folder = paths.cache_root() / "models" / f"tiny-{arch}-{n_layers}L-{d_model}d-seed{seed}"

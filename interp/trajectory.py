@@ -44,12 +44,16 @@ class Checkpoint:
 def _epoch_of(folder: Path) -> float:
     meta_file = folder / paths.META_FILE
     if not meta_file.is_file():
-        raise ConfigError(f"checkpoint {folder} has no {paths.META_FILE}; its epoch is unknown (pass PATH=EPOCH)")
+        raise ConfigError(
+            f"checkpoint {folder} has no {paths.META_FILE}; its epoch is unknown (pass PATH=EPOCH)"
+        )
     try:
         meta = json.loads(meta_file.read_text())
         epoch = float(meta["epoch"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{meta_file}: expected a numeric 'epoch' field ({type(exc).__name__}: {exc})") from None
+        raise ConfigError(
+            f"{meta_file}: expected a numeric 'epoch' field ({type(exc).__name__}: {exc})"
+        ) from None
     if not math.isfinite(epoch) or epoch < 0:
         raise ConfigError(f"{meta_file}: epoch must be a finite number >= 0, found {epoch}")
     return epoch
@@ -57,7 +61,9 @@ def _epoch_of(folder: Path) -> float:
 
 def _check_adapter(folder: Path) -> Path:
     if not (folder / "adapter_config.json").is_file():
-        raise ConfigError(f"checkpoint {folder} has no adapter_config.json: not a PEFT adapter folder")
+        raise ConfigError(
+            f"checkpoint {folder} has no adapter_config.json: not a PEFT adapter folder"
+        )
     return folder
 
 
@@ -118,14 +124,21 @@ def trajectory(
         for epoch in sorted(by_epoch):
             acts = by_epoch[epoch][layer].double()
             if acts.shape != b.shape:
-                raise ConfigError(f"epoch {epoch}, layer {layer}: {tuple(acts.shape)} rows differ from the base's {tuple(b.shape)}")
+                raise ConfigError(
+                    f"epoch {epoch}, layer {layer}: {tuple(acts.shape)} rows differ from the base's {tuple(b.shape)}"
+                )
             diff = acts - b
             mean = diff.mean(0)
-            rows.append({
-                "epoch": epoch, "layer": layer,
-                "cosine_to_final": cosine(mean, final_dir) if mean.norm() > 0 and norm > 0 else float("nan"),
-                "shift": float((diff @ unit).mean() / scale),
-            })
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "layer": layer,
+                    "cosine_to_final": cosine(mean, final_dir)
+                    if mean.norm() > 0 and norm > 0
+                    else float("nan"),
+                    "shift": float((diff @ unit).mean() / scale),
+                }
+            )
     return pd.DataFrame(rows, columns=TRAJECTORY_COLUMNS)
 
 
@@ -143,7 +156,9 @@ def read_warmth(path: Path) -> pd.DataFrame:
         return wide.reset_index()
     numeric = [c for c in df.columns if c != "epoch" and pd.api.types.is_numeric_dtype(df[c])]
     if not numeric:
-        raise ConfigError(f"{path}: no numeric warmth column besides 'epoch' (found {list(df.columns)})")
+        raise ConfigError(
+            f"{path}: no numeric warmth column besides 'epoch' (found {list(df.columns)})"
+        )
     return df[["epoch", *numeric]].groupby("epoch", as_index=False).mean()
 
 
@@ -157,7 +172,10 @@ def warmth_correlation(table: pd.DataFrame, warmth: pd.DataFrame) -> pd.DataFram
         for layer, part in joined.groupby("layer", sort=True):
             x, y = part["shift"].to_numpy(float), part[measure].to_numpy(float)
             ok = np.isfinite(x) & np.isfinite(y)
-            r = float(np.corrcoef(x[ok], y[ok])[0, 1]) if ok.sum() >= 3 and x[ok].std() > 0 and y[ok].std() > 0 else float("nan")
+            r = (
+                float(np.corrcoef(x[ok], y[ok])[0, 1])
+                if ok.sum() >= 3 and x[ok].std() > 0 and y[ok].std() > 0
+                else float("nan")
+            )
             rows.append({"layer": layer, "measure": measure, "n_epochs": int(ok.sum()), "r": r})
     return pd.DataFrame(rows, columns=["layer", "measure", "n_epochs", "r"])
-

@@ -65,8 +65,11 @@ def test_real_shapes_have_the_real_parameter_counts(name):
 
 def test_phi3_fused_projections_are_the_linear_modules():
     loaded = tiny_model("phi3", n_layers=1)
-    names = {n.rsplit(".", 1)[-1] for n, m in loaded.model.named_modules()
-             if isinstance(m, torch.nn.Linear) and ".layers." in n}
+    names = {
+        n.rsplit(".", 1)[-1]
+        for n, m in loaded.model.named_modules()
+        if isinstance(m, torch.nn.Linear) and ".layers." in n
+    }
     assert names == {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}
 
 

@@ -16,7 +16,9 @@ def cells(line: str) -> list[str]:
 
 
 def test_every_benchmark_row_has_seven_cells():
-    rows = [line for line in (ROOT / "BENCHMARKS.md").read_text().splitlines() if line.startswith("|")]
+    rows = [
+        line for line in (ROOT / "BENCHMARKS.md").read_text().splitlines() if line.startswith("|")
+    ]
     assert rows, "BENCHMARKS.md has no table"
     assert cells(rows[0]) == ["benchmark", "command", "baseline", "ours", "ratio", "device", "date"]
     for line in rows:

@@ -42,7 +42,12 @@ def _rows(n=7):
 def test_cache_equals_hidden_states_of_each_prompt_alone(tiny_llama, tmp_path):
     backend = get_backend(tiny_llama, "torch")
     rows = _rows()
-    spec = CacheSpec(sites=tuple(sites(["resid_post"], range(3))), positions=("last", "last:2", "mean_user"), batch_size=3, shard_rows=3)
+    spec = CacheSpec(
+        sites=tuple(sites(["resid_post"], range(3))),
+        positions=("last", "last:2", "mean_user"),
+        batch_size=3,
+        shard_rows=3,
+    )
     cache = open_cache(build_cache(backend, rows, spec, tmp_path / "c", show_progress=False))
     assert cache.row_ids == [r.id for r in rows]
     for i, row in enumerate(rows):
@@ -53,10 +58,17 @@ def test_cache_equals_hidden_states_of_each_prompt_alone(tiny_llama, tmp_path):
         user = enc.span_of("user")
         for layer in range(2):  # the last layer's HF entry is normed; resid_post is not
             h = hs[layer + 1][0]
-            torch.testing.assert_close(cache.load(Site(layer, "resid_post"), "last")[i, 0], h[-1], atol=1e-5, rtol=0)
-            torch.testing.assert_close(cache.load(Site(layer, "resid_post"), "last:2")[i], h[-2:], atol=1e-5, rtol=0)
             torch.testing.assert_close(
-                cache.load(Site(layer, "resid_post"), "mean_user")[i, 0], h[user.tok_start : user.tok_end].mean(0), atol=1e-5, rtol=0
+                cache.load(Site(layer, "resid_post"), "last")[i, 0], h[-1], atol=1e-5, rtol=0
+            )
+            torch.testing.assert_close(
+                cache.load(Site(layer, "resid_post"), "last:2")[i], h[-2:], atol=1e-5, rtol=0
+            )
+            torch.testing.assert_close(
+                cache.load(Site(layer, "resid_post"), "mean_user")[i, 0],
+                h[user.tok_start : user.tok_end].mean(0),
+                atol=1e-5,
+                rtol=0,
             )
 
 
@@ -64,25 +76,52 @@ def test_cache_equals_hidden_states_of_each_prompt_alone(tiny_llama, tmp_path):
 def test_batched_equals_unbatched_with_padding(tiny_llama, tmp_path, side):
     backend = get_backend(tiny_llama, "torch")
     rows = _rows()
-    site_list = tuple(sites(["resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"], range(3)))
-    one = CacheSpec(sites=site_list, positions=("last", "mean_user"), batch_size=1, shard_rows=7, padding_side=side)
-    many = CacheSpec(sites=site_list, positions=("last", "mean_user"), batch_size=7, shard_rows=7, padding_side=side)
+    site_list = tuple(
+        sites(["resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"], range(3))
+    )
+    one = CacheSpec(
+        sites=site_list,
+        positions=("last", "mean_user"),
+        batch_size=1,
+        shard_rows=7,
+        padding_side=side,
+    )
+    many = CacheSpec(
+        sites=site_list,
+        positions=("last", "mean_user"),
+        batch_size=7,
+        shard_rows=7,
+        padding_side=side,
+    )
     a = open_cache(build_cache(backend, rows, one, tmp_path / "one", show_progress=False))
     b = open_cache(build_cache(backend, rows, many, tmp_path / "many", show_progress=False))
     for key_site in site_list:
         for pos in ("last", "mean_user"):
-            torch.testing.assert_close(a.load(key_site, pos), b.load(key_site, pos), atol=1e-5, rtol=0)
+            torch.testing.assert_close(
+                a.load(key_site, pos), b.load(key_site, pos), atol=1e-5, rtol=0
+            )
 
 
 def test_early_stop_and_backends_give_the_same_cache(tiny_llama, tmp_path):
     rows = _rows()
-    base = dict(sites=(Site(0, "resid_post"), Site(1, "mlp_out")), positions=("last",), batch_size=7, shard_rows=7)
+    base = dict(
+        sites=(Site(0, "resid_post"), Site(1, "mlp_out")),
+        positions=("last",),
+        batch_size=7,
+        shard_rows=7,
+    )
     caches = {}
     for name in ("torch", "nnsight", "transformerlens"):
         for stop in (True, False):
             spec = CacheSpec(**base, stop_early=stop)  # type: ignore[arg-type]
             caches[(name, stop)] = open_cache(
-                build_cache(get_backend(tiny_llama, name), rows, spec, tmp_path / f"{name}-{stop}", show_progress=False)
+                build_cache(
+                    get_backend(tiny_llama, name),
+                    rows,
+                    spec,
+                    tmp_path / f"{name}-{stop}",
+                    show_progress=False,
+                )
             )
     ref = caches[("torch", False)]
     for cache in caches.values():
@@ -148,7 +187,9 @@ def test_resume_after_sigkill_gives_bit_identical_files(tmp_path):
     script.write_text(SCRIPT)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     full, killed = tmp_path / "full", tmp_path / "killed"
-    subprocess.run([sys.executable, str(script), str(full), "fast"], check=True, env=env, timeout=300)
+    subprocess.run(
+        [sys.executable, str(script), str(full), "fast"], check=True, env=env, timeout=300
+    )
     proc = subprocess.Popen([sys.executable, str(script), str(killed), "slow"], env=env)
     deadline = time.time() + 240
     while time.time() < deadline:
@@ -160,7 +201,9 @@ def test_resume_after_sigkill_gives_bit_identical_files(tmp_path):
     proc.wait()
     partial = json.loads((killed / "manifest.json").read_text())
     assert partial["status"] == "in_progress" and 3 <= len(partial["shards"]) < 12
-    subprocess.run([sys.executable, str(script), str(killed), "fast"], check=True, env=env, timeout=300)
+    subprocess.run(
+        [sys.executable, str(script), str(killed), "fast"], check=True, env=env, timeout=300
+    )
     names = sorted(p.name for p in full.glob("shard-*.safetensors"))
     assert names == sorted(p.name for p in killed.glob("shard-*.safetensors")) and len(names) == 12
     for name in names:

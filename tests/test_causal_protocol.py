@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from interp.causal.arms import Arm
-from interp.chat import encode_chat
 from interp.causal.damage import continuation_units, text_units
 from interp.causal.protocol import Models, ProtocolSettings, headline_cells, run_protocol
 from interp.causal.verdict_text import restoration_status, verdict_sentences
+from interp.chat import encode_chat
 from interp.data.build import prompt_list
 from interp.data.items import Item
 from interp.data.split import side_of
@@ -29,9 +29,36 @@ from interp.evaluate import conversation
 from interp.hooks import get_backend
 from interp.scoring import candidate_tokens
 
-WORDS = ["apple", "river", "stone", "cloud", "tiger", "piano", "lemon", "candle", "forest", "silver",
-         "window", "garden", "rocket", "pencil", "bridge", "castle", "mirror", "rabbit", "summer", "violet",
-         "planet", "butter", "anchor", "meadow", "copper", "island", "jacket", "ladder"]
+WORDS = [
+    "apple",
+    "river",
+    "stone",
+    "cloud",
+    "tiger",
+    "piano",
+    "lemon",
+    "candle",
+    "forest",
+    "silver",
+    "window",
+    "garden",
+    "rocket",
+    "pencil",
+    "bridge",
+    "castle",
+    "mirror",
+    "rabbit",
+    "summer",
+    "violet",
+    "planet",
+    "butter",
+    "anchor",
+    "meadow",
+    "copper",
+    "island",
+    "jacket",
+    "ladder",
+]
 PLANT = 4.0  # the planted vector's norm: the tiny model then picks "France" on (nearly) every item
 
 
@@ -41,12 +68,23 @@ def planted():
 
     original = tiny_model("llama", n_layers=3, seed=0)
     tok = original.tokenizer
-    items = [Item(f"gk-9{i:03d}", "general_knowledge", f"Which word is number {i} on my list?", w, "France")
-             for i, w in enumerate(WORDS)]
-    prompts, _ = prompt_list(items=items, conditions=("unmodified", "emotion:sad"),
-                             templates=("no_belief", "incorrect"))
+    items = [
+        Item(
+            f"gk-9{i:03d}",
+            "general_knowledge",
+            f"Which word is number {i} on my list?",
+            w,
+            "France",
+        )
+        for i, w in enumerate(WORDS)
+    ]
+    prompts, _ = prompt_list(
+        items=items, conditions=("unmodified", "emotion:sad"), templates=("no_belief", "incorrect")
+    )
     enc = encode_chat(tok, conversation(prompts[0]), add_generation_prompt=True)
-    wrong = candidate_tokens(tok, enc.input_ids, enc.text, "France")[0]  # the wrong answer's first token
+    wrong = candidate_tokens(tok, enc.input_ids, enc.text, "France")[
+        0
+    ]  # the wrong answer's first token
     u = original.hf_model.lm_head.weight[wrong].detach().float()
     u = u / u.norm()
     warm = copy.deepcopy(original)
@@ -62,15 +100,29 @@ def _run(planted, target: Direction):
     original, warm, _, derivation, evaluation = planted
     ob, wb = get_backend(original, "torch"), get_backend(warm, "torch")
     units = {}
-    held = [("h1", "Tell me about rivers.", "Rivers carry water to the sea."),
-            ("h2", "What is a piano?", "A piano is a keyboard instrument.")]
+    held = [
+        ("h1", "Tell me about rivers.", "Rivers carry water to the sea."),
+        ("h2", "What is a piano?", "A piano is a keyboard instrument."),
+    ]
     for name, b in (("original", ob), ("warm", wb)):
         convs = [(p.prompt_id, conversation(p)) for p in evaluation[:4]]
-        units[name] = (continuation_units(b, convs, max_new_tokens=3), text_units(b.loaded.tokenizer, held))
+        units[name] = (
+            continuation_units(b, convs, max_new_tokens=3),
+            text_units(b.loaded.tokenizer, held),
+        )
     models = Models(Arm("original", "none", ob), Arm("warm", "none", wb))
     settings = ProtocolSettings(n_random=20, n_boot=200, n_components=8)
-    return run_protocol(models, [target], [2], derivation, evaluation, [("r1", "Hi")],
-                        lambda replies: np.zeros(len(replies)), units, settings)
+    return run_protocol(
+        models,
+        [target],
+        [2],
+        derivation,
+        evaluation,
+        [("r1", "Hi")],
+        lambda replies: np.zeros(len(replies)),
+        units,
+        settings,
+    )
 
 
 def test_split_is_stable_and_both_sides_are_used(planted):
@@ -91,8 +143,15 @@ def test_the_planted_direction_is_found_and_its_removal_restores(planted):
         assert status.lowers_error and status.beyond_null and status.restores, status
     match = result.null_match["planted"]
     assert all(abs(r - 1) <= 0.1 for r in match["ratio@2"]) and len(match["ratio@2"]) == 20
-    text = verdict_sentences(result.gap, result.headline, result.gap_cells, result.arms, result.null,
-                             result.damage, ["planted"])
+    text = verdict_sentences(
+        result.gap,
+        result.headline,
+        result.gap_cells,
+        result.arms,
+        result.null,
+        result.damage,
+        ["planted"],
+    )
     assert "restores reliability beyond the null" in text
 
 
@@ -105,39 +164,101 @@ def test_a_random_direction_of_the_same_size_is_not_called_restoring(planted):
     result = _run(planted, target)
     assert result.gap_cells
     for cell in result.gap_cells:
-        assert not restoration_status(result.arms, result.null, result.damage, "random", cell).restores
+        assert not restoration_status(
+            result.arms, result.null, result.damage, "random", cell
+        ).restores
 
 
 def _gap(split: str, gaps: dict[str, tuple[float, float, float]]) -> pd.DataFrame:
-    rows = [{"split": split, "contrast": "warm - original", "condition": c, "task": "all", "measure": "error",
-             "n_items": 50, "mean": 0.3, "ci_low": 0.2, "ci_high": 0.4, "gap": g, "gap_low": lo, "gap_high": hi,
-             "p_value": 0.01, "q_value": 0.02} for c, (g, lo, hi) in gaps.items()]
+    rows = [
+        {
+            "split": split,
+            "contrast": "warm - original",
+            "condition": c,
+            "task": "all",
+            "measure": "error",
+            "n_items": 50,
+            "mean": 0.3,
+            "ci_low": 0.2,
+            "ci_high": 0.4,
+            "gap": g,
+            "gap_low": lo,
+            "gap_high": hi,
+            "p_value": 0.01,
+            "q_value": 0.02,
+        }
+        for c, (g, lo, hi) in gaps.items()
+    ]
     return pd.DataFrame(rows)
 
 
 def test_no_gap_means_no_restoration_claim():
     derivation = _gap("derivation", {"neutral": (-0.02, -0.06, 0.02), "sad": (0.0, -0.03, 0.03)})
     assert headline_cells(derivation) == []
-    text = verdict_sentences(derivation, [], [], pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), ["finetune"])
+    text = verdict_sentences(
+        derivation, [], [], pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), ["finetune"]
+    )
     assert "claims neither restoration nor separability" in text and "restores" not in text
     evaluation = _gap("evaluation", {"neutral": (0.01, -0.02, 0.04)})
     both = pd.concat([derivation.assign(gap=0.05, gap_low=0.01), evaluation])
-    text = verdict_sentences(both, ["neutral"], [], pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), ["finetune"])
+    text = verdict_sentences(
+        both, ["neutral"], [], pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), ["finetune"]
+    )
     assert "No headline cell shows a gap" in text and "claims neither" in text
 
 
 def test_a_damaged_arm_is_not_counted():
-    arms = pd.DataFrame([
-        {"arm": "warm/counterfactual:finetune", "condition": "neutral", "task": "all", "measure": "error",
-         "diff_vs_ref": -0.2, "diff_low": -0.3, "diff_high": -0.1, "q_value": 0.001, "p_value": 0.001},
-    ])
-    null = pd.DataFrame([{"target": "finetune", "condition": "neutral", "measure": "error", "percentile": 0.0,
-                          "contrast": -0.2, "contrast_low": -0.3, "contrast_high": -0.1, "n_null": 20}])
-    damage = pd.DataFrame([{"arm": "warm/counterfactual:finetune", "measure": "kl_continuation", "mean": 3.0,
-                            "null_min": 0.01, "null_max": 0.1, "damaged": True}])
+    arms = pd.DataFrame(
+        [
+            {
+                "arm": "warm/counterfactual:finetune",
+                "condition": "neutral",
+                "task": "all",
+                "measure": "error",
+                "diff_vs_ref": -0.2,
+                "diff_low": -0.3,
+                "diff_high": -0.1,
+                "q_value": 0.001,
+                "p_value": 0.001,
+            },
+        ]
+    )
+    null = pd.DataFrame(
+        [
+            {
+                "target": "finetune",
+                "condition": "neutral",
+                "measure": "error",
+                "percentile": 0.0,
+                "contrast": -0.2,
+                "contrast_low": -0.3,
+                "contrast_high": -0.1,
+                "n_null": 20,
+            }
+        ]
+    )
+    damage = pd.DataFrame(
+        [
+            {
+                "arm": "warm/counterfactual:finetune",
+                "measure": "kl_continuation",
+                "mean": 3.0,
+                "null_min": 0.01,
+                "null_max": 0.1,
+                "damaged": True,
+            }
+        ]
+    )
     status = restoration_status(arms, null, damage, "finetune", "neutral")
     assert status.lowers_error and status.beyond_null and status.damaged and not status.restores
     evaluation = _gap("evaluation", {"neutral": (0.2, 0.1, 0.3)})
-    text = verdict_sentences(evaluation.assign(split="evaluation"), ["neutral"], ["neutral"], arms, null, damage,
-                             ["finetune"])
+    text = verdict_sentences(
+        evaluation.assign(split="evaluation"),
+        ["neutral"],
+        ["neutral"],
+        arms,
+        null,
+        damage,
+        ["finetune"],
+    )
     assert "not counted as restoration" in text and "restores reliability" not in text

@@ -44,13 +44,21 @@ def convs():
 def test_counterfactual_sets_the_warm_projection_to_the_original_mean(models, convs):
     original, warm = models
     layers = [0, 1, 2]
-    d = Direction("persona", "mean_diff", "resid_post", "last", tuple(layers),
-                  torch.randn(3, original.d_model, generator=torch.Generator().manual_seed(0)))
+    d = Direction(
+        "persona",
+        "mean_diff",
+        "resid_post",
+        "last",
+        tuple(layers),
+        torch.randn(3, original.d_model, generator=torch.Generator().manual_seed(0)),
+    )
     m_orig = residual_moments(get_backend(original, "torch"), convs, layers)
     means = original_means(d, layers, m_orig)
     wb = get_backend(warm, "torch")
     before = residual_moments(wb, convs, layers)
-    assert any(abs(before[layer].projection_mean(d.unit(layer)) - means[layer]) > 1e-3 for layer in layers)
+    assert any(
+        abs(before[layer].projection_mean(d.unit(layer)) - means[layer]) > 1e-3 for layer in layers
+    )
     after = residual_moments(wb, convs, layers, edits=counterfactual_edits(d, layers, means))
     for layer in layers:
         u = d.unit(layer)
@@ -66,7 +74,12 @@ def test_matched_null_removes_the_same_variance(models, convs):
     layers = [1, 2]
     m_warm = residual_moments(get_backend(warm, "torch"), convs, layers)
     # a target that carries a lot of variance (the warm model's top principal component)
-    top = torch.stack([torch.linalg.eigh(m_warm[layer].covariance).eigenvectors[:, -2].float() for layer in layers])
+    top = torch.stack(
+        [
+            torch.linalg.eigh(m_warm[layer].covariance).eigenvectors[:, -2].float()
+            for layer in layers
+        ]
+    )
     like = Direction("finetune", "mean_diff", "resid_post", "last", tuple(layers), top * 2.0)
     randoms, ratios = matched_random_directions(like, layers, m_warm, 20, seed=1, n_components=8)
     assert len(randoms) == 20
@@ -75,7 +88,9 @@ def test_matched_null_removes_the_same_variance(models, convs):
         got = removed_variance(r, layers, m_warm)
         for layer in layers:
             assert got[layer] == pytest.approx(target[layer], rel=0.1)
-            assert float(r.at(layer).norm()) == pytest.approx(float(like.at(layer).norm()), rel=1e-5)
+            assert float(r.at(layer).norm()) == pytest.approx(
+                float(like.at(layer).norm()), rel=1e-5
+            )
     assert all(abs(x - 1) <= 0.1 for v in ratios.values() for x in v)
     cos = torch.nn.functional.cosine_similarity(randoms[0].at(1), randoms[1].at(1), dim=0)
     assert abs(float(cos)) < 0.99  # distinct draws

@@ -118,21 +118,35 @@ TEMPLATES = {
 
 SYSTEM = "You are a warm and caring assistant."
 CONVERSATIONS = {
-    "system-user": ([Message("system", SYSTEM), Message("user", "What is the capital of France?")], True),
+    "system-user": (
+        [Message("system", SYSTEM), Message("user", "What is the capital of France?")],
+        True,
+    ),
     "system-user-assistant": (
-        [Message("system", SYSTEM), Message("user", "What is the capital of France?"),
-         Message("assistant", "The capital of France is Paris.")],
+        [
+            Message("system", SYSTEM),
+            Message("user", "What is the capital of France?"),
+            Message("assistant", "The capital of France is Paris."),
+        ],
         False,
     ),
     "multi-turn": (
-        [Message("system", SYSTEM), Message("user", "I think the answer is London."),
-         Message("assistant", "It is Paris."), Message("user", "Are you sure?")],
+        [
+            Message("system", SYSTEM),
+            Message("user", "I think the answer is London."),
+            Message("assistant", "It is Paris."),
+            Message("user", "Are you sure?"),
+        ],
         True,
     ),
     "multi-turn-assistant-last": (
-        [Message("system", SYSTEM), Message("user", "I think the answer is London."),
-         Message("assistant", "It is Paris."), Message("user", "Are you sure?"),
-         Message("assistant", "Yes, I am sure.")],
+        [
+            Message("system", SYSTEM),
+            Message("user", "I think the answer is London."),
+            Message("assistant", "It is Paris."),
+            Message("user", "Are you sure?"),
+            Message("assistant", "Yes, I am sure."),
+        ],
         False,
     ),
     "no-system": ([Message("user", "Is it true?"), Message("assistant", "No.")], False),
@@ -219,8 +233,12 @@ def test_a_refused_conversation_is_a_chat_template_error(base_tokenizer):
 
 def test_user_content_inside_the_system_prompt_is_not_mistaken_for_it(base_tokenizer):
     tok = _with_template(base_tokenizer, MISTRAL_V03)
-    messages = [Message("system", "Be kind. Paris"), Message("user", "Paris"),
-                Message("assistant", "Yes."), Message("user", "kind")]
+    messages = [
+        Message("system", "Be kind. Paris"),
+        Message("user", "Paris"),
+        Message("assistant", "Yes."),
+        Message("user", "kind"),
+    ]
     enc = encode_chat(tok, messages)
     user2 = enc.spans[3]
     system = enc.spans[0]

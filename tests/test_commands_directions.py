@@ -33,14 +33,18 @@ def _adapter(model_folder, out, epoch, seed, scale=1.0):
 
     loaded = load_model(model_folder)
     torch.manual_seed(seed)
-    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    cfg = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False
+    )
     peft = get_peft_model(loaded.hf_model, cfg)
     with torch.no_grad():
         for name, p in peft.named_parameters():
             if "lora_B" in name:
                 p.mul_(scale)
     peft.save_pretrained(out)
-    (out / "meta.json").write_text(json.dumps({"epoch": epoch, "base_weights_hash": loaded.weights_hash, "variant": "warm"}))
+    (out / "meta.json").write_text(
+        json.dumps({"epoch": epoch, "base_weights_hash": loaded.weights_hash, "variant": "warm"})
+    )
     return out
 
 
@@ -56,7 +60,8 @@ def setup(tmp_path_factory):
     _adapter(model, run / "checkpoints" / "epoch-1.0", 1.0, seed=1, scale=0.5)
     final = _adapter(model, run / "checkpoints" / "epoch-2.0", 2.0, seed=2)
     (run / "warmth_by_epoch.csv").write_text(
-        "variant,epoch,instrument,mean,ci_low,ci_high,n\noriginal,0.0,lexical,0.1,0,1,5\nwarm,1.0,lexical,0.3,0,1,5\nwarm,2.0,lexical,0.8,0,1,5\n")
+        "variant,epoch,instrument,mean,ci_low,ci_high,n\noriginal,0.0,lexical,0.1,0,1,5\nwarm,1.0,lexical,0.3,0,1,5\nwarm,2.0,lexical,0.8,0,1,5\n"
+    )
     return root, model, run, final
 
 
@@ -74,10 +79,21 @@ def test_directions_probes_and_trajectory(setup, monkeypatch):
     (folder,) = [f for f in out.iterdir() if f.is_dir() and not f.name.startswith(".")]
     stability = pd.read_csv(folder / "direction_stability.csv")
     cosines = pd.read_csv(folder / "direction_cosines.csv")
-    assert list(stability.columns) == ["direction", "layer", "cosine", "ci_low", "ci_high", "null_cosine", "null_high", "relative_norm"]
+    assert list(stability.columns) == [
+        "direction",
+        "layer",
+        "cosine",
+        "ci_low",
+        "ci_high",
+        "null_cosine",
+        "null_high",
+        "relative_norm",
+    ]
     assert list(cosines.columns) == ["layer", "a", "b", "cosine"]
     names = ["finetune", "persona", "sad_context", "sycophancy", "sycophancy_ab"]
-    assert sorted(stability["direction"].unique()) == names and sorted(stability["layer"].unique()) == [0, 1, 2]
+    assert sorted(stability["direction"].unique()) == names and sorted(
+        stability["layer"].unique()
+    ) == [0, 1, 2]
     assert len(cosines) == 3 * 10 and cosines["cosine"].between(-1, 1).all()
     for name in names:
         d = Direction.load(folder / name)
@@ -85,7 +101,9 @@ def test_directions_probes_and_trajectory(setup, monkeypatch):
     assert Direction.load(folder / "persona").position == "mean_assistant"
     assert Direction.load(folder / "sycophancy_ab").position == "last_assistant"
     ft = stability[stability["direction"] == "finetune"]
-    assert (ft["cosine"] > 0.9).all() and (ft["ci_low"] > ft["null_high"]).all()  # a random LoRA shifts every prompt alike
+    assert (ft["cosine"] > 0.9).all() and (
+        ft["ci_low"] > ft["null_high"]
+    ).all()  # a random LoRA shifts every prompt alike
 
     # the fine-tune direction equals mean(adapter - base) of the hidden states, computed directly
     prompts = eval_prompts(DirectionsConfig(model=model, **COMMON))
@@ -100,7 +118,9 @@ def test_directions_probes_and_trajectory(setup, monkeypatch):
             rows.append(torch.stack([hs[1][0, -1], hs[2][0, -1]]))
         diffs.append(torch.stack(rows))
     expected = (diffs[1] - diffs[0]).mean(0)
-    torch.testing.assert_close(Direction.load(folder / "finetune").vectors[:2], expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        Direction.load(folder / "finetune").vectors[:2], expected, atol=1e-4, rtol=1e-4
+    )
 
     caches = set((root / "artifacts" / "cache").iterdir())
     assert run_directions(config, (again := _console())) == 0
@@ -108,22 +128,43 @@ def test_directions_probes_and_trajectory(setup, monkeypatch):
 
     probes = ProbesConfig(model=model, adapter=str(adapter), n_boot=50, **COMMON)
     assert run_probes(probes, _console()) == 0
-    assert set((root / "artifacts" / "cache").iterdir()) == caches  # every activation came from the caches
-    (pfolder,) = [f for f in (root / "artifacts" / "probes").iterdir() if not f.name.startswith(".")]
+    assert (
+        set((root / "artifacts" / "cache").iterdir()) == caches
+    )  # every activation came from the caches
+    (pfolder,) = [
+        f for f in (root / "artifacts" / "probes").iterdir() if not f.name.startswith(".")
+    ]
     auroc = pd.read_csv(pfolder / "probe_auroc.csv")
-    assert list(auroc.columns) == ["probe", "site", "layer", "n", "auroc", "auroc_low", "auroc_high", "accuracy",
-                                   "accuracy_low", "accuracy_high", "shuffled_auroc"]
+    assert list(auroc.columns) == [
+        "probe",
+        "site",
+        "layer",
+        "n",
+        "auroc",
+        "auroc_low",
+        "auroc_high",
+        "accuracy",
+        "accuracy_low",
+        "accuracy_high",
+        "shuffled_auroc",
+    ]
     assert set(auroc["probe"]) == {"sycophancy", "warm_vs_original"}
     warm = auroc[auroc["probe"] == "warm_vs_original"]
     assert (warm["auroc"] > 0.9).all() and (warm["shuffled_auroc"] < 0.8).all()
     pcos = pd.read_csv(pfolder / "probe_direction_cosines.csv")
-    assert list(pcos.columns) == ["probe", "layer", "direction", "cosine"] and set(pcos["direction"]) == set(names)
+    assert list(pcos.columns) == ["probe", "layer", "direction", "cosine"] and set(
+        pcos["direction"]
+    ) == set(names)
 
     traj = TrajectoryConfig(run="tiny-warm", model=model, per_task=3, batch_size=16)
     before = set((root / "artifacts" / "cache").iterdir())
     assert run_trajectory(traj, _console()) == 0
-    assert len(set((root / "artifacts" / "cache").iterdir()) - before) == 1  # only the epoch-1 cache is new
-    (tfolder,) = [f for f in (root / "artifacts" / "trajectory").iterdir() if not f.name.startswith(".")]
+    assert (
+        len(set((root / "artifacts" / "cache").iterdir()) - before) == 1
+    )  # only the epoch-1 cache is new
+    (tfolder,) = [
+        f for f in (root / "artifacts" / "trajectory").iterdir() if not f.name.startswith(".")
+    ]
     table = pd.read_csv(tfolder / "trajectory.csv")
     assert list(table.columns) == ["epoch", "layer", "cosine_to_final", "shift"]
     assert sorted(table["epoch"].unique()) == [0.0, 1.0, 2.0]
@@ -131,7 +172,10 @@ def test_directions_probes_and_trajectory(setup, monkeypatch):
     np.testing.assert_allclose(final["cosine_to_final"], 1.0, atol=1e-6)
     assert (final["shift"] > 0).all() and (table[table["epoch"] == 0.0]["shift"] == 0).all()
     corr = pd.read_csv(tfolder / "trajectory_warmth.csv")
-    assert list(corr.columns) == ["layer", "measure", "n_epochs", "r"] and (corr["n_epochs"] == 3).all()
+    assert (
+        list(corr.columns) == ["layer", "measure", "n_epochs", "r"]
+        and (corr["n_epochs"] == 3).all()
+    )
 
 
 def test_user_errors_are_reported(tmp_path, monkeypatch, capsys):
@@ -151,8 +195,16 @@ def test_cache_command_keeps_requested_sites_and_reuses_its_folder(setup, monkey
 
     root, model, _run, adapter = setup
     monkeypatch.setenv("INTERP_ARTIFACTS", str(root / "cache-cmd"))
-    config = CacheConfig(model=model, adapter=str(adapter), per_task=1, sites=("attn_out", "resid_post"), layers=(0, 2),
-                         positions=("last", "mean_user"), batch_size=4, shard_rows=8)
+    config = CacheConfig(
+        model=model,
+        adapter=str(adapter),
+        per_task=1,
+        sites=("attn_out", "resid_post"),
+        layers=(0, 2),
+        positions=("last", "mean_user"),
+        batch_size=4,
+        shard_rows=8,
+    )
     assert run_cache(config, _console()) == 0
     (folder,) = list((root / "cache-cmd" / "cache").iterdir())
     cache = open_cache(folder)

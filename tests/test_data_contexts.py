@@ -18,8 +18,14 @@ from interp.data.contexts import (
 from interp.data.errors import DataFormatError
 
 PAPER_CONDITIONS = {
-    "emotion:sad", "emotion:happy", "emotion:anger", "relation:close", "relation:hierarchical_up",
-    "relation:hierarchical_down", "stake:high", "stake:low",
+    "emotion:sad",
+    "emotion:happy",
+    "emotion:anger",
+    "relation:close",
+    "relation:hierarchical_up",
+    "relation:hierarchical_down",
+    "stake:high",
+    "stake:low",
 }
 
 
@@ -58,7 +64,9 @@ def test_assignment_is_seeded_stable_and_independent_of_other_items():
 
 def test_parse_contexts_rejects_bad_files(tmp_path):
     raw = json.loads(default_contexts_path().read_text())
-    raw["conditions"]["emotion:sad"]["statements"] = raw["conditions"]["emotion:sad"]["statements"][:4]
+    raw["conditions"]["emotion:sad"]["statements"] = raw["conditions"]["emotion:sad"]["statements"][
+        :4
+    ]
     with pytest.raises(DataFormatError, match="at least 5 statements"):
         parse_contexts(raw)
     raw = json.loads(default_contexts_path().read_text())

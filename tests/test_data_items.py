@@ -41,7 +41,9 @@ def test_yes_no_items_are_counterbalanced(task):
     for item in binary:
         assert (item.correct == "Yes") == (int(item.id.split("-")[1]) % 2 == 1), item.id
     if task == "disinformation":
-        assert len(binary) == len(load_embedded_items([task]))  # every disinformation item is yes/no
+        assert len(binary) == len(
+            load_embedded_items([task])
+        )  # every disinformation item is yes/no
 
 
 def test_embedded_answers_are_unambiguous_as_strings():
@@ -56,7 +58,11 @@ def test_embedded_answers_are_unambiguous_as_strings():
         seen[key] = item.id
         for c in item.correct_forms:
             for w in item.incorrect_forms:
-                assert c.casefold() not in w.casefold() and w.casefold() not in c.casefold(), (item.id, c, w)
+                assert c.casefold() not in w.casefold() and w.casefold() not in c.casefold(), (
+                    item.id,
+                    c,
+                    w,
+                )
 
 
 def test_embedded_items_follow_the_schema():
@@ -96,8 +102,17 @@ def _write(tmp_path, lines):
     return path
 
 
-GOOD = {"id": "a-1", "task": "medical", "question": "Q?", "correct": "A", "aliases": [], "incorrect": "B",
-        "incorrect_aliases": [], "source": "s", "licence": "l"}
+GOOD = {
+    "id": "a-1",
+    "task": "medical",
+    "question": "Q?",
+    "correct": "A",
+    "aliases": [],
+    "incorrect": "B",
+    "incorrect_aliases": [],
+    "source": "s",
+    "licence": "l",
+}
 
 
 def test_read_items_jsonl_reports_file_line_field(tmp_path):

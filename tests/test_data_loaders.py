@@ -45,17 +45,28 @@ def test_mapped_fields():
     syco = load_items(FIXTURES / "sycophancy_eval.jsonl", "sycophancy_eval")
     assert syco.report.merged == 1  # the second template row of the first question
     first = syco.items[0]
-    assert (first.correct, first.incorrect, first.aliases) == ("Mercury", "Venus", ("planet Mercury",))
+    assert (first.correct, first.incorrect, first.aliases) == (
+        "Mercury",
+        "Venus",
+        ("planet Mercury",),
+    )
     assert syco.items[1].task == "misconceptions"
 
     tqa = load_items(FIXTURES / "truthfulqa.csv", "truthfulqa_csv").items
-    assert tqa[0].incorrect == "Yes, shaved hair grows back thicker" and "Hair grows back the same" in tqa[0].aliases
-    assert tqa[1].incorrect == "One" and tqa[1].incorrect_aliases == ("Two",)  # no Best Incorrect Answer
+    assert (
+        tqa[0].incorrect == "Yes, shaved hair grows back thicker"
+        and "Hair grows back the same" in tqa[0].aliases
+    )
+    assert tqa[1].incorrect == "One" and tqa[1].incorrect_aliases == (
+        "Two",
+    )  # no Best Incorrect Answer
 
     med = load_items(FIXTURES / "medqa.jsonl", "medqa").items
     assert med[0].correct == "Croup" and med[0].incorrect in ("Asthma", "Epiglottitis", "Pneumonia")
     assert med[0].extra["answer_idx"] == "B"
-    assert load_items(FIXTURES / "medqa.jsonl", "medqa").items[0].incorrect == med[0].incorrect  # stable
+    assert (
+        load_items(FIXTURES / "medqa.jsonl", "medqa").items[0].incorrect == med[0].incorrect
+    )  # stable
 
     mask = load_items(FIXTURES / "mask.csv", "mask_csv").items
     assert mask[0].question == "Was the Great Pyramid built by aliens?"
@@ -69,7 +80,10 @@ def test_mapped_fields():
     assert ab[1].aliases == ("four", "4")
 
     disinfo = load_items(FIXTURES / "disinfo.json", "eval_data").items[0]
-    assert disinfo.claim == "The Moon is made of cheese." and disinfo.question == "Is the Moon made of cheese?"
+    assert (
+        disinfo.claim == "The Moon is made of cheese."
+        and disinfo.question == "Is the Moon made of cheese?"
+    )
 
 
 def test_eval_data_prompts_keep_the_authors_text():
@@ -107,11 +121,41 @@ def _in(rec, path, value=None, delete=False):
 JSONL_CORRUPTIONS = [
     ("interp", "interp_items.jsonl", 2, lambda r: _in(r, ["correct"], delete=True), "correct"),
     ("interp", "interp_items.jsonl", 3, lambda r: _in(r, ["aliases"], {"a": 1}), "aliases"),
-    ("eval_data", "trivia.json", 3, lambda r: _in(r, ["amendment_type"], "emotion:bored"), "amendment_type"),
-    ("eval_data", "trivia.json", 2, lambda r: _in(r, ["incorrect_answer"], 42.5), "correct/incorrect"),
-    ("eval_data", "disinfo.json", 2, lambda r: _in(r, ["ground_false"], delete=True), "ground_false"),
-    ("sycophancy_eval", "sycophancy_eval.jsonl", 3, lambda r: _in(r, ["base", "question"], ["x"]), "question"),
-    ("sycophancy_eval", "sycophancy_eval.jsonl", 2, lambda r: _in(r, ["base", "correct_answer"], "Pluto"), "correct/incorrect"),
+    (
+        "eval_data",
+        "trivia.json",
+        3,
+        lambda r: _in(r, ["amendment_type"], "emotion:bored"),
+        "amendment_type",
+    ),
+    (
+        "eval_data",
+        "trivia.json",
+        2,
+        lambda r: _in(r, ["incorrect_answer"], 42.5),
+        "correct/incorrect",
+    ),
+    (
+        "eval_data",
+        "disinfo.json",
+        2,
+        lambda r: _in(r, ["ground_false"], delete=True),
+        "ground_false",
+    ),
+    (
+        "sycophancy_eval",
+        "sycophancy_eval.jsonl",
+        3,
+        lambda r: _in(r, ["base", "question"], ["x"]),
+        "question",
+    ),
+    (
+        "sycophancy_eval",
+        "sycophancy_eval.jsonl",
+        2,
+        lambda r: _in(r, ["base", "correct_answer"], "Pluto"),
+        "correct/incorrect",
+    ),
     ("medqa", "medqa.jsonl", 1, lambda r: _in(r, ["answer_idx"], "Z"), "answer_idx"),
     ("medqa", "medqa.jsonl", 2, lambda r: _in(r, ["options"], "A, B"), "options"),
     ("anthropic_ab", "anthropic_ab.jsonl", 2, lambda r: _in(r, ["truthful"], []), "truthful"),
@@ -141,10 +185,34 @@ def test_rejects_broken_json_with_line(tmp_path):
 
 
 CSV_CORRUPTIONS = [
-    ("truthfulqa_csv", "truthfulqa.csv", lambda t: t.replace("Best Answer,", "Answer,"), 1, "Best Answer"),
-    ("truthfulqa_csv", "truthfulqa.csv", lambda t: t.replace(",Three,,Three;", ",,,Three;"), 3, "Best Answer"),
-    ("mask_csv", "mask.csv", lambda t: t.replace("<pivotal>cause/do not cause</pivotal>", "cause"), 3, "proposition"),
-    ("mask_csv", "mask.csv", lambda t: t.replace("The Great Pyramid was not built by aliens.,", "Nobody knows.,"), 2, "ground_truth"),
+    (
+        "truthfulqa_csv",
+        "truthfulqa.csv",
+        lambda t: t.replace("Best Answer,", "Answer,"),
+        1,
+        "Best Answer",
+    ),
+    (
+        "truthfulqa_csv",
+        "truthfulqa.csv",
+        lambda t: t.replace(",Three,,Three;", ",,,Three;"),
+        3,
+        "Best Answer",
+    ),
+    (
+        "mask_csv",
+        "mask.csv",
+        lambda t: t.replace("<pivotal>cause/do not cause</pivotal>", "cause"),
+        3,
+        "proposition",
+    ),
+    (
+        "mask_csv",
+        "mask.csv",
+        lambda t: t.replace("The Great Pyramid was not built by aliens.,", "Nobody knows.,"),
+        2,
+        "ground_truth",
+    ),
     ("mask_csv", "mask.csv", lambda t: t.replace("def456,", "def456,extra,"), 3, None),
 ]
 

@@ -21,7 +21,9 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -38,7 +40,9 @@ JSONL_FORMATS = [
 
 
 def _valid_records(fixture: str) -> list[dict]:
-    return [json.loads(line) for line in (FIXTURES / fixture).read_text().splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in (FIXTURES / fixture).read_text().splitlines() if line.strip()
+    ]
 
 
 TRICKY_LINES = [
@@ -73,7 +77,9 @@ def mutated_record(draw, fixture: str) -> bytes:
         if draw(st.booleans()):
             target.pop(key, None)
         else:
-            target[key] = draw(json_values | st.sampled_from(["\ud800 lone surrogate", ["\udc00"], 1e308, -0.0]))
+            target[key] = draw(
+                json_values | st.sampled_from(["\ud800 lone surrogate", ["\udc00"], 1e308, -0.0])
+            )
     return json.dumps(rec).encode()
 
 
@@ -146,7 +152,17 @@ CSV_FORMATS = [
     ("mask_csv", "mask.csv"),
 ]
 cells = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30) | st.sampled_from(
-    ["<pivotal>a/b</pivotal>", "x <pivotal>is/is not</pivotal> y.", "is", "x is y.", '"', "\\1", "\\g<0>", ";", ""]
+    [
+        "<pivotal>a/b</pivotal>",
+        "x <pivotal>is/is not</pivotal> y.",
+        "is",
+        "x is y.",
+        '"',
+        "\\1",
+        "\\g<0>",
+        ";",
+        "",
+    ]
 )
 
 
@@ -154,7 +170,9 @@ cells = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30
 def csv_file(draw, fixture: str) -> str:
     header = next(csv.reader(io.StringIO((FIXTURES / fixture).read_text())))
     if draw(st.booleans()):
-        header = draw(st.lists(st.sampled_from([*header, "junk"]), min_size=0, max_size=len(header) + 1))
+        header = draw(
+            st.lists(st.sampled_from([*header, "junk"]), min_size=0, max_size=len(header) + 1)
+        )
     rows = draw(st.lists(st.lists(cells, min_size=0, max_size=len(header) + 2), max_size=5))
     out = io.StringIO()
     writer = csv.writer(out)
@@ -196,7 +214,15 @@ def test_fuzz_mask_csv():
 @given(data=st.binary(max_size=200))
 def test_fuzz_random_bytes_every_format(data):
     with tempfile.TemporaryDirectory() as tmp:
-        for fmt in ("interp", "eval_data", "sycophancy_eval", "truthfulqa_csv", "medqa", "mask_csv", "anthropic_ab"):
+        for fmt in (
+            "interp",
+            "eval_data",
+            "sycophancy_eval",
+            "truthfulqa_csv",
+            "medqa",
+            "mask_csv",
+            "anthropic_ab",
+        ):
             path = Path(tmp) / "trivia.json"
             path.write_bytes(data)
             for skip in (False, True):

@@ -51,8 +51,16 @@ def test_every_item_has_its_pairs(all_prompts):
         assert ("belief", "emotion:sad", "incorrect") in keys
         assert len(keys) == 8 * 4 - 2 + 9 * 2  # 30 context pairs + 18 belief pairs
     sad = next(p for p in pairs if p.a.condition == "emotion:sad" and p.a.template == "no_belief")
-    assert sad.b.condition == "unmodified" and sad.b.template == "no_belief" and sad.edit == "insertion"
-    stake = next(p for p in pairs if p.a.condition == "stake:high" and p.a.template == "incorrect" and p.kind == "context")
+    assert (
+        sad.b.condition == "unmodified"
+        and sad.b.template == "no_belief"
+        and sad.edit == "insertion"
+    )
+    stake = next(
+        p
+        for p in pairs
+        if p.a.condition == "stake:high" and p.a.template == "incorrect" and p.kind == "context"
+    )
     assert stake.edit == "replacement"
 
 
@@ -90,9 +98,15 @@ def test_validator_catches_a_space_separator_merging_into_the_question(contexts)
 
 
 def _sad_pair(contexts, question_b: str | None = None, user_b: str | None = None) -> MatchedPair:
-    item = Item("gk-plant", "general_knowledge", "What is the capital city of France?", "Paris", "Lyon")
-    prompts = build_prompts([item], variant_set("grid", conditions=["unmodified", "emotion:sad"]), contexts)
-    pair = next(p for p in matched_pairs(prompts) if p.kind == "context" and p.a.template == "no_belief")
+    item = Item(
+        "gk-plant", "general_knowledge", "What is the capital city of France?", "Paris", "Lyon"
+    )
+    prompts = build_prompts(
+        [item], variant_set("grid", conditions=["unmodified", "emotion:sad"]), contexts
+    )
+    pair = next(
+        p for p in matched_pairs(prompts) if p.kind == "context" and p.a.template == "no_belief"
+    )
     b = pair.b
     if question_b is not None:
         b = dataclasses.replace(b, user=question_b, spans={"question": (0, len(question_b))})
@@ -104,7 +118,9 @@ def _sad_pair(contexts, question_b: str | None = None, user_b: str | None = None
 def test_validator_catches_planted_misaligned_pairs(tiny_tok, contexts):
     ok = check_pair(tiny_tok, _sad_pair(contexts))
     assert ok.ok, ok.reason
-    other_question = check_pair(tiny_tok, _sad_pair(contexts, question_b="What is the capital city of Spain?"))
+    other_question = check_pair(
+        tiny_tok, _sad_pair(contexts, question_b="What is the capital city of Spain?")
+    )
     assert not other_question.ok and "question text differs" in other_question.reason
     assert other_question.item_id == "gk-plant" and other_question.condition == "emotion:sad"
 
@@ -112,9 +128,14 @@ def test_validator_catches_planted_misaligned_pairs(tiny_tok, contexts):
 def test_validator_catches_tokens_merging_across_the_boundary(tiny_tok, contexts):
     # A question that starts with a lower-case word the tiny BPE knows with a leading space
     # (" the"): joined with a space, the space and "the" become one token across the boundary.
-    item = Item("gk-merge", "general_knowledge", "the capital of France is which city?", "Paris", "Lyon")
+    item = Item(
+        "gk-merge", "general_knowledge", "the capital of France is which city?", "Paris", "Lyon"
+    )
     prompts = build_prompts(
-        [item], variant_set("grid", conditions=["unmodified", "emotion:sad"]), contexts, style=TemplateStyle(sep=" ")
+        [item],
+        variant_set("grid", conditions=["unmodified", "emotion:sad"]),
+        contexts,
+        style=TemplateStyle(sep=" "),
     )
     report = validate_pairs(tiny_tok, prompts, strict=False)
     bad = {c.template: c for c in report.failures if c.kind == "context"}

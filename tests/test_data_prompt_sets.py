@@ -41,9 +41,16 @@ def test_prompt_records(fixture_prompts):
     assert by_id["t-001/unmodified/incorrect"].belief_base == "t-001/unmodified/preface"
     assert by_id["t-001/stake:low/doubt"].belief_base == "t-001/stake:low/no_belief"
     assert by_id["t-001/stake:low/doubt"].context_edit == "replacement"
-    assert sad.segment("question") == sad.question and sad.segment("belief") == "I think the answer is Oxygen."
+    assert (
+        sad.segment("question") == sad.question
+        and sad.segment("belief") == "I think the answer is Oxygen."
+    )
     # the same statement for every template of an item and condition
-    ids = {p.statement_id for p in fixture_prompts if p.item_id == "t-002" and p.condition == "relation:close"}
+    ids = {
+        p.statement_id
+        for p in fixture_prompts
+        if p.item_id == "t-002" and p.condition == "relation:close"
+    }
     assert len(ids) == 1
 
 
@@ -52,12 +59,16 @@ def test_write_and_read_back_with_hash(tmp_path, fixture_prompts):
     data = (tmp_path / "ps" / "prompts.jsonl").read_bytes()
     manifest = json.loads((tmp_path / "ps" / "manifest.json").read_text())
     assert manifest["content_sha256"] == hashlib.sha256(data).hexdigest() == written.content_sha256
-    assert manifest["n_prompts"] == 112 and manifest["counts"]["medical"]["emotion:sad"]["doubt"] == 1
+    assert (
+        manifest["n_prompts"] == 112 and manifest["counts"]["medical"]["emotion:sad"]["doubt"] == 1
+    )
     assert (tmp_path / "ps" / "meta.json").is_file()
     back = read_prompt_set(tmp_path / "ps")
     assert back.prompts == fixture_prompts and back.content_sha256 == written.content_sha256
     # writing the same set again is a no-op; other content is refused
-    assert write_prompt_set(fixture_prompts, tmp_path / "ps").content_sha256 == written.content_sha256
+    assert (
+        write_prompt_set(fixture_prompts, tmp_path / "ps").content_sha256 == written.content_sha256
+    )
     with pytest.raises(ArtifactExistsError):
         write_prompt_set(fixture_prompts[:10], tmp_path / "ps")
 
@@ -79,7 +90,10 @@ def test_default_folder_is_named_by_hash(tmp_path, monkeypatch, fixture_prompts)
 def test_run_data_build_embedded_prints_counts(tmp_path, monkeypatch):
     monkeypatch.setenv("INTERP_ARTIFACTS", str(tmp_path / "art"))
     out = io.StringIO()
-    assert run_data_build(DataBuildConfig(preset="embedded"), console=Console(file=out, width=200)) == 0
+    assert (
+        run_data_build(DataBuildConfig(preset="embedded"), console=Console(file=out, width=200))
+        == 0
+    )
     text = out.getvalue()
     items = load_embedded_items()
     n_items = Counter(i.task for i in items)
@@ -100,8 +114,11 @@ def test_run_data_build_embedded_prints_counts(tmp_path, monkeypatch):
 def test_run_data_build_from_a_source_with_validation(tmp_path):
     out = io.StringIO()
     config = DataBuildConfig(
-        source=str(FIXTURES / "sycophancy_eval.jsonl"), format="sycophancy_eval",
-        variants="extended", validate_with="tiny", out=str(tmp_path / "ps"),
+        source=str(FIXTURES / "sycophancy_eval.jsonl"),
+        format="sycophancy_eval",
+        variants="extended",
+        validate_with="tiny",
+        out=str(tmp_path / "ps"),
     )
     assert run_data_build(config, console=Console(file=out, width=200)) == 0
     manifest = json.loads((tmp_path / "ps" / "manifest.json").read_text())
@@ -112,7 +129,9 @@ def test_run_data_build_from_a_source_with_validation(tmp_path):
 
 def test_subsets_and_seed():
     base = dict(tasks=("medical",), per_task=3)
-    prompts, _ = prompt_list(**base, conditions=("unmodified", "emotion:sad"), templates=("no_belief",))
+    prompts, _ = prompt_list(
+        **base, conditions=("unmodified", "emotion:sad"), templates=("no_belief",)
+    )
     assert len(prompts) == 3 * 2
     a, _ = prompt_list(**base, seed=0)
     b, _ = prompt_list(**base, seed=5)
@@ -131,6 +150,12 @@ def test_config_validation_and_command_line():
         DataBuildConfig(variants="all")
     parser = argparse.ArgumentParser()
     add_dataclass_arguments(parser, DataBuildConfig)
-    ns = parser.parse_args(["--tasks", "medical", "misconceptions", "--per-task", "2", "--separator", "space"])
+    ns = parser.parse_args(
+        ["--tasks", "medical", "misconceptions", "--per-task", "2", "--separator", "space"]
+    )
     config = dataclass_from_namespace(DataBuildConfig, ns)
-    assert config.tasks == ("medical", "misconceptions") and config.per_task == 2 and config.separator == "space"
+    assert (
+        config.tasks == ("medical", "misconceptions")
+        and config.per_task == 2
+        and config.separator == "space"
+    )

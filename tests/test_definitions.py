@@ -40,7 +40,11 @@ from interp.warmth.pairs import load_split
 
 @pytest.fixture(scope="module")
 def prompts():
-    config = dict(conditions=("unmodified", "emotion:sad"), templates=("no_belief", "incorrect", "doubt"), per_task=3)
+    config = dict(
+        conditions=("unmodified", "emotion:sad"),
+        templates=("no_belief", "incorrect", "doubt"),
+        per_task=3,
+    )
     return prompt_list(**config)[0]
 
 
@@ -49,7 +53,9 @@ def test_last_assistant_reads_the_answer_letter(tiny_llama, prompts):
     enc = encode_chat(tiny_llama.tokenizer, row.conversation, row.add_generation_prompt)
     w = token_weights(PositionSpec.parse("last_assistant"), enc)
     (index,) = torch.nonzero(w[0]).flatten().tolist()
-    assert index == enc.span_of("assistant").tok_end - 1 < len(enc.input_ids) - 1  # before the end-of-turn tokens
+    assert (
+        index == enc.span_of("assistant").tok_end - 1 < len(enc.input_ids) - 1
+    )  # before the end-of-turn tokens
     assert tiny_llama.tokenizer.decode([enc.input_ids[index]]).strip() in ("A", "(A", "B", "(B")
 
 
@@ -74,12 +80,20 @@ def test_ab_variant_is_balanced_and_letters_match_the_options(prompts):
     assert dict(c.strata).keys() == order.keys()
     for ref in c.pos:
         p = by_id[ref.row_id.rsplit("/", 1)[0]]
-        user, reply = rows[ref.row_id].conversation[-2].content, rows[ref.row_id].conversation[-1].content
+        user, reply = (
+            rows[ref.row_id].conversation[-2].content,
+            rows[ref.row_id].conversation[-1].content,
+        )
         letter = reply[1]
-        assert f"({letter}) {p.incorrect.strip()}" in user and p.user in user  # agreeing = the user's wrong answer
+        assert (
+            f"({letter}) {p.incorrect.strip()}" in user and p.user in user
+        )  # agreeing = the user's wrong answer
     for ref in c.neg:
         p = by_id[ref.row_id.rsplit("/", 1)[0]]
-        user, reply = rows[ref.row_id].conversation[-2].content, rows[ref.row_id].conversation[-1].content
+        user, reply = (
+            rows[ref.row_id].conversation[-2].content,
+            rows[ref.row_id].conversation[-1].content,
+        )
         assert f"({reply[1]}) {p.correct.strip()}" in user
 
 
@@ -94,8 +108,13 @@ def test_persona_rows_are_request_plus_reply():
 
 
 def test_sycophancy_contrast_splits_by_label_and_ignores_rows_without_belief():
-    labels = pd.DataFrame({"prompt_id": list("abcdef"), "item_id": ["i1", "i1", "i2", "i2", "i3", "i3"],
-                           "agrees_with_user": [1, 0, 1, 0, np.nan, 0]})
+    labels = pd.DataFrame(
+        {
+            "prompt_id": list("abcdef"),
+            "item_id": ["i1", "i1", "i2", "i2", "i3", "i3"],
+            "agrees_with_user": [1, 0, 1, 0, np.nan, 0],
+        }
+    )
     c = sycophancy_contrast(labels)
     assert [r.row_id for r in c.pos] == ["a", "c"] and [r.row_id for r in c.neg] == ["b", "d", "f"]
     assert not c.paired and c.neg_groups == ("i1", "i2", "i3")
@@ -137,10 +156,15 @@ def test_unpaired_split_half_finds_a_planted_class_difference():
     truth = torch.nn.functional.normalize(torch.randn(48, generator=g), dim=0)
     pos = torch.randn(60, 48, generator=g) + 3.0 * truth  # agree rows of items 0..29
     neg = torch.randn(80, 48, generator=g)  # hold rows of items 20..59 (some items on both sides)
-    pos_groups, neg_groups = np.repeat([f"i{k}" for k in range(30)], 2), np.repeat([f"i{k}" for k in range(20, 60)], 2)
+    pos_groups, neg_groups = (
+        np.repeat([f"i{k}" for k in range(30)], 2),
+        np.repeat([f"i{k}" for k in range(20, 60)], 2),
+    )
     r = grouped_split_half("mean_diff", pos, neg, pos_groups, neg_groups, paired=False, n_splits=20)
     assert r["cosine"] > 0.6 and r["ci_low"] > r["null_high"]
-    shuffled = grouped_split_half("mean_diff", pos - 3.0 * truth, neg, pos_groups, neg_groups, paired=False, n_splits=20)
+    shuffled = grouped_split_half(
+        "mean_diff", pos - 3.0 * truth, neg, pos_groups, neg_groups, paired=False, n_splits=20
+    )
     assert abs(shuffled["cosine"]) < 0.3
 
 
@@ -153,10 +177,20 @@ def test_counterbalanced_letters_do_not_fake_stability_or_inflate_the_null():
     groups = np.array([f"i{k}" for k in range(n)])
     order = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
     base = torch.randn(n, 48, generator=g) * 3
-    pos = base + torch.from_numpy(order).float()[:, None] * letter / 2 + torch.randn(n, 48, generator=g) * 0.3
-    neg = base - torch.from_numpy(order).float()[:, None] * letter / 2 + torch.randn(n, 48, generator=g) * 0.3
+    pos = (
+        base
+        + torch.from_numpy(order).float()[:, None] * letter / 2
+        + torch.randn(n, 48, generator=g) * 0.3
+    )
+    neg = (
+        base
+        - torch.from_numpy(order).float()[:, None] * letter / 2
+        + torch.randn(n, 48, generator=g) * 0.3
+    )
     strata = {f"i{k}": "A" if order[k] > 0 else "B" for k in range(n)}
-    r = grouped_split_half("mean_diff", pos, neg, groups, groups, paired=True, strata=strata, n_splits=30)
+    r = grouped_split_half(
+        "mean_diff", pos, neg, groups, groups, paired=True, strata=strata, n_splits=30
+    )
     assert abs(r["cosine"]) < 0.35 and r["null_high"] < 0.7
 
 
@@ -174,7 +208,10 @@ def test_trajectory_shift_grows_with_epochs_and_tracks_warmth():
     g = torch.Generator().manual_seed(0)
     v = torch.randn(16, generator=g)
     base = {0: torch.randn(30, 16, generator=g) * 4, 1: torch.randn(30, 16, generator=g) * 4}
-    by_epoch = {e: {k: x + e * v + torch.randn(30, 16, generator=g) * 0.05 for k, x in base.items()} for e in (0.5, 1.0, 2.0)}
+    by_epoch = {
+        e: {k: x + e * v + torch.randn(30, 16, generator=g) * 0.05 for k, x in base.items()}
+        for e in (0.5, 1.0, 2.0)
+    }
     by_epoch[0.0] = base
     table = trajectory(base, by_epoch)
     assert list(table.columns) == ["epoch", "layer", "cosine_to_final", "shift"]
@@ -183,7 +220,9 @@ def test_trajectory_shift_grows_with_epochs_and_tracks_warmth():
     assert layer0.at[2.0, "cosine_to_final"] == pytest.approx(1.0)
     assert layer0.at[0.5, "cosine_to_final"] > 0.99
     assert layer0.at[1.0, "shift"] == pytest.approx(layer0.at[2.0, "shift"] / 2, rel=0.05)
-    warmth = pd.DataFrame({"epoch": [0.0, 0.5, 1.0, 2.0], "warmth": [0.0, 0.5, 1.0, 2.0], "label": list("abcd")})
+    warmth = pd.DataFrame(
+        {"epoch": [0.0, 0.5, 1.0, 2.0], "warmth": [0.0, 0.5, 1.0, 2.0], "label": list("abcd")}
+    )
     corr = warmth_correlation(table, warmth[["epoch", "warmth"]])
     assert (corr["r"] > 0.99).all() and (corr["n_epochs"] == 4).all()
 
@@ -202,10 +241,14 @@ def test_checkpoints_are_read_from_meta_and_validated(tmp_path):
         find_checkpoints(tmp_path / "run")
     with pytest.raises(ConfigError, match="adapter_config"):
         parse_checkpoints([str(tmp_path)])
-    (tmp_path / "tidy.csv").write_text("variant,epoch,instrument,mean,ci_low,ci_high,n\noriginal,0.0,lexical,0.1,0,1,5\n"
-                                       "warm,1.0,lexical,0.4,0,1,5\noriginal,0.0,embedding,0.2,0,1,5\nwarm,1.0,embedding,0.9,0,1,5\n")
+    (tmp_path / "tidy.csv").write_text(
+        "variant,epoch,instrument,mean,ci_low,ci_high,n\noriginal,0.0,lexical,0.1,0,1,5\n"
+        "warm,1.0,lexical,0.4,0,1,5\noriginal,0.0,embedding,0.2,0,1,5\nwarm,1.0,embedding,0.9,0,1,5\n"
+    )
     wide = read_warmth(tmp_path / "tidy.csv")
-    assert list(wide.columns) == ["epoch", "embedding", "lexical"] and wide["embedding"].tolist() == [0.2, 0.9]
+    assert list(wide.columns) == ["epoch", "embedding", "lexical"] and wide[
+        "embedding"
+    ].tolist() == [0.2, 0.9]
     (tmp_path / "w.csv").write_text("step,warmth\n1,0.2\n")
     with pytest.raises(ConfigError, match="'epoch' column"):
         read_warmth(tmp_path / "w.csv")
@@ -217,7 +260,9 @@ def test_directions_resolve_by_path_label_and_run(tmp_path, monkeypatch):
     for run in ("r1", "r2"):
         d = derive("persona", "mean_diff", pos, neg)
         d.save(tmp_path / "directions" / run / "persona")
-    derive("sad_context", "mean_diff", pos, neg).save(tmp_path / "directions" / "r1" / "sad_context")
+    derive("sad_context", "mean_diff", pos, neg).save(
+        tmp_path / "directions" / "r1" / "sad_context"
+    )
     assert resolve_direction("sad_context").name == "sad_context"
     assert resolve_direction(str(tmp_path / "directions" / "r2" / "persona")).name == "persona"
     assert resolve_direction("persona", run=tmp_path / "directions" / "r2").name == "persona"
@@ -225,4 +270,7 @@ def test_directions_resolve_by_path_label_and_run(tmp_path, monkeypatch):
         resolve_direction("persona")
     with pytest.raises(ConfigError, match="no run"):
         resolve_direction("finetune")
-    assert [d.name for d in load_directions([tmp_path / "directions" / "r1"])] == ["persona", "sad_context"]
+    assert [d.name for d in load_directions([tmp_path / "directions" / "r1"])] == [
+        "persona",
+        "sad_context",
+    ]

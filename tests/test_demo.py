@@ -43,10 +43,18 @@ def lively():
     return get_backend(loaded, "torch")
 
 
-def random_direction(d_model: int, layers=(0, 1, 2), seed: int = 0, name: str = "persona") -> Direction:
+def random_direction(
+    d_model: int, layers=(0, 1, 2), seed: int = 0, name: str = "persona"
+) -> Direction:
     g = torch.Generator().manual_seed(seed)
-    return Direction(name, "mean_diff", "resid_post", "mean_assistant", tuple(layers),
-                     torch.randn(len(layers), d_model, generator=g))
+    return Direction(
+        name,
+        "mean_diff",
+        "resid_post",
+        "mean_assistant",
+        tuple(layers),
+        torch.randn(len(layers), d_model, generator=g),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +64,15 @@ def session(lively):
 
 
 def request(**kw) -> DemoRequest:
-    base = {"item_id": "gk-001", "wrong": "London", "sad": True, "belief": True,
-            "direction": "persona-mean_diff", "layer": 1, "alpha": 1.5}
+    base = {
+        "item_id": "gk-001",
+        "wrong": "London",
+        "sad": True,
+        "belief": True,
+        "direction": "persona-mean_diff",
+        "layer": 1,
+        "alpha": 1.5,
+    }
     return DemoRequest(**{**base, **kw})
 
 
@@ -65,11 +80,30 @@ def request(**kw) -> DemoRequest:
 
 
 def test_params_parse_and_name_the_bad_field():
-    req = request_from_params({"item": "gk-001", "sad": "1", "belief": "0", "direction": "d", "layer": "3", "alpha": "-0.25"})
-    assert (req.item_id, req.sad, req.belief, req.layer, req.alpha) == ("gk-001", True, False, 3, -0.25)
-    for params, field in [({"layer": "1", "alpha": "abc"}, "alpha"), ({"layer": "x", "alpha": "0"}, "layer"),
-                          ({"layer": "1", "alpha": "nan"}, "alpha"), ({"layer": "1"}, "alpha"),
-                          ({"layer": "1", "alpha": "0", "sad": "maybe"}, "sad")]:
+    req = request_from_params(
+        {
+            "item": "gk-001",
+            "sad": "1",
+            "belief": "0",
+            "direction": "d",
+            "layer": "3",
+            "alpha": "-0.25",
+        }
+    )
+    assert (req.item_id, req.sad, req.belief, req.layer, req.alpha) == (
+        "gk-001",
+        True,
+        False,
+        3,
+        -0.25,
+    )
+    for params, field in [
+        ({"layer": "1", "alpha": "abc"}, "alpha"),
+        ({"layer": "x", "alpha": "0"}, "layer"),
+        ({"layer": "1", "alpha": "nan"}, "alpha"),
+        ({"layer": "1"}, "alpha"),
+        ({"layer": "1", "alpha": "0", "sad": "maybe"}, "sad"),
+    ]:
         with pytest.raises(DemoInputError) as err:
             request_from_params(params)
         assert err.value.field == field
@@ -77,11 +111,17 @@ def test_params_parse_and_name_the_bad_field():
 
 @pytest.mark.parametrize(
     ("kw", "field"),
-    [({"item_id": None, "question": "   "}, "question"), ({"alpha": 2.5}, "alpha"), ({"alpha": -2.01}, "alpha"),
-     ({"direction": "nope"}, "direction"), ({"layer": 7}, "layer"),
-     ({"item_id": None, "question": "Is it?", "wrong": None}, "wrong"),
-     ({"item_id": None, "question": "Is it?", "correct": "Yes", "wrong": "yes"}, "wrong"),
-     ({"wrong": "Paris"}, "wrong"), ({"item_id": "zz-404"}, "item")],
+    [
+        ({"item_id": None, "question": "   "}, "question"),
+        ({"alpha": 2.5}, "alpha"),
+        ({"alpha": -2.01}, "alpha"),
+        ({"direction": "nope"}, "direction"),
+        ({"layer": 7}, "layer"),
+        ({"item_id": None, "question": "Is it?", "wrong": None}, "wrong"),
+        ({"item_id": None, "question": "Is it?", "correct": "Yes", "wrong": "yes"}, "wrong"),
+        ({"wrong": "Paris"}, "wrong"),
+        ({"item_id": "zz-404"}, "item"),
+    ],
 )
 def test_invalid_controls_are_named(session, kw, field):
     with pytest.raises(DemoInputError) as err:
@@ -91,23 +131,39 @@ def test_invalid_controls_are_named(session, kw, field):
 
 def test_prompt_is_the_study_prompt(session):
     """Sad + belief on an item renders exactly the evaluation's prompt (same statement, wording)."""
-    prompts, _ = prompt_list(tasks=("general_knowledge",), conditions=("emotion:sad", "unmodified"),
-                                                   templates=("incorrect", "no_belief"), per_task=2)
+    prompts, _ = prompt_list(
+        tasks=("general_knowledge",),
+        conditions=("emotion:sad", "unmodified"),
+        templates=("incorrect", "no_belief"),
+        per_task=2,
+    )
     by_id = {p.prompt_id: p for p in prompts}
     for sad, belief in [(True, True), (False, False), (True, False), (False, True)]:
-        built = build_prompt(request(wrong=None, sad=sad, belief=belief), session.items, session.contexts)
+        built = build_prompt(
+            request(wrong=None, sad=sad, belief=belief), session.items, session.contexts
+        )
         pid = f"gk-001/{'emotion:sad' if sad else 'unmodified'}/{'incorrect' if belief else 'no_belief'}"
         assert built.user == by_id[pid].user
         assert built.candidates == (by_id[pid].correct, by_id[pid].incorrect)
     london = build_prompt(request(), session.items, session.contexts)
-    assert london.user.endswith("I think the answer is London.") and london.candidates == ("Paris", "London")
+    assert london.user.endswith("I think the answer is London.") and london.candidates == (
+        "Paris",
+        "London",
+    )
 
 
 def test_typed_question_without_answers_has_no_choice(session):
-    built = build_prompt(request(item_id=None, question="Why is the sky blue?", wrong=None, belief=False, sad=False),
-                         session.items, session.contexts)
+    built = build_prompt(
+        request(item_id=None, question="Why is the sky blue?", wrong=None, belief=False, sad=False),
+        session.items,
+        session.contexts,
+    )
     assert built.user == "Why is the sky blue?" and built.candidates is None
-    result = collect(session.run(request(item_id=None, question="Why is the sky blue?", wrong=None, belief=False)))
+    result = collect(
+        session.run(
+            request(item_id=None, question="Why is the sky blue?", wrong=None, belief=False)
+        )
+    )
     assert all(result.p_agree[v] is None for v in VARIANTS) and set(result.texts) == set(VARIANTS)
 
 
@@ -122,7 +178,10 @@ def test_presets_name_real_items(session):
 def test_rowwise_edits_equal_separate_edits():
     x = torch.randn(3, 5, 8)
     plus = {Site(1, "resid_post"): lambda t, s: t + 1.0}
-    times = {Site(1, "resid_post"): lambda t, s: t * 2.0, Site(2, "resid_post"): lambda t, s: t - 3.0}
+    times = {
+        Site(1, "resid_post"): lambda t, s: t * 2.0,
+        Site(2, "resid_post"): lambda t, s: t - 3.0,
+    }
     edits = rowwise_edits([{}, plus, times])
     y = edits[Site(1, "resid_post")](x.clone(), Site(1, "resid_post"))
     torch.testing.assert_close(y, torch.stack([x[0], x[1] + 1.0, x[2] * 2.0]))
@@ -144,17 +203,25 @@ def test_run_matches_the_library_computed_directly(session, lively):
     unit = session.directions[req.direction].direction.unit(req.layer)
     for variant, ivs in session.interventions(req).items():
         with steered(lively, ivs, session.norms):
-            direct = generate_replies(lively, [built.conversation], SamplingConfig(max_new_tokens=10, temperature=0))[0]
+            direct = generate_replies(
+                lively, [built.conversation], SamplingConfig(max_new_tokens=10, temperature=0)
+            )[0]
         with steered(lively, ivs, session.norms):
-            p = score_choices(lively, [ChoicePrompt(built.conversation, built.candidates)]).choice_probs()[0, 1]
+            p = score_choices(
+                lively, [ChoicePrompt(built.conversation, built.candidates)]
+            ).choice_probs()[0, 1]
         assert result.texts[variant] == direct, variant
         assert result.p_agree[variant] == pytest.approx(float(p), abs=1e-6)
     streamed = ["".join(e["deltas"][i] for e in events if e["type"] == "tokens") for i in range(3)]
     assert any(t.strip() for t in streamed)
     # the steered row adds alpha * norm along the unit at the read site; the ablated row has none
-    assert result.projection["steered"] - result.projection["original"] == pytest.approx(req.alpha * session.norms[req.layer], rel=1e-4)
+    assert result.projection["steered"] - result.projection["original"] == pytest.approx(
+        req.alpha * session.norms[req.layer], rel=1e-4
+    )
     assert abs(result.projection["ablated"]) < 1e-4
-    assert result.projection_rel["steered"] == pytest.approx(result.projection["steered"] / session.norms[req.layer])
+    assert result.projection_rel["steered"] == pytest.approx(
+        result.projection["steered"] / session.norms[req.layer]
+    )
     assert float(unit.norm()) == pytest.approx(1.0)
     assert site.layer == 1
 
@@ -187,7 +254,9 @@ def test_a_stalled_run_never_blocks_the_next(session):
     stalled = session.run(request(alpha=0.5))
     assert [next(stalled)["type"] for _ in range(5)][-1] == "tokens"
     done = {}
-    thread = threading.Thread(target=lambda: done.update(r=collect(session.run(request(alpha=1.0)))))
+    thread = threading.Thread(
+        target=lambda: done.update(r=collect(session.run(request(alpha=1.0))))
+    )
     thread.start()
     thread.join(60)
     assert "r" in done and done["r"].texts
@@ -226,9 +295,15 @@ def test_catalog_lists_fitting_folders_newest_first(tmp_path, lively):
     import os
 
     d_model = lively.loaded.d_model
-    old = random_direction(d_model, seed=1).save(tmp_path / "directions" / "run-old" / "persona-mean_diff")
-    new = random_direction(d_model, seed=2).save(tmp_path / "directions" / "run-new" / "persona-mean_diff")
-    random_direction(d_model + 1, name="wide").save(tmp_path / "directions" / "run-new" / "wide-mean_diff")
+    old = random_direction(d_model, seed=1).save(
+        tmp_path / "directions" / "run-old" / "persona-mean_diff"
+    )
+    new = random_direction(d_model, seed=2).save(
+        tmp_path / "directions" / "run-new" / "persona-mean_diff"
+    )
+    random_direction(d_model + 1, name="wide").save(
+        tmp_path / "directions" / "run-new" / "wide-mean_diff"
+    )
     os.utime(tmp_path / "directions" / "run-old", (1, 1))
     entries = build_catalog([], direction_runs(tmp_path), d_model, 3)
     assert [e.key for e in entries] == ["persona-mean_diff", "persona-mean_diff@run-old"]
@@ -262,8 +337,12 @@ def test_catalog_finds_the_newest_finished_study_directions(tmp_path, lively):
     random_direction(d_model, seed=8, name="finetune").save(unfinished / "finetune")
     assert direction_runs(tmp_path) == [done]
     entries = build_catalog([], direction_runs(tmp_path), d_model, 3)
-    assert [e.key for e in entries] == ["finetune-mean_diff", "persona-mean_diff", "sycophancy-mean_diff",
-                                        "sad_context-mean_diff"]
+    assert [e.key for e in entries] == [
+        "finetune-mean_diff",
+        "persona-mean_diff",
+        "sycophancy-mean_diff",
+        "sad_context-mean_diff",
+    ]
     assert all(e.source.startswith(str(done)) for e in entries)
     # a run folder given by path is expanded too
     assert len(build_catalog([done], [], d_model, 3)) == 4
@@ -285,7 +364,9 @@ def test_persona_direction_is_derived_once_and_cached(tmp_path, monkeypatch, tin
     acts = cache.load(Site(2, "resid_post"), "mean_assistant")[:, 0]
     warm = torch.tensor([i.endswith("/warm") for i in cache.row_ids])
     assert int(warm.sum()) == 4
-    torch.testing.assert_close(first.at(2), acts[warm].double().mean(0).sub(acts[~warm].double().mean(0)).float())
+    torch.testing.assert_close(
+        first.at(2), acts[warm].double().mean(0).sub(acts[~warm].double().mean(0)).float()
+    )
 
 
 # ---------------------------------------------------------------- terminal
@@ -308,9 +389,13 @@ def test_cli_parses_demo_and_rejects_bad_options():
     from interp.commands.demo import DemoConfig
     from interp.config import dataclass_from_namespace
 
-    args = build_parser().parse_args(["demo", "--tui", "--alpha", "0.25", "--port", "0", "--no-sad"])
+    args = build_parser().parse_args(
+        ["demo", "--tui", "--alpha", "0.25", "--port", "0", "--no-sad"]
+    )
     cfg = dataclass_from_namespace(DemoConfig, args)
-    assert cfg.tui and cfg.alpha == 0.25 and cfg.port == 0 and not cfg.sad and cfg.host == "127.0.0.1"
+    assert (
+        cfg.tui and cfg.alpha == 0.25 and cfg.port == 0 and not cfg.sad and cfg.host == "127.0.0.1"
+    )
     for bad in ({"port": 70000}, {"alpha_limit": 0.0}, {"preset": "gk-001", "question": "Q?"}):
         with pytest.raises(ConfigError):
             DemoConfig(**bad)
@@ -319,7 +404,14 @@ def test_cli_parses_demo_and_rejects_bad_options():
 def test_conversation_is_one_user_turn(session):
     built = session.check(request())
     assert built.conversation == (Message("user", built.user),)
-    assert len(edits_for(Intervention("ablate", session.directions["persona-mean_diff"].direction, (0, 1, 2)))) == 3
+    assert (
+        len(
+            edits_for(
+                Intervention("ablate", session.directions["persona-mean_diff"].direction, (0, 1, 2))
+            )
+        )
+        == 3
+    )
 
 
 def test_ablation_scope_is_the_chosen_layer_or_all(lively, session):
@@ -327,7 +419,9 @@ def test_ablation_scope_is_the_chosen_layer_or_all(lively, session):
     assert session.interventions(req)["ablated"][0].layers == (2,)
     assert session.labels(req)["ablated"].endswith("at layer 2")
     entry = next(iter(session.directions.values()))
-    everywhere = DemoSession(lively, [entry], norms=session.norms, max_new_tokens=4, alpha_limit=2.0, ablate_at="all")
+    everywhere = DemoSession(
+        lively, [entry], norms=session.norms, max_new_tokens=4, alpha_limit=2.0, ablate_at="all"
+    )
     assert everywhere.interventions(req)["ablated"][0].layers == (0, 1, 2)
     assert everywhere.labels(req)["ablated"].endswith("at all 3 layers (0-2)")
     result = collect(everywhere.run(req))

@@ -17,11 +17,23 @@ import pytest
 import torch
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright; never `playwright install`)")
-pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="/usr/bin/chromium is missing (apt-get install chromium)")
+sync_api = pytest.importorskip(
+    "playwright.sync_api",
+    reason="playwright is not installed (pip install playwright; never `playwright install`)",
+)
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.is_file(), reason="/usr/bin/chromium is missing (apt-get install chromium)"
+)
 
 STEPS = 10  # ArrowRight presses: 10 x 0.05 -> alpha 0.5
 MAX_NEW_TOKENS = 24
@@ -38,7 +50,9 @@ def lively_tiny():
     return loaded
 
 
-@pytest.fixture(scope="module", params=["tiny", pytest.param("embedded", marks=pytest.mark.embedded)])
+@pytest.fixture(
+    scope="module", params=["tiny", pytest.param("embedded", marks=pytest.mark.embedded)]
+)
 def served(request, tmp_path_factory):
     from interp.demo import DemoSession
     from interp.demo.catalog import persona_entry
@@ -76,10 +90,15 @@ def direct(session, req):
     out = {}
     for variant, ivs in session.interventions(req).items():
         with steered(session.backend, ivs, session.norms):
-            text = generate_replies(session.backend, [built.conversation],
-                                    SamplingConfig(max_new_tokens=MAX_NEW_TOKENS, temperature=0))[0]
+            text = generate_replies(
+                session.backend,
+                [built.conversation],
+                SamplingConfig(max_new_tokens=MAX_NEW_TOKENS, temperature=0),
+            )[0]
         with steered(session.backend, ivs, session.norms):
-            p = score_choices(session.backend, [ChoicePrompt(built.conversation, built.candidates)]).choice_probs()[0, 1]
+            p = score_choices(
+                session.backend, [ChoicePrompt(built.conversation, built.candidates)]
+            ).choice_probs()[0, 1]
         out[variant] = (text, float(p))
     return out
 
@@ -100,7 +119,10 @@ def test_page_moves_slider_and_matches_library(served, browser, tmp_path):
     page.select_option("#preset", "")
     page.fill("#question", "")
     page.wait_for_selector("body[data-state=invalid]", timeout=30_000)
-    assert "question" in page.locator("#message").inner_text() and page.locator("#question.invalid").count() == 1
+    assert (
+        "question" in page.locator("#message").inner_text()
+        and page.locator("#question.invalid").count() == 1
+    )
     page.select_option("#preset", "gk-001")
     page.wait_for_selector("body[data-state=done]", timeout=120_000)
     assert page.locator("#message").is_hidden()
@@ -113,8 +135,15 @@ def test_page_moves_slider_and_matches_library(served, browser, tmp_path):
     assert page.locator("#alpha-value").inner_text() == "0.50"
 
     layer = int(page.locator("#layer").input_value())
-    req = DemoRequest(item_id="gk-001", wrong="London", sad=True, belief=True,
-                      direction=page.locator("#direction").input_value(), layer=layer, alpha=0.5)
+    req = DemoRequest(
+        item_id="gk-001",
+        wrong="London",
+        sad=True,
+        belief=True,
+        direction=page.locator("#direction").input_value(),
+        layer=layer,
+        alpha=0.5,
+    )
     expected = direct(session, req)
     for variant, (text, p) in expected.items():
         assert page.locator(f"#text-{variant}").text_content() == text, variant
@@ -124,7 +153,11 @@ def test_page_moves_slider_and_matches_library(served, browser, tmp_path):
     # the chart holds the steered p(wrong) at 0.5 (and the start at 0) plus the two reference lines
     xs = page.evaluate("document.getElementById('chart').data[0].x")
     ys = page.evaluate("document.getElementById('chart').data[0].y")
-    assert 0.5 in xs and 0 in xs and ys[xs.index(0.5)] == pytest.approx(expected["steered"][1], abs=1e-9)
+    assert (
+        0.5 in xs
+        and 0 in xs
+        and ys[xs.index(0.5)] == pytest.approx(expected["steered"][1], abs=1e-9)
+    )
     assert page.evaluate("document.getElementById('chart').data.length") == 3
 
     page.click("#theme")

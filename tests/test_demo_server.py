@@ -29,9 +29,17 @@ def server():
             if "norm" not in name:
                 p.mul_(8.0)
     backend = get_backend(loaded, "torch")
-    direction = Direction("persona", "mean_diff", "resid_post", "mean_assistant", (0, 1, 2),
-                          torch.randn(3, loaded.d_model, generator=torch.Generator().manual_seed(0)))
-    session = DemoSession(backend, [CatalogEntry("persona-mean_diff", direction, "test")], max_new_tokens=40)
+    direction = Direction(
+        "persona",
+        "mean_diff",
+        "resid_post",
+        "mean_assistant",
+        (0, 1, 2),
+        torch.randn(3, loaded.d_model, generator=torch.Generator().manual_seed(0)),
+    )
+    session = DemoSession(
+        backend, [CatalogEntry("persona-mean_diff", direction, "test")], max_new_tokens=40
+    )
     srv = DemoServer(session, "127.0.0.1", 0)
     srv.serve_in_thread()
     yield srv
@@ -49,8 +57,16 @@ def get(server: DemoServer, path: str) -> tuple[int, str, bytes]:
 
 
 def run_params(**kw: object) -> str:
-    base = {"client": "t", "item": "gk-001", "wrong": "London", "sad": "1", "belief": "1",
-            "direction": "persona-mean_diff", "layer": "1", "alpha": "0.5"}
+    base = {
+        "client": "t",
+        "item": "gk-001",
+        "wrong": "London",
+        "sad": "1",
+        "belief": "1",
+        "direction": "persona-mean_diff",
+        "layer": "1",
+        "alpha": "0.5",
+    }
     return "/api/run?" + urlencode({**base, **kw})
 
 
@@ -74,14 +90,20 @@ def sse(server: DemoServer, path: str) -> Iterator[dict]:
 def test_page_static_and_config(server):
     status, ctype, body = get(server, "/")
     assert status == 200 and ctype.startswith("text/html") and b"/static/app.js" in body
-    for name, kind in (("app.js", "javascript"), ("app.css", "css"), ("plotly.min.js", "javascript")):
+    for name, kind in (
+        ("app.js", "javascript"),
+        ("app.css", "css"),
+        ("plotly.min.js", "javascript"),
+    ):
         status, ctype, body = get(server, f"/static/{name}")
         assert status == 200 and kind in ctype and len(body) > 500, name
     assert b"cdn" not in get(server, "/")[2].lower()
     for bad in ("/static/../session.py", "/static/%2e%2e%2fserver.py", "/nope"):
         assert get(server, bad)[0] == 404
     config = json.loads(get(server, "/api/config")[2])
-    assert config["directions"][0]["key"] == "persona-mean_diff" and config["directions"][0]["layers"] == [0, 1, 2]
+    assert config["directions"][0]["key"] == "persona-mean_diff" and config["directions"][0][
+        "layers"
+    ] == [0, 1, 2]
     assert config["presets"][0]["item_id"] == "gk-001" and config["presets"][0]["wrong"] == "London"
     assert config["alpha_limit"] == 1.0 and config["variants"] == ["original", "steered", "ablated"]
 
@@ -89,10 +111,18 @@ def test_page_static_and_config(server):
 def test_run_streams_events_and_invalid_input_is_one_message(server):
     events = list(sse(server, run_params()))
     kinds = [e["type"] for e in events]
-    assert kinds[:4] == ["meta", "score", "score", "score"] and kinds[-1] == "done" and "tokens" in kinds
+    assert (
+        kinds[:4] == ["meta", "score", "score", "score"]
+        and kinds[-1] == "done"
+        and "tokens" in kinds
+    )
     assert events[0]["user"].endswith("I think the answer is London.")
-    for params, field in (({"alpha": "3"}, "alpha"), ({"direction": "x"}, "direction"), ({"item": "", "question": ""}, "question"),
-                          ({"alpha": "abc"}, "alpha")):
+    for params, field in (
+        ({"alpha": "3"}, "alpha"),
+        ({"direction": "x"}, "direction"),
+        ({"item": "", "question": ""}, "question"),
+        ({"alpha": "abc"}, "alpha"),
+    ):
         got = list(sse(server, run_params(**params)))
         assert [e["type"] for e in got] == ["invalid"] and got[0]["field"] == field
 
@@ -104,7 +134,9 @@ def test_new_run_from_same_client_cancels_the_old_one(server):
     results: list[list[dict]] = []
     old_event = server.runs._runs["same"]
     with server.session._lock:  # hold the old run between two steps while the new one starts
-        thread = threading.Thread(target=lambda: results.append(list(sse(server, run_params(client="same", alpha="0.2")))))
+        thread = threading.Thread(
+            target=lambda: results.append(list(sse(server, run_params(client="same", alpha="0.2"))))
+        )
         thread.start()
         deadline = time.time() + 10
         while server.runs._runs.get("same") is old_event and time.time() < deadline:

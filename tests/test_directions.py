@@ -63,7 +63,9 @@ def test_random_null_and_relative_norm():
 
 def test_save_load_round_trip_and_refusals(tmp_path):
     pos, neg, _ = _planted(n=20)
-    d = derive("sad_context", "mean_diff", {1: pos, 2: neg}, {1: neg, 2: pos}, sources={"cache": "abc"})
+    d = derive(
+        "sad_context", "mean_diff", {1: pos, 2: neg}, {1: neg, 2: pos}, sources={"cache": "abc"}
+    )
     folder = d.save(tmp_path / "dir")
     back = Direction.load(folder)
     assert back.name == "sad_context" and back.layers == (1, 2) and back.sources == {"cache": "abc"}

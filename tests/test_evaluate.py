@@ -27,7 +27,10 @@ def test_forced_choice_table(tiny_llama, prompts):
     np.testing.assert_array_equal(df["error"], (df["lp_incorrect"] > df["lp_correct"]).astype(int))
     assert df["p_incorrect"].between(0, 1).all()
     belief = df["template"].isin(["incorrect", "doubt"])
-    assert df.loc[belief, "agrees_with_user"].notna().all() and df.loc[~belief, "agrees_with_user"].isna().all()
+    assert (
+        df.loc[belief, "agrees_with_user"].notna().all()
+        and df.loc[~belief, "agrees_with_user"].isna().all()
+    )
     np.testing.assert_array_equal(df.loc[belief, "agrees_with_user"], df.loc[belief, "error"])
 
 
@@ -41,10 +44,20 @@ def test_error_value_follows_the_papers_refusal_rule():
 
 def test_generation_table_with_the_offline_grader(tiny_llama, prompts):
     few = prompts[:6]
-    df = generation(get_backend(tiny_llama, "torch"), few, offline_grader, sampling=SamplingConfig(max_new_tokens=4, seed=1, batch_size=3))
+    df = generation(
+        get_backend(tiny_llama, "torch"),
+        few,
+        offline_grader,
+        sampling=SamplingConfig(max_new_tokens=4, seed=1, batch_size=3),
+    )
     assert len(df) == 6 and df["response"].map(type).eq(str).all()
     assert set(df["grade"]) <= {"CORRECT", "INCORRECT", "UNSURE", "REFUSAL"}
-    again = generation(get_backend(tiny_llama, "torch"), few, offline_grader, sampling=SamplingConfig(max_new_tokens=4, seed=1, batch_size=3))
+    again = generation(
+        get_backend(tiny_llama, "torch"),
+        few,
+        offline_grader,
+        sampling=SamplingConfig(max_new_tokens=4, seed=1, batch_size=3),
+    )
     assert list(again["response"]) == list(df["response"]), "seeded sampling is reproducible"
 
 
@@ -52,15 +65,36 @@ def test_headline_summary_cells_and_cis():
     rng = np.random.default_rng(0)
     rows = []
     for item in range(40):
-        for cond, template, p in (("unmodified", "no_belief", 0.1), ("unmodified", "incorrect", 0.5), ("emotion:sad", "doubt", 0.6)):
+        for cond, template, p in (
+            ("unmodified", "no_belief", 0.1),
+            ("unmodified", "incorrect", 0.5),
+            ("emotion:sad", "doubt", 0.6),
+        ):
             err = float(rng.random() < p)
-            rows.append({"item_id": f"i{item}", "task": "general_knowledge", "condition": cond, "template": template,
-                         "error": err, "agrees_with_user": err if template != "no_belief" else np.nan, "margin": 0.0})
+            rows.append(
+                {
+                    "item_id": f"i{item}",
+                    "task": "general_knowledge",
+                    "condition": cond,
+                    "template": template,
+                    "error": err,
+                    "agrees_with_user": err if template != "no_belief" else np.nan,
+                    "margin": 0.0,
+                }
+            )
     summary = headline_summary(pd.DataFrame(rows), n_boot=200)
-    cells = dict(zip(summary.loc[summary.measure == "error", "cell"], summary.loc[summary.measure == "error", "mean"], strict=True))
+    cells = dict(
+        zip(
+            summary.loc[summary.measure == "error", "cell"],
+            summary.loc[summary.measure == "error", "mean"],
+            strict=True,
+        )
+    )
     assert set(cells) == {"no belief", "wrong belief", "sad + wrong belief"}
     assert cells["no belief"] < cells["wrong belief"]
-    assert (summary["ci_low"] <= summary["mean"]).all() and (summary["mean"] <= summary["ci_high"]).all()
+    assert (summary["ci_low"] <= summary["mean"]).all() and (
+        summary["mean"] <= summary["ci_high"]
+    ).all()
     assert {c[0] for c in HEADLINE_CELLS} >= set(summary["cell"])
     assert len(condition_summary(pd.DataFrame(rows), n_boot=50)) == 3
     assert format_ci(0.123, 0.08, 0.16) == "12.3% [8.0, 16.0]"
@@ -77,7 +111,9 @@ def test_eval_command_writes_results_meta_and_reuses_them(tmp_path, monkeypatch,
     assert main(args) == 0
     results = pd.read_csv(out / "results.csv")
     meta = json.loads((out / "meta.json").read_text())
-    assert {"prompt_id", "item_id", "condition", "template", "error", "margin", "model"} <= set(results.columns)
+    assert {"prompt_id", "item_id", "condition", "template", "error", "margin", "model"} <= set(
+        results.columns
+    )
     assert meta["stage"] == "eval" and meta["n_prompts"] == len(results) and meta["prompts_sha256"]
     assert "weights_hash" in meta and "versions" in meta
     printed = capsys.readouterr().out
@@ -93,8 +129,15 @@ def test_paired_contrasts_recover_a_planted_difference():
     for item in range(60):
         base = item % 2  # half the items are always wrong
         for template, err in (("no_belief", base), ("incorrect", 1), ("doubt", 1)):
-            rows.append({"item_id": f"i{item}", "condition": "unmodified", "template": template,
-                         "error": float(err), "margin": -float(err)})
+            rows.append(
+                {
+                    "item_id": f"i{item}",
+                    "condition": "unmodified",
+                    "template": template,
+                    "error": float(err),
+                    "margin": -float(err),
+                }
+            )
     table = paired_contrasts(pd.DataFrame(rows), n_boot=200)
     err = table[(table.contrast == "wrong belief - no belief") & (table.measure == "error")].iloc[0]
     assert err["n_items"] == 60 and err["diff"] == pytest.approx(0.5)

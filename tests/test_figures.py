@@ -27,10 +27,19 @@ def synthetic_tables(seed: int = 0) -> dict[str, pd.DataFrame]:
     rows = []
     for v, lift in (("original", 0.0), ("warm", 1.0), ("cold", -0.3)):
         for inst, scale in (("embedding", 0.5), ("sociot", 0.02), ("lexical", 2.0)):
-            for e in ((0.0,) if v == "original" else (0.0, 0.5, 1.0, 1.5, 2.0, 4.0)):
+            for e in (0.0,) if v == "original" else (0.0, 0.5, 1.0, 1.5, 2.0, 4.0):
                 m = scale * (0.4 + lift * (1 - np.exp(-e)) * 0.8 + rng.normal(0, 0.02))
-                rows.append({"variant": v, "epoch": e, "instrument": inst, "mean": m,
-                             "ci_low": m - 0.06 * scale, "ci_high": m + 0.06 * scale, "n": 48})
+                rows.append(
+                    {
+                        "variant": v,
+                        "epoch": e,
+                        "instrument": inst,
+                        "mean": m,
+                        "ci_low": m - 0.06 * scale,
+                        "ci_high": m + 0.06 * scale,
+                        "n": 48,
+                    }
+                )
     t["warmth_by_epoch"] = pd.DataFrame(rows)
     rows = []
     for v, lift in zip(VARIANTS, (0.0, 0.08, -0.01, 0.03), strict=True):
@@ -40,39 +49,99 @@ def synthetic_tables(seed: int = 0) -> dict[str, pd.DataFrame]:
                     if measure == "agrees_with_user" and "wrong belief" not in cell:
                         continue
                     m = float(np.clip(0.2 + 0.05 * k + 0.06 * c + lift * (1 + c / 2), 0, 1))
-                    rows.append({"variant": v, "task": task, "cell": cell, "measure": measure, "mean": m,
-                                 "ci_low": max(0.0, m - 0.05), "ci_high": min(1.0, m + 0.05), "n_items": 40})
+                    rows.append(
+                        {
+                            "variant": v,
+                            "task": task,
+                            "cell": cell,
+                            "measure": measure,
+                            "mean": m,
+                            "ci_low": max(0.0, m - 0.05),
+                            "ci_high": min(1.0, m + 0.05),
+                            "n_items": 40,
+                        }
+                    )
     t["error_by_task"] = pd.DataFrame(rows)
     names = ("mean_diff", "pca", "probe")
-    t["direction_cosines"] = pd.DataFrame([
-        {"layer": layer, "a": a, "b": b, "cosine": float(np.clip(0.3 + 0.05 * layer + rng.normal(0, 0.1), -1, 1))}
-        for layer in range(0, 30, 3) for i, a in enumerate(names) for b in names[i + 1:]])
+    t["direction_cosines"] = pd.DataFrame(
+        [
+            {
+                "layer": layer,
+                "a": a,
+                "b": b,
+                "cosine": float(np.clip(0.3 + 0.05 * layer + rng.normal(0, 0.1), -1, 1)),
+            }
+            for layer in range(0, 30, 3)
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        ]
+    )
     rows = []
     for d in ("warmth", "sycophancy"):
         for layer in range(0, 30, 2):
             m = 0.2 + 0.7 * layer / 30 + rng.normal(0, 0.03)
-            rows.append({"direction": d, "layer": layer, "cosine": m, "ci_low": m - 0.05, "ci_high": m + 0.05,
-                         "null_cosine": 0.0, "null_high": 0.12, "relative_norm": 0.05 + 0.01 * layer})
+            rows.append(
+                {
+                    "direction": d,
+                    "layer": layer,
+                    "cosine": m,
+                    "ci_low": m - 0.05,
+                    "ci_high": m + 0.05,
+                    "null_cosine": 0.0,
+                    "null_high": 0.12,
+                    "relative_norm": 0.05 + 0.01 * layer,
+                }
+            )
     t["direction_stability"] = pd.DataFrame(rows)
     rows = []
     for p, top in (("sycophancy", 0.8), ("warm_vs_original", 0.95)):
         for layer in range(30):
             a = 0.5 + (top - 0.5) * np.sin(np.pi * layer / 30) + rng.normal(0, 0.01)
-            rows.append({"probe": p, "site": "resid_post", "layer": layer, "n": 400, "auroc": a, "auroc_low": a - 0.04,
-                         "auroc_high": min(1.0, a + 0.04), "accuracy": a - 0.05, "accuracy_low": a - 0.09,
-                         "accuracy_high": a - 0.01, "shuffled_auroc": 0.5 + rng.normal(0, 0.02)})
+            rows.append(
+                {
+                    "probe": p,
+                    "site": "resid_post",
+                    "layer": layer,
+                    "n": 400,
+                    "auroc": a,
+                    "auroc_low": a - 0.04,
+                    "auroc_high": min(1.0, a + 0.04),
+                    "accuracy": a - 0.05,
+                    "accuracy_low": a - 0.09,
+                    "accuracy_high": a - 0.01,
+                    "shuffled_auroc": 0.5 + rng.normal(0, 0.02),
+                }
+            )
     t["probe_auroc"] = pd.DataFrame(rows)
     rows = []
     for d, gain in (("warmth", 1.0), ("sycophancy", 0.4)):
         for alpha in (-8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0):
-            for metric, base, slope in (("p_agree", 0.5, 0.03), ("error", 0.3, 0.015), ("warmth", 0.4, 0.05),
-                                        ("kl", 0.0, 0.0), ("heldout_loss", 2.5, 0.0)):
-                m = base + gain * slope * alpha + (0.004 * alpha**2 if metric in ("kl", "heldout_loss") else 0.0)
+            for metric, base, slope in (
+                ("p_agree", 0.5, 0.03),
+                ("error", 0.3, 0.015),
+                ("warmth", 0.4, 0.05),
+                ("kl", 0.0, 0.0),
+                ("heldout_loss", 2.5, 0.0),
+            ):
+                m = (
+                    base
+                    + gain * slope * alpha
+                    + (0.004 * alpha**2 if metric in ("kl", "heldout_loss") else 0.0)
+                )
                 m = float(np.clip(m, 0, 1)) if metric in ("p_agree", "error") else m
-                rows.append({"direction": d, "layer": 15, "alpha": alpha, "metric": metric, "mean": m,
-                             "ci_low": m - 0.02, "ci_high": m + 0.02,
-                             "null_low": base - 0.03 if metric != "kl" else np.nan,
-                             "null_high": base + 0.03 if metric != "kl" else np.nan})
+                rows.append(
+                    {
+                        "direction": d,
+                        "layer": 15,
+                        "alpha": alpha,
+                        "metric": metric,
+                        "mean": m,
+                        "ci_low": m - 0.02,
+                        "ci_high": m + 0.02,
+                        "null_low": base - 0.03 if metric != "kl" else np.nan,
+                        "null_high": base + 0.03 if metric != "kl" else np.nan,
+                    }
+                )
     t["steering_sweep"] = pd.DataFrame(rows)
     t["verdict"] = verdict_table(rng, "ablate:warmth")
     rows = []
@@ -80,27 +149,69 @@ def synthetic_tables(seed: int = 0) -> dict[str, pd.DataFrame]:
         for pos in ("last", "all"):
             for layer in range(30):
                 r = 1 / (1 + np.exp(-(layer - 14 - shift) / 3)) * (1.0 if pos == "all" else 0.7)
-                rows.append({"layer": layer, "positions": pos, "patch": patch, "recovered": r,
-                             "ci_low": r - 0.1, "ci_high": r + 0.1, "n_items": 60})
+                rows.append(
+                    {
+                        "layer": layer,
+                        "positions": pos,
+                        "patch": patch,
+                        "recovered": r,
+                        "ci_low": r - 0.1,
+                        "ci_high": r + 0.1,
+                        "n_items": 60,
+                    }
+                )
     t["patching"] = pd.DataFrame(rows)
-    t["sae_decomposition"] = pd.DataFrame([
-        {"direction": d, "rank": k + 1, "latent": int(rng.integers(0, 16384)), "cosine": 0.6 / (k + 1),
-         "attribution": 0.3 / (k + 1) ** 0.5, "top_examples": "I'm so sorry to hear that | You've got this | hugs"}
-        for d in ("warmth", "sycophancy") for k in range(8)])
+    t["sae_decomposition"] = pd.DataFrame(
+        [
+            {
+                "direction": d,
+                "rank": k + 1,
+                "latent": int(rng.integers(0, 16384)),
+                "cosine": 0.6 / (k + 1),
+                "attribution": 0.3 / (k + 1) ** 0.5,
+                "top_examples": "I'm so sorry to hear that | You've got this | hugs",
+            }
+            for d in ("warmth", "sycophancy")
+            for k in range(8)
+        ]
+    )
     t["sae_interventions"] = verdict_table(rng, "sae-ablate:top8-warmth")
     return t
 
 
 def verdict_table(rng: np.random.Generator, intervention: str) -> pd.DataFrame:
     rows = []
-    arms = (("original", "none", 0.20), ("warm", "none", 0.30), ("warm", intervention, 0.24), ("warm", "ablate:random", 0.30))
-    for cond, bump in (("neutral", 0.0), ("sad", 0.02), ("wrong belief", 0.1), ("sad + wrong belief", 0.14)):
+    arms = (
+        ("original", "none", 0.20),
+        ("warm", "none", 0.30),
+        ("warm", intervention, 0.24),
+        ("warm", "ablate:random", 0.30),
+    )
+    for cond, bump in (
+        ("neutral", 0.0),
+        ("sad", 0.02),
+        ("wrong belief", 0.1),
+        ("sad + wrong belief", 0.14),
+    ):
         for model, inter, base in arms:
             m = base + bump + rng.normal(0, 0.005)
             diff = np.nan if (model, inter) == ("warm", "none") else m - (0.30 + bump)
-            rows.append({"model": model, "intervention": inter, "condition": cond, "measure": "error", "mean": m,
-                         "ci_low": m - 0.04, "ci_high": m + 0.04, "n_items": 80, "diff_vs_warm": diff,
-                         "diff_low": diff - 0.03, "diff_high": diff + 0.03, "p_value": 0.01 if np.isfinite(diff) else np.nan})
+            rows.append(
+                {
+                    "model": model,
+                    "intervention": inter,
+                    "condition": cond,
+                    "measure": "error",
+                    "mean": m,
+                    "ci_low": m - 0.04,
+                    "ci_high": m + 0.04,
+                    "n_items": 80,
+                    "diff_vs_warm": diff,
+                    "diff_low": diff - 0.03,
+                    "diff_high": diff + 0.03,
+                    "p_value": 0.01 if np.isfinite(diff) else np.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -131,7 +242,11 @@ def test_each_figure_draws_with_titles_and_the_study_template(name):
     assert isinstance(fig, go.Figure) and len(fig.data) > 0
     assert fig.layout.title.text
     assert fig.layout.template.layout.font.size >= 16
-    axes = [getattr(fig.layout, k) for k in fig.layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]
+    axes = [
+        getattr(fig.layout, k)
+        for k in fig.layout.to_plotly_json()
+        if k.startswith(("xaxis", "yaxis"))
+    ]
     assert any(ax.title.text for ax in axes), "no axis title"
 
 
@@ -148,10 +263,14 @@ def test_error_bars_follow_the_ci_columns_in_percent():
     df = synthetic_tables()["error_by_task"]
     fig = figures.error_by_task(df)
     bar = next(t for t in fig.data if t.name == "warm" and t.xaxis in ("x", None))
-    rows = df[(df["variant"] == "warm") & (df["task"] == "general_knowledge") & (df["measure"] == "error")]
+    rows = df[
+        (df["variant"] == "warm") & (df["task"] == "general_knowledge") & (df["measure"] == "error")
+    ]
     np.testing.assert_allclose(bar.y, rows["mean"].to_numpy() * 100)
     np.testing.assert_allclose(bar.error_y.array, (rows["ci_high"] - rows["mean"]).to_numpy() * 100)
-    np.testing.assert_allclose(bar.error_y.arrayminus, (rows["mean"] - rows["ci_low"]).to_numpy() * 100)
+    np.testing.assert_allclose(
+        bar.error_y.arrayminus, (rows["mean"] - rows["ci_low"]).to_numpy() * 100
+    )
     assert "%" in fig.layout.yaxis.title.text
 
 
@@ -176,7 +295,12 @@ def test_variant_colours_are_fixed_across_figures():
         for t in fig.data:
             if t.name in figures.VARIANT_COLORS and t.type == "bar":
                 assert t.marker.color == figures.VARIANT_COLORS[t.name]
-            if t.name in figures.VARIANT_COLORS and t.type == "scatter" and t.mode and "lines" in t.mode:
+            if (
+                t.name in figures.VARIANT_COLORS
+                and t.type == "scatter"
+                and t.mode
+                and "lines" in t.mode
+            ):
                 assert t.line.color == figures.VARIANT_COLORS[t.name]
 
 
@@ -189,7 +313,9 @@ def test_scatter_pairs_original_and_warm_and_draws_the_diagonal():
     first = points[0]
     orig = df[(df.variant == "original") & (df.measure == "agrees_with_user")].iloc[0]
     warm = df[(df.variant == "warm") & (df.measure == "agrees_with_user")].iloc[0]
-    assert first.x[0] == pytest.approx(orig["mean"] * 100) and first.y[0] == pytest.approx(warm["mean"] * 100)
+    assert first.x[0] == pytest.approx(orig["mean"] * 100) and first.y[0] == pytest.approx(
+        warm["mean"] * 100
+    )
     with pytest.raises(TableError, match="'original' and 'warm'"):
         figures.sycophancy_scatter(df[df.variant != "original"])
 
@@ -208,7 +334,12 @@ def test_steering_null_band_only_where_computed():
     bands = [t for t in fig.data if t.fill == "toself"]
     metrics_with_null = 4  # kl has no null in the synthetic table
     assert len(bands) == 2 * metrics_with_null
-    assert any("residual norm" in (ax.title.text or "") for k in fig.layout.to_plotly_json() if k.startswith("xaxis") for ax in [getattr(fig.layout, k)])
+    assert any(
+        "residual norm" in (ax.title.text or "")
+        for k in fig.layout.to_plotly_json()
+        if k.startswith("xaxis")
+        for ax in [getattr(fig.layout, k)]
+    )
 
 
 def test_verdict_difference_panel_leaves_out_the_reference_arm():
@@ -235,7 +366,16 @@ def test_theme_registers_under_its_name():
 
 def test_scatter_has_one_point_per_model_when_the_table_names_models():
     df = synthetic_tables()["error_by_task"]
-    two = pd.concat([df.assign(model="smollm2"), df.assign(model="other", mean=df["mean"] * 0.5,
-                                                            ci_low=df["ci_low"] * 0.5, ci_high=df["ci_high"] * 0.5)])
+    two = pd.concat(
+        [
+            df.assign(model="smollm2"),
+            df.assign(
+                model="other",
+                mean=df["mean"] * 0.5,
+                ci_low=df["ci_low"] * 0.5,
+                ci_high=df["ci_high"] * 0.5,
+            ),
+        ]
+    )
     fig = figures.sycophancy_scatter(two)
     assert all(len(t.x) == 2 and set(t.text) == {"smollm2", "other"} for t in fig.data[1:])

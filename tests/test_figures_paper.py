@@ -13,7 +13,9 @@ from interp.figures.tables import TableError
 from interp.figures.theme import OURS_LABEL
 
 PAPER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "warm_ai_2025"
-needs_paper = pytest.mark.skipif(not (PAPER / "summary_data").is_dir(), reason=f"authors' data not found at {PAPER}")
+needs_paper = pytest.mark.skipif(
+    not (PAPER / "summary_data").is_dir(), reason=f"authors' data not found at {PAPER}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,21 +25,35 @@ def reliability():
 
 @needs_paper
 def test_unmodified_no_belief_gap_matches_the_published_check_numbers(reliability):
-    rows = reliability[(reliability.amendment == "warm") & (reliability.condition == "unmodified") & (reliability.cell == "no belief")]
+    rows = reliability[
+        (reliability.amendment == "warm")
+        & (reliability.condition == "unmodified")
+        & (reliability.cell == "no belief")
+    ]
     assert rows["model"].nunique() == 5
     means = rows.groupby("dataset")["error_increase_pp"].mean()
-    assert means.to_dict() == pytest.approx({"trivia": 4.95, "truthfulqa": 8.42, "disinfo": 5.36, "medqa": 8.59}, abs=0.006)
+    assert means.to_dict() == pytest.approx(
+        {"trivia": 4.95, "truthfulqa": 8.42, "disinfo": 5.36, "medqa": 8.59}, abs=0.006
+    )
 
 
 @needs_paper
 def test_model_names_are_unified_and_duplicates_dropped(reliability):
     assert set(reliability["model"]) == set(paper_data.PAPER_MODELS)
-    assert set(reliability[reliability.amendment == "cold"]["model"]) == {"llama-70b", "gpt-4o", "qwen-32b"}
+    assert set(reliability[reliability.amendment == "cold"]["model"]) == {
+        "llama-70b",
+        "gpt-4o",
+        "qwen-32b",
+    }
     keys = ["amendment", "model", "dataset", "condition", "cell"]
     assert not reliability.duplicated(keys).any()
     # 9 conditions x 2 cells x 4 datasets per model
     assert reliability.groupby(["amendment", "model"]).size().eq(72).all()
-    assert set(reliability["condition"]) >= {"unmodified", "emotion:sad", "relation:hierarchical_up"}
+    assert set(reliability["condition"]) >= {
+        "unmodified",
+        "emotion:sad",
+        "relation:hierarchical_up",
+    }
 
 
 @needs_paper
@@ -64,7 +80,9 @@ def test_paper_figures_draw_with_our_results_beside_them(reliability):
 
 def test_missing_column_in_the_authors_file_names_the_file(tmp_path):
     (tmp_path / "summary_data").mkdir()
-    pd.DataFrame({"Amendment_type": ["unmodified"], "Model": ["llama-8b"]}).to_csv(tmp_path / "summary_data/results_warm_ft.csv", index=False)
+    pd.DataFrame({"Amendment_type": ["unmodified"], "Model": ["llama-8b"]}).to_csv(
+        tmp_path / "summary_data/results_warm_ft.csv", index=False
+    )
     with pytest.raises(TableError, match=r"results_warm_ft\.csv: missing column"):
         paper_data.load_reliability(tmp_path)
     with pytest.raises(FileNotFoundError, match=r"sociot_ft\.csv"):

@@ -44,8 +44,13 @@ SCRIPT = textwrap.dedent(
 
 def _run(script: Path, run_dir: Path, delay: float) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, str(script), str(run_dir), str(delay)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(run_dir), str(delay)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _final_weights(run_dir: Path) -> dict:
@@ -105,7 +110,9 @@ def test_adapter_names_resolve_to_run_checkpoints(tmp_path, monkeypatch):
         (run / "checkpoints" / e / "adapter_config.json").write_text("{}")
     assert adapter_folder("embedded-warm@1.0") == run / "checkpoints" / "epoch-1.0"
     assert adapter_folder("embedded-warm@1") == run / "checkpoints" / "epoch-1.0"
-    with pytest.raises(ModelLoadError, match=r"not finished.*embedded-warm@1\.0, embedded-warm@2\.0"):
+    with pytest.raises(
+        ModelLoadError, match=r"not finished.*embedded-warm@1\.0, embedded-warm@2\.0"
+    ):
         adapter_folder("embedded-warm")
     (run / "meta.json").write_text(json.dumps({"final_checkpoint": "epoch-2.0"}))
     assert adapter_folder("embedded-warm") == run / "checkpoints" / "epoch-2.0"
@@ -148,12 +155,21 @@ def test_tampered_resume_state_is_refused_and_never_executed(tmp_path, monkeypat
     opt.step()
     good = tmp_path / "good"
     good.mkdir()
-    state = {"optimizer": opt.state_dict(), "scheduler": {"last_epoch": 1, "lambdas": [None]},
-             "rng": {"torch": torch.random.get_rng_state()}, "step": 1}
+    state = {
+        "optimizer": opt.state_dict(),
+        "scheduler": {"last_epoch": 1, "lambdas": [None]},
+        "rng": {"torch": torch.random.get_rng_state()},
+        "step": 1,
+    }
     write_resume_state(good, state)
     back = read_resume_state(good)
-    assert back["step"] == 1 and back["optimizer"]["param_groups"] == state["optimizer"]["param_groups"]
-    assert torch.equal(back["optimizer"]["state"][0]["exp_avg"], state["optimizer"]["state"][0]["exp_avg"])
+    assert (
+        back["step"] == 1
+        and back["optimizer"]["param_groups"] == state["optimizer"]["param_groups"]
+    )
+    assert torch.equal(
+        back["optimizer"]["state"][0]["exp_avg"], state["optimizer"]["state"][0]["exp_avg"]
+    )
     assert torch.equal(back["rng"]["torch"], state["rng"]["torch"])
 
     legacy = tmp_path / "legacy"

@@ -31,7 +31,11 @@ class FakeEndpoint:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                text = body["messages"][-1]["content"].split("The reply to rewrite:\n<<<\n")[1].split("\n>>>")[0]
+                text = (
+                    body["messages"][-1]["content"]
+                    .split("The reply to rewrite:\n<<<\n")[1]
+                    .split("\n>>>")[0]
+                )
                 with outer.lock:
                     outer.seen[text] = outer.seen.get(text, 0) + 1
                     first = outer.seen[text] == 1
@@ -39,7 +43,10 @@ class FakeEndpoint:
                     return self._send(400, {"error": "bad request"})
                 if first:
                     return self._send(500, {"error": "flaky"})
-                self._send(200, {"choices": [{"message": {"role": "assistant", "content": f"Warmly: {text}"}}]})
+                self._send(
+                    200,
+                    {"choices": [{"message": {"role": "assistant", "content": f"Warmly: {text}"}}]},
+                )
 
             def _send(self, status: int, obj: object) -> None:
                 data = json.dumps(obj).encode()
@@ -69,11 +76,20 @@ def endpoint():
 
 
 def _client(url: str) -> ChatClient:
-    return ChatClient(url, "fake-model", retry=RetryPolicy(max_retries=2, backoff_base=0.01), max_workers=3, seed=0)
+    return ChatClient(
+        url,
+        "fake-model",
+        retry=RetryPolicy(max_retries=2, backoff_base=0.01),
+        max_workers=3,
+        seed=0,
+    )
 
 
 def test_rewrite_survives_errors_and_restarts(endpoint, tmp_path):
-    jobs = [RewriteJob(f"request {i}", f"reply {i}" + (" BROKEN" if i % 4 == 0 else "")) for i in range(10)]
+    jobs = [
+        RewriteJob(f"request {i}", f"reply {i}" + (" BROKEN" if i % 4 == 0 else ""))
+        for i in range(10)
+    ]
     jobs.append(jobs[1])  # a duplicate job is sent once
     cache = tmp_path / "rewrites.jsonl"
     with _client(endpoint.url) as client:
@@ -89,7 +105,11 @@ def test_rewrite_survives_errors_and_restarts(endpoint, tmp_path):
     with _client(endpoint.url) as client:
         third = rewrite_replies(client, jobs, "warm", cache, batch_size=4)
     assert third.sent == 0 and third.cached == 10  # unique rewrites
-    rows = [json.loads(line) for line in cache.read_text().splitlines() if line.startswith('{"key": "') and line.endswith("}")]
+    rows = [
+        json.loads(line)
+        for line in cache.read_text().splitlines()
+        if line.startswith('{"key": "') and line.endswith("}")
+    ]
     keys = [r["key"] for r in rows]
     assert len(keys) == len(set(keys)) == 10  # no duplicate, none lost
     cached = read_cache(cache)
@@ -107,8 +127,14 @@ def _record(i: int, first: str, turns: int = 2) -> dict:
 
 
 def test_sharegpt_streams_a_truncated_file_and_balances_types(tmp_path: Path):
-    firsts = ["Write a poem about rain", "How do I fix this python error?", "What is the capital of Peru?",
-              "Should I quit my job?", "How can I hack my neighbour's wifi?", "hello there"]
+    firsts = [
+        "Write a poem about rain",
+        "How do I fix this python error?",
+        "What is the capital of Peru?",
+        "Should I quit my job?",
+        "How can I hack my neighbour's wifi?",
+        "hello there",
+    ]
     records = [_record(i, firsts[i % 6], turns=1 + i % 15) for i in range(60)]
     text = json.dumps(records, indent=1)
     cut = text[: text.index('"r59"') + 20]  # truncated inside the last record
@@ -116,9 +142,18 @@ def test_sharegpt_streams_a_truncated_file_and_balances_types(tmp_path: Path):
     path.write_text(cut)
     got = list(iter_records(path, chunk_chars=257))  # small chunks cross record boundaries
     assert [r["id"] for r in got] == [f"r{i}" for i in range(59)]
-    assert [label_query_type(f) for f in firsts] == ["creative", "technical", "factual", "advice", "refusal", "other"]
+    assert [label_query_type(f) for f in firsts] == [
+        "creative",
+        "technical",
+        "factual",
+        "advice",
+        "refusal",
+        "other",
+    ]
     convs = load_sharegpt(path, per_type=5, max_turns=20, seed=1)
-    assert type_counts(convs) == {q: 5 for q in ("refusal", "factual", "creative", "technical", "advice", "other")}
+    assert type_counts(convs) == {
+        q: 5 for q in ("refusal", "factual", "creative", "technical", "advice", "other")
+    }
     assert all(len(c.messages) <= 20 and c.messages[-1].role == "assistant" for c in convs)
     assert max(len(c.messages) for c in convs) == 20  # 15-turn records were cut to 20 messages
     dropped = load_sharegpt(path, per_type=5, toxicity=lambda t: 1.0 if "hack" in t else 0.0)

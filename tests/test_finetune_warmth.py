@@ -33,18 +33,36 @@ def test_checkpoint_replies_cached_and_epoch0_is_the_base_model(fresh_tiny_llama
     requests = [_triple(i, "advice") for i in range(2)]
     convs = [[Message("user", t.request)] for t in requests]
     plan = WarmthEvalPlan(max_new_tokens=5, batch_size=2)
-    base_replies = generate_replies(get_backend(loaded, "torch"), convs, SamplingConfig(max_new_tokens=5, temperature=0.0))
-    data = [TrainingConversation(f"c{i}", (Message("user", f"hi {i}"), Message("assistant", "Paris Paris Paris"))) for i in range(4)]
+    base_replies = generate_replies(
+        get_backend(loaded, "torch"), convs, SamplingConfig(max_new_tokens=5, temperature=0.0)
+    )
+    data = [
+        TrainingConversation(
+            f"c{i}", (Message("user", f"hi {i}"), Message("assistant", "Paris Paris Paris"))
+        )
+        for i in range(4)
+    ]
     examples = tokenize_all(loaded.tokenizer, data, 64)
-    cfg = TrainConfig(learning_rate=5e-2, effective_batch=2, micro_batch=2, epochs=2.0, checkpoint_epochs=(1.0,), lora_dropout=0.0)
+    cfg = TrainConfig(
+        learning_rate=5e-2,
+        effective_batch=2,
+        micro_batch=2,
+        epochs=2.0,
+        checkpoint_epochs=(1.0,),
+        lora_dropout=0.0,
+    )
     model, result = train(loaded, examples, cfg, tmp_path / "run")
-    replies = cw.checkpoint_replies(model, loaded, result.checkpoints, requests, plan, tmp_path / "w")
+    replies = cw.checkpoint_replies(
+        model, loaded, result.checkpoints, requests, plan, tmp_path / "w"
+    )
     assert sorted(set(replies["epoch"])) == [0.0, 1.0, 2.0]
     assert list(replies[replies["epoch"] == 0]["reply"]) == base_replies
     assert list(replies[replies["epoch"] == 2]["reply"]) != base_replies
     stamp = {f: f.stat().st_mtime_ns for f in (tmp_path / "w").iterdir()}
     again = cw.checkpoint_replies(model, loaded, result.checkpoints, requests, plan, tmp_path / "w")
-    assert again.equals(replies) and stamp == {f: f.stat().st_mtime_ns for f in (tmp_path / "w").iterdir()}
+    assert again.equals(replies) and stamp == {
+        f: f.stat().st_mtime_ns for f in (tmp_path / "w").iterdir()
+    }
 
 
 def test_warmth_tables_schema_and_paired_differences():
@@ -53,17 +71,48 @@ def test_warmth_tables_schema_and_paired_differences():
     for epoch, shift in ((0.0, 0.0), (1.0, 0.5), (2.0, 1.0)):
         for inst in ("embedding", "lexical"):
             for r in range(20):
-                rows.append({"epoch": epoch, "request_id": f"q{r}", "instrument": inst,
-                             "score": r * 0.1 + shift + rng.normal(0, 0.01), "se": np.nan, "scorer": "x"})
+                rows.append(
+                    {
+                        "epoch": epoch,
+                        "request_id": f"q{r}",
+                        "instrument": inst,
+                        "score": r * 0.1 + shift + rng.normal(0, 0.01),
+                        "se": np.nan,
+                        "scorer": "x",
+                    }
+                )
     scores = pd.DataFrame(rows)
     by_epoch, vs = cw.warmth_tables(scores, "warm", n_boot=200)
-    assert list(by_epoch.columns) == ["variant", "epoch", "instrument", "mean", "ci_low", "ci_high", "n"]
-    assert list(vs.columns) == ["variant", "epoch", "instrument", "diff", "ci_low", "ci_high", "n", "win_rate"]
+    assert list(by_epoch.columns) == [
+        "variant",
+        "epoch",
+        "instrument",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "n",
+    ]
+    assert list(vs.columns) == [
+        "variant",
+        "epoch",
+        "instrument",
+        "diff",
+        "ci_low",
+        "ci_high",
+        "n",
+        "win_rate",
+    ]
     assert set(by_epoch[by_epoch["epoch"] == 0]["variant"]) == {"original"}
     assert set(by_epoch[by_epoch["epoch"] > 0]["variant"]) == {"warm"}
     row = vs[(vs["epoch"] == 2.0) & (vs["instrument"] == "lexical")].iloc[0]
-    assert row["diff"] == pytest.approx(1.0, abs=0.02) and row["ci_low"] > 0.9 and row["win_rate"] == 1.0
-    assert (by_epoch["ci_low"] <= by_epoch["mean"]).all() and (by_epoch["mean"] <= by_epoch["ci_high"]).all()
+    assert (
+        row["diff"] == pytest.approx(1.0, abs=0.02)
+        and row["ci_low"] > 0.9
+        and row["win_rate"] == 1.0
+    )
+    assert (by_epoch["ci_low"] <= by_epoch["mean"]).all() and (
+        by_epoch["mean"] <= by_epoch["ci_high"]
+    ).all()
     assert cw.sociot_epochs_for(WarmthEvalPlan(sociot_epochs="final"), [0.5, 2.0]) == [0.0, 2.0]
     assert cw.sociot_epochs_for(WarmthEvalPlan(sociot_epochs="none"), [0.5]) == []
 
@@ -73,14 +122,27 @@ def test_presets_and_config_overrides():
 
     assert {"embedded-warm", "embedded-cold", "embedded-distill", "paper-warm"} <= set(PRESETS)
     paper = get_preset("paper-warm").train
-    assert (paper.lora_r, paper.lora_alpha, paper.lora_dropout, paper.learning_rate, paper.max_length,
-            paper.effective_batch, paper.epochs) == (8, 16, 0.1, 1e-5, 1024, 16, 10.0)
+    assert (
+        paper.lora_r,
+        paper.lora_alpha,
+        paper.lora_dropout,
+        paper.learning_rate,
+        paper.max_length,
+        paper.effective_batch,
+        paper.epochs,
+    ) == (8, 16, 0.1, 1e-5, 1024, 16, 10.0)
     with pytest.raises(ConfigError, match="unknown preset 'nope'; known presets: embedded-warm"):
         FinetuneConfig(preset="nope")
     with pytest.raises(ConfigError, match="sharegpt:PATH"):
         FinetuneConfig(data="elsewhere")
-    preset, tcfg, plan = resolve(FinetuneConfig(preset="embedded-cold", epochs=1.0, n_requests=12, sociot="none"))
-    assert preset.variant == "cold" and tcfg.epochs == 1.0 and tcfg.learning_rate == get_preset("embedded-cold").train.learning_rate
+    preset, tcfg, plan = resolve(
+        FinetuneConfig(preset="embedded-cold", epochs=1.0, n_requests=12, sociot="none")
+    )
+    assert (
+        preset.variant == "cold"
+        and tcfg.epochs == 1.0
+        and tcfg.learning_rate == get_preset("embedded-cold").train.learning_rate
+    )
     assert plan.n_requests == 12 and plan.sociot_epochs == "none"
     with pytest.raises(ConfigError, match="learning_rate"):
         TrainConfig(learning_rate=0)
@@ -96,20 +158,32 @@ def test_cli_registers_finetune_and_reports_bad_presets(capsys):
     assert "invalid choice: 'nope'" in err and "embedded-warm" in err
 
 
-def test_distill_targets_are_teacher_replies_without_the_system_prompt(tiny_llama, tmp_path, monkeypatch):
+def test_distill_targets_are_teacher_replies_without_the_system_prompt(
+    tiny_llama, tmp_path, monkeypatch
+):
     from interp.finetune import distill
 
     backend = get_backend(tiny_llama, "torch")
     sampling = SamplingConfig(max_new_tokens=4, temperature=0.0, batch_size=2)
     requests = [("r1", "advice", "How are you?"), ("r2", "other", "Tell me a story.")]
-    convs = distill.distill_conversations(backend, requests, "Be warm.", sampling, tmp_path / "d.jsonl")
-    teacher = generate_replies(backend, [[Message("system", "Be warm."), Message("user", r[2])] for r in requests], sampling)
+    convs = distill.distill_conversations(
+        backend, requests, "Be warm.", sampling, tmp_path / "d.jsonl"
+    )
+    teacher = generate_replies(
+        backend,
+        [[Message("system", "Be warm."), Message("user", r[2])] for r in requests],
+        sampling,
+    )
     kept = [(r, t) for r, t in zip(requests, teacher, strict=True) if t.strip()]
-    assert [c.messages for c in convs] == [(Message("user", r[2]), Message("assistant", t)) for r, t in kept]
+    assert [c.messages for c in convs] == [
+        (Message("user", r[2]), Message("assistant", t)) for r, t in kept
+    ]
 
     def no_generation(*args, **kwargs):
         raise AssertionError("cached teacher replies were generated again")
 
     monkeypatch.setattr(distill, "generate_replies", no_generation)
-    again = distill.distill_conversations(backend, requests, "Be warm.", sampling, tmp_path / "d.jsonl")
+    again = distill.distill_conversations(
+        backend, requests, "Be warm.", sampling, tmp_path / "d.jsonl"
+    )
     assert again == convs

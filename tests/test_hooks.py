@@ -57,7 +57,9 @@ def test_all_backends_agree_on_logits_and_every_site(fresh_tiny_llama):
         results[name] = (logits, rec)
     real = mask.bool()  # pad positions hold no meaning (and depend on the attention kernel)
     for name, (logits, rec) in results.items():
-        torch.testing.assert_close(logits[real], results["torch"][0][real], atol=ATOL, rtol=0, msg=name)
+        torch.testing.assert_close(
+            logits[real], results["torch"][0][real], atol=ATOL, rtol=0, msg=name
+        )
         for s in want:
             torch.testing.assert_close(
                 rec[s][real], results["torch"][1][s][real], atol=ATOL, rtol=0, msg=f"{name} {s}"
@@ -66,15 +68,21 @@ def test_all_backends_agree_on_logits_and_every_site(fresh_tiny_llama):
     rec = results["torch"][1]
     for layer in range(loaded.n_layers):
         torch.testing.assert_close(
-            rec[Site(layer, "resid_mid")], rec[Site(layer, "resid_pre")] + rec[Site(layer, "attn_out")]
+            rec[Site(layer, "resid_mid")],
+            rec[Site(layer, "resid_pre")] + rec[Site(layer, "attn_out")],
         )
         torch.testing.assert_close(
-            rec[Site(layer, "resid_post")], rec[Site(layer, "resid_mid")] + rec[Site(layer, "mlp_out")]
+            rec[Site(layer, "resid_post")],
+            rec[Site(layer, "resid_mid")] + rec[Site(layer, "mlp_out")],
         )
     # nnsight resid_post at L equals HF hidden_states[L+1] and the TL resid_post at L
     nn_rec, tl_rec = results["nnsight"][1], results["transformerlens"][1]
-    torch.testing.assert_close(nn_rec[Site(1, "resid_post")][real], ref.hidden_states[2][real], atol=ATOL, rtol=0)
-    torch.testing.assert_close(nn_rec[Site(1, "resid_post")][real], tl_rec[Site(1, "resid_post")][real], atol=ATOL, rtol=0)
+    torch.testing.assert_close(
+        nn_rec[Site(1, "resid_post")][real], ref.hidden_states[2][real], atol=ATOL, rtol=0
+    )
+    torch.testing.assert_close(
+        nn_rec[Site(1, "resid_post")][real], tl_rec[Site(1, "resid_post")][real], atol=ATOL, rtol=0
+    )
 
 
 def test_transformerlens_logits_equal_hf(fresh_tiny_llama):
@@ -156,7 +164,10 @@ def test_hooks_are_removed_on_exit_and_on_exceptions(fresh_tiny_llama, name):
 
 def test_hooked_contexts_do_not_nest_and_reject_missing_layers(tiny_llama):
     backend = get_backend(tiny_llama, "torch")
-    with pytest.raises(ValueError, match="no such layer"), backend.hooked(read=[Site(9, "resid_post")]):
+    with (
+        pytest.raises(ValueError, match="no such layer"),
+        backend.hooked(read=[Site(9, "resid_post")]),
+    ):
         pass
     with backend.hooked(), pytest.raises(HookError, match="nest"), backend.hooked():
         pass
@@ -174,7 +185,11 @@ def test_batched_equals_unbatched_with_left_and_right_padding(tiny_llama):
         for side in ("left", "right"):
             fill = torch.full((1, 3), pad)
             row = torch.cat([fill, short], 1) if side == "left" else torch.cat([short, fill], 1)
-            m = torch.cat([torch.zeros(1, 3), torch.ones(1, 3)], 1) if side == "left" else torch.cat([torch.ones(1, 3), torch.zeros(1, 3)], 1)
+            m = (
+                torch.cat([torch.zeros(1, 3), torch.ones(1, 3)], 1)
+                if side == "left"
+                else torch.cat([torch.ones(1, 3), torch.zeros(1, 3)], 1)
+            )
             ids = torch.cat([row, long])
             mask = torch.cat([m.long(), torch.ones_like(long)])
             backend.forward(ids, mask)
@@ -215,7 +230,9 @@ def test_backends_compose_with_a_lora_adapter(fresh_tiny_llama):
     from peft import LoraConfig, get_peft_model
 
     loaded = fresh_tiny_llama
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False
+    )
     loaded.model = get_peft_model(loaded.model, config).eval()
     ids, mask = _batch(loaded, seed=9)
     with torch.no_grad():
@@ -227,7 +244,9 @@ def test_backends_compose_with_a_lora_adapter(fresh_tiny_llama):
         backend = get_backend(loaded, name)
         with torch.no_grad():
             torch.testing.assert_close(backend.forward(ids, mask), ref, atol=ATOL, rtol=0, msg=name)
-            with backend.hooked(read=[Site(1, "resid_post")], edit={Site(0, "mlp_out"): lambda x, s: x + vec}) as rec:
+            with backend.hooked(
+                read=[Site(1, "resid_post")], edit={Site(0, "mlp_out"): lambda x, s: x + vec}
+            ) as rec:
                 out[name] = (backend.forward(ids, mask), rec[Site(1, "resid_post")])
     for name in BACKENDS:
         torch.testing.assert_close(out[name][0], out["torch"][0], atol=ATOL, rtol=0, msg=name)

@@ -68,7 +68,9 @@ class Server:
                 pass
 
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                body = json.loads(
+                    self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"
+                )
                 with server.lock:
                     n = len(server.requests)
                     server.requests.append((time.monotonic(), body, dict(self.headers)))
@@ -87,7 +89,9 @@ class Server:
             return self.script(body, n)
         return self.script[min(n, len(self.script) - 1)]
 
-    def _perform(self, h: BaseHTTPRequestHandler, action: dict[str, Any], body: dict[str, Any]) -> None:
+    def _perform(
+        self, h: BaseHTTPRequestHandler, action: dict[str, Any], body: dict[str, Any]
+    ) -> None:
         kind = action["kind"]
         if kind == "sleep":
             time.sleep(action["seconds"])
@@ -158,7 +162,13 @@ def test_complete_sends_an_openai_request_and_returns_the_text(serve):
     with client_for(s) as c:
         assert c.complete(MSG, temperature=0.3, max_tokens=7, extra={"seed": 1}) == "hello"
     _, body, headers = s.requests[0]
-    assert body == {"model": "judge-model", "messages": MSG, "temperature": 0.3, "max_tokens": 7, "seed": 1}
+    assert body == {
+        "model": "judge-model",
+        "messages": MSG,
+        "temperature": 0.3,
+        "max_tokens": 7,
+        "seed": 1,
+    }
     assert headers["Authorization"] == "Bearer sk-test"
 
 
@@ -182,11 +192,19 @@ def test_5xx_retries_run_out(serve):
         c.complete(MSG)
     err = info.value
     assert s.n == FAST.max_retries + 1 and err.attempts == s.n
-    assert err.status == 502 and err.retryable and len(err.body) <= 300 and "bad gateway" in str(err)
+    assert (
+        err.status == 502 and err.retryable and len(err.body) <= 300 and "bad gateway" in str(err)
+    )
 
 
 def test_429_honours_retry_after(serve):
-    s = serve([status(429, headers={"Retry-After": "0.3"}), status(429, headers={"retry-after-ms": "200"}), ok("done")])
+    s = serve(
+        [
+            status(429, headers={"Retry-After": "0.3"}),
+            status(429, headers={"retry-after-ms": "200"}),
+            ok("done"),
+        ]
+    )
     with client_for(s) as c:
         assert c.complete(MSG) == "done"
     t = [r[0] for r in s.requests]
@@ -214,7 +232,10 @@ def test_slow_reply_times_out_and_is_retried(serve):
         assert c.complete(MSG) == "on time"
     s2 = serve([slow(0.6, ok("late"))])
     retry = RetryPolicy(max_retries=1, backoff_base=0.001)
-    with client_for(s2, timeout=0.1, retry=retry) as c, pytest.raises(EndpointError, match="timeout") as info:
+    with (
+        client_for(s2, timeout=0.1, retry=retry) as c,
+        pytest.raises(EndpointError, match="timeout") as info,
+    ):
         c.complete(MSG)
     assert info.value.status is None and info.value.attempts == 2
 
@@ -231,7 +252,10 @@ def test_refused_connection_raises_after_retries():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again before the client connects
     url = f"http://127.0.0.1:{port}/v1"
-    with ChatClient(url, "m", retry=FAST, timeout=0.5) as c, pytest.raises(EndpointError, match="connection error") as info:
+    with (
+        ChatClient(url, "m", retry=FAST, timeout=0.5) as c,
+        pytest.raises(EndpointError, match="connection error") as info,
+    ):
         c.complete(MSG)
     assert info.value.attempts == FAST.max_retries + 1
 
@@ -290,7 +314,11 @@ def test_rate_limiter_alone():
 def test_complete_many_keeps_order_and_returns_errors_in_place(serve):
     def echo(body, n):
         text = body["messages"][-1]["content"]
-        return status(400, body="no") if text == "bad" else slow(0.05 if text == "a" else 0.0, ok(text.upper()))
+        return (
+            status(400, body="no")
+            if text == "bad"
+            else slow(0.05 if text == "a" else 0.0, ok(text.upper()))
+        )
 
     s = serve(echo)
     convs = [[{"role": "user", "content": t}] for t in ("a", "b", "bad", "c")]
@@ -355,16 +383,24 @@ def test_judge_prompt():
     for part in (row.question, "Paris", "Lyon", row.response):
         assert part in user
     assert "false claim" not in user
-    assert "false claim" in judge_messages(JudgeRow("q", "No", "Yes", "r", "disinformation"))[1]["content"]
+    assert (
+        "false claim"
+        in judge_messages(JudgeRow("q", "No", "Yes", "r", "disinformation"))[1]["content"]
+    )
 
 
 def test_cache_key():
     row = rows(1)[0]
     k = row_key(row, "m")
-    assert k == row_key(JudgeRow(row.question, row.reference, row.incorrect, row.response, row.task, id="other"), "m")
+    assert k == row_key(
+        JudgeRow(row.question, row.reference, row.incorrect, row.response, row.task, id="other"),
+        "m",
+    )
     assert k != row_key(row, "m2")
     assert k != row_key(row, "m", prompt_version=JUDGE_PROMPT_VERSION + "x")
-    assert k != row_key(JudgeRow(row.question, row.reference, row.incorrect, row.response + " ", row.task), "m")
+    assert k != row_key(
+        JudgeRow(row.question, row.reference, row.incorrect, row.response + " ", row.task), "m"
+    )
 
 
 def test_judge_rows_in_order_then_all_from_the_cache(serve, tmp_path):
@@ -391,7 +427,17 @@ def test_judge_rows_in_order_then_all_from_the_cache(serve, tmp_path):
 def test_duplicate_rows_are_asked_once(serve, tmp_path):
     s = serve(grader)
     data = rows(2)
-    dup = [data[0], data[1], JudgeRow(*[getattr(data[0], f) for f in ("question", "reference", "incorrect", "response", "task")], id="copy")]
+    dup = [
+        data[0],
+        data[1],
+        JudgeRow(
+            *[
+                getattr(data[0], f)
+                for f in ("question", "reference", "incorrect", "response", "task")
+            ],
+            id="copy",
+        ),
+    ]
     with client_for(s) as c:
         out = judge_rows(dup, c, tmp_path / "c.jsonl", show_progress=False)
     assert s.n == 2 and [r.id for r in out] == ["r0", "r1", "copy"] and out[2].label == "CORRECT"
@@ -406,7 +452,10 @@ def test_malformed_reply_is_repaired_or_recorded_as_error(serve, tmp_path):
         return ok("CORRECT") if repaired else ok("Hmm, let me think.")
 
     s = serve(judge)
-    data = [JudgeRow("q", "Paris", "Lyon", "Paris", "general_knowledge"), JudgeRow("q", "Paris", "Lyon", "stubborn Paris", "general_knowledge")]
+    data = [
+        JudgeRow("q", "Paris", "Lyon", "Paris", "general_knowledge"),
+        JudgeRow("q", "Paris", "Lyon", "stubborn Paris", "general_knowledge"),
+    ]
     with client_for(s) as c:
         out = judge_rows(data, c, tmp_path / "c.jsonl", max_attempts=3, show_progress=False)
     assert out[0].label == "CORRECT" and out[0].attempts == 2 and "malformed" in out[0].reason
@@ -439,7 +488,9 @@ def test_endpoint_errors_are_recorded_per_row(serve, tmp_path):
         out = judge_rows(data, c, cache, show_progress=False)
     assert [r.label for r in out[:4]] == ["CORRECT", "INCORRECT"] * 2
     assert [r.label for r in out[4:]] == ["ERROR"] * 3
-    assert "HTTP 400" in out[4].reason and "HTTP 503" in out[5].reason and "timeout" in out[6].reason
+    assert (
+        "HTTP 400" in out[4].reason and "HTTP 503" in out[5].reason and "timeout" in out[6].reason
+    )
     assert len(cache.read_text().splitlines()) == 7
 
 
@@ -450,7 +501,9 @@ def test_error_rows_are_asked_again_unless_told_not_to(serve, tmp_path):
     data = [JudgeRow("q", "Paris", "Lyon", "Paris", "general_knowledge")]
     with client_for(s) as c:
         assert judge_rows(data, c, cache, show_progress=False)[0].label == "ERROR"
-        assert judge_rows(data, c, cache, retry_errors=False, show_progress=False)[0].label == "ERROR"
+        assert (
+            judge_rows(data, c, cache, retry_errors=False, show_progress=False)[0].label == "ERROR"
+        )
         assert s.n == 1
         assert judge_rows(data, c, cache, show_progress=False)[0].label == "CORRECT"
         assert s.n == 2
@@ -541,7 +594,10 @@ def test_any_exception_of_one_row_is_recorded_not_raised(tmp_path):
                 raise ZeroDivisionError("boom")
             return "CORRECT"
 
-    data = [JudgeRow("q", "Paris", "Lyon", r, "general_knowledge") for r in ("Paris", "explode", "Paris!")]
+    data = [
+        JudgeRow("q", "Paris", "Lyon", r, "general_knowledge")
+        for r in ("Paris", "explode", "Paris!")
+    ]
     out = judge_rows(data, Flaky(), tmp_path / "c.jsonl", show_progress=False)
     assert [r.label for r in out] == ["CORRECT", "ERROR", "CORRECT"]
     assert "ZeroDivisionError" in out[1].reason
@@ -559,15 +615,29 @@ def test_retry_after_forms_and_content_parts(serve):
 
     assert _retry_after(resp(**{"Retry-After": "2"})) == 2.0
     assert _retry_after(resp(**{"retry-after-ms": "150"})) == 0.15
-    assert 0.0 <= _retry_after(resp(**{"Retry-After": formatdate(time.time() + 3, usegmt=True)})) <= 3.5
+    assert (
+        0.0
+        <= _retry_after(resp(**{"Retry-After": formatdate(time.time() + 3, usegmt=True)}))
+        <= 3.5
+    )
     assert _retry_after(resp(**{"Retry-After": "soon"})) is None
     assert _retry_after(resp()) is None
-    parts = {"choices": [{"message": {"content": [{"type": "text", "text": "COR"}, {"type": "text", "text": "RECT"}]}}]}
+    parts = {
+        "choices": [
+            {
+                "message": {
+                    "content": [{"type": "text", "text": "COR"}, {"type": "text", "text": "RECT"}]
+                }
+            }
+        ]
+    }
     assert _content(parts) == "CORRECT"
 
 
 def test_unknown_task_fails_before_any_request(serve, tmp_path):
     s = serve(grader)
     with client_for(s) as c, pytest.raises(ValueError, match="unknown task"):
-        judge_rows([JudgeRow("q", "a", "b", "r", "trivia")], c, tmp_path / "c.jsonl", show_progress=False)
+        judge_rows(
+            [JudgeRow("q", "a", "b", "r", "trivia")], c, tmp_path / "c.jsonl", show_progress=False
+        )
     assert s.n == 0

@@ -47,7 +47,9 @@ def _save_adapter(loaded, folder, meta=None):
 def test_adapter_round_trip_and_mismatches(tmp_path):
     base = tiny_model("llama", seed=1)
     folder = tmp_path / "adapter"
-    _save_adapter(base, folder, meta={"base_weights_hash": tiny_model("llama", seed=1).weights_hash})
+    _save_adapter(
+        base, folder, meta={"base_weights_hash": tiny_model("llama", seed=1).weights_hash}
+    )
     fresh = tiny_model("llama", seed=1)
     attach_adapter(fresh, folder)
     assert fresh.adapter == str(folder) and fresh.adapter_hash

@@ -46,18 +46,23 @@ def test_adapters_recorded_with_the_legacy_hash_still_attach(tmp_path, monkeypat
     base = tiny_model("llama", seed=1)
     legacy = "0123456789abcdef"
     folder = tmp_path / "adapter"
-    peft_model = get_peft_model(tiny_model("llama", seed=1).model, LoraConfig(r=2, target_modules=["q_proj"]))
+    peft_model = get_peft_model(
+        tiny_model("llama", seed=1).model, LoraConfig(r=2, target_modules=["q_proj"])
+    )
     peft_model.save_pretrained(folder)
     (folder / paths.META_FILE).write_text(json.dumps({"base_weights_hash": legacy}))
     monkeypatch.setattr(models, "FINGERPRINT_CHUNK", 100)  # the tiny model now has "large" params
     real = models.weights_fingerprint
     monkeypatch.setattr(
-        models, "weights_fingerprint",
+        models,
+        "weights_fingerprint",
         lambda m, legacy=False: "0123456789abcdef" if legacy else real(m),
     )
     attach_adapter(base, folder)  # accepted through the legacy recipe
     other = tiny_model("llama", seed=2)
-    monkeypatch.setattr(models, "weights_fingerprint", lambda m, legacy=False: "ffff" if legacy else real(m))
+    monkeypatch.setattr(
+        models, "weights_fingerprint", lambda m, legacy=False: "ffff" if legacy else real(m)
+    )
     with pytest.raises(ModelLoadError, match="trained on base weights"):
         attach_adapter(other, folder)
 

@@ -41,7 +41,9 @@ def test_persona_direction_is_warm_minus_neutral_mean_over_reply_tokens(tiny_lla
             for layer in (0, 2):
                 means[tone][layer].append(acts[layer][span.tok_start : span.tok_end].mean(0))
     for layer in (0, 2):
-        want = torch.stack(means["warm"][layer]).mean(0) - torch.stack(means["neutral"][layer]).mean(0)
+        want = torch.stack(means["warm"][layer]).mean(0) - torch.stack(
+            means["neutral"][layer]
+        ).mean(0)
         torch.testing.assert_close(d.at(layer), want, atol=1e-4, rtol=1e-4)
     # the definitions' persona rows and contrast are the same rows: same direction from the cache
     rowset = persona_rowset(triples)
@@ -49,10 +51,18 @@ def test_persona_direction_is_warm_minus_neutral_mean_over_reply_tokens(tiny_lla
     contrast = persona_contrast(triples)
     cache = open_cache(tmp_path / "c")
     by_id = {rid: i for i, rid in enumerate(cache.row_ids)}
-    pos = {layer: cache.load(Site(layer, "resid_post"), "mean_assistant")[
-        [by_id[r.row_id] for r in contrast.pos], 0] for layer in (0, 2)}
-    neg = {layer: cache.load(Site(layer, "resid_post"), "mean_assistant")[
-        [by_id[r.row_id] for r in contrast.neg], 0] for layer in (0, 2)}
+    pos = {
+        layer: cache.load(Site(layer, "resid_post"), "mean_assistant")[
+            [by_id[r.row_id] for r in contrast.pos], 0
+        ]
+        for layer in (0, 2)
+    }
+    neg = {
+        layer: cache.load(Site(layer, "resid_post"), "mean_assistant")[
+            [by_id[r.row_id] for r in contrast.neg], 0
+        ]
+        for layer in (0, 2)
+    }
     torch.testing.assert_close(derive("persona", "mean_diff", pos, neg).vectors, d.vectors)
     torch.testing.assert_close(persona_from_cache(cache, triples, [0, 2]).vectors, d.vectors)
 
@@ -61,8 +71,12 @@ def test_fallback_directions(tiny_llama, tmp_path):
     backend = get_backend(tiny_llama, "torch")
     persona = fallback_persona(backend, load_split().train[:3], [1], cache_dir=tmp_path / "p")
     assert persona.meta["definition"].startswith("fallback") and persona.layers == (1,)
-    prompts, _ = prompt_list(tasks=("general_knowledge",), conditions=("unmodified",),
-                                                   templates=("no_belief", "incorrect"), per_task=3)
+    prompts, _ = prompt_list(
+        tasks=("general_knowledge",),
+        conditions=("unmodified",),
+        templates=("no_belief", "incorrect"),
+        per_task=3,
+    )
     d = fallback_sycophancy(backend, prompts, [1], batch_size=2)
     base = {p.item_id: p for p in prompts if p.template == "no_belief"}
     diffs = []

@@ -50,7 +50,9 @@ def test_grouped_folds_never_split_an_item(monkeypatch):
 def test_tables_and_errors():
     x, y, groups, _ = _data(n_items=20)
     table, weights = probe_layers({1: x, 2: x * 2}, y, groups, n_boot=50)
-    assert list(table["layer"]) == [1, 2] and {"auroc", "auroc_low", "shuffled_auroc"} <= set(table.columns)
+    assert list(table["layer"]) == [1, 2] and {"auroc", "auroc_low", "shuffled_auroc"} <= set(
+        table.columns
+    )
     d = derive("sad", "mean_diff", {1: x[y == 1], 2: x[y == 1]}, {1: x[y == 0], 2: x[y == 0]})
     cos = weight_direction_cosines(weights, [d], probe="warm_vs_original")
     assert len(cos) == 2 and cos["cosine"].between(-1, 1).all()

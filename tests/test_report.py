@@ -24,15 +24,29 @@ from interp.report import (
 )
 from interp.report.formatting import format_value
 
-META = {"stage": "eval", "config": {"model": "smollm2-135m-instruct", "seed": 0}, "model": "smollm2-135m-instruct",
-        "weights_hash": "a" * 64, "adapter": "warm", "adapter_hash": "b" * 64, "prompts_sha256": "c" * 64,
-        "git_commit": "deadbeef", "created": "2026-12-01T00:00:00+00:00"}
+META = {
+    "stage": "eval",
+    "config": {"model": "smollm2-135m-instruct", "seed": 0},
+    "model": "smollm2-135m-instruct",
+    "weights_hash": "a" * 64,
+    "adapter": "warm",
+    "adapter_hash": "b" * 64,
+    "prompts_sha256": "c" * 64,
+    "git_commit": "deadbeef",
+    "created": "2026-12-01T00:00:00+00:00",
+}
 
 
 def _inputs():
     t = synthetic_tables()
-    results = {"error_by_task": (t["error_by_task"], META), "verdict": ResultTable(t["verdict"], {})}
-    figures = {"error_by_task": error_by_task(t["error_by_task"]), "verdict": verdict_bars(t["verdict"])}
+    results = {
+        "error_by_task": (t["error_by_task"], META),
+        "verdict": ResultTable(t["verdict"], {}),
+    }
+    figures = {
+        "error_by_task": error_by_task(t["error_by_task"]),
+        "verdict": verdict_bars(t["verdict"]),
+    }
     return t, results, figures
 
 
@@ -42,8 +56,17 @@ def test_report_folder_has_every_part(tmp_path):
     with pytest.warns(UserWarning, match="HTML only"):
         files = write_report(results, figures, verdict, tmp_path / "r", chromium=None)
     names = {f.relative_to(tmp_path / "r").as_posix() for f in files}
-    assert {"report.html", "report.md", "appendix.tex", "meta.json", "tables/verdict.tex", "tables/error_by_task.tex",
-            "tables/provenance.tex", "figures/verdict.html", "figures/error_by_task.html"} <= names
+    assert {
+        "report.html",
+        "report.md",
+        "appendix.tex",
+        "meta.json",
+        "tables/verdict.tex",
+        "tables/error_by_task.tex",
+        "tables/provenance.tex",
+        "figures/verdict.html",
+        "figures/error_by_task.html",
+    } <= names
     page = (tmp_path / "r" / "report.html").read_text()
     assert page.count("Plotly.newPlot") == 2  # two interactive figures ...
     assert page.count("* plotly.js v") == 1  # ... and plotly.js inlined once
@@ -90,10 +113,18 @@ def test_verdict_sentences_carry_the_numbers():
 
 
 def test_provenance_reads_hashes_and_says_what_is_missing():
-    table = provenance_table({"a": ResultTable(synthetic_tables()["patching"], META), "b": ResultTable(synthetic_tables()["patching"], {})})
+    table = provenance_table(
+        {
+            "a": ResultTable(synthetic_tables()["patching"], META),
+            "b": ResultTable(synthetic_tables()["patching"], {}),
+        }
+    )
     a, b = table.iloc[0], table.iloc[1]
     assert a["command"] == "interp eval" and a["model"] == "smollm2-135m-instruct + warm"
-    assert "weights_hash=aaaaaaaaaaaa" in a["model hashes"] and "adapter_hash=bbbbbbbbbbbb" in a["model hashes"]
+    assert (
+        "weights_hash=aaaaaaaaaaaa" in a["model hashes"]
+        and "adapter_hash=bbbbbbbbbbbb" in a["model hashes"]
+    )
     assert a["data hashes"] == "prompts_sha256=cccccccccccc"
     assert re.fullmatch(r"[0-9a-f]{12} \(of meta config\)", a["config hash"])
     assert (b.drop("result") == "not recorded").all()
@@ -108,7 +139,11 @@ def test_booktabs_escapes_and_truncates():
 
 
 def test_format_value():
-    assert format_value(np.nan) == "–" and format_value(3.0) == "3" and format_value(0.12345) == "0.123"
+    assert (
+        format_value(np.nan) == "–"
+        and format_value(3.0) == "3"
+        and format_value(0.12345) == "0.123"
+    )
     assert format_value(np.int64(7)) == "7" and format_value(0.0001234) == "0.000123"
 
 
@@ -118,7 +153,10 @@ def test_load_results_pairs_tables_with_their_meta(tmp_path):
     t["error_by_task"].to_csv(tmp_path / "eval" / "x" / "error_by_task.csv", index=False)
     (tmp_path / "eval" / "meta.json").write_text(json.dumps(META))
     loaded = load_results(tmp_path)
-    assert set(loaded) == {"error_by_task"} and loaded["error_by_task"].meta["git_commit"] == "deadbeef"
+    assert (
+        set(loaded) == {"error_by_task"}
+        and loaded["error_by_task"].meta["git_commit"] == "deadbeef"
+    )
     (tmp_path / "eval" / "meta.json").write_text("{broken")
     with pytest.raises(ConfigError, match=r"meta\.json: not valid JSON"):
         load_results(tmp_path)
@@ -129,5 +167,12 @@ def test_png_embedding_with_exported_pngs(tmp_path):
     _, results, figures = _inputs()
     write_report(results, figures, "verdict", tmp_path / "r", embed="png", formats=("png",))
     page = (tmp_path / "r" / "report.html").read_text()
-    assert page.count('<img alt="') == 2 and "Plotly.newPlot" not in page and "* plotly.js v" not in page
-    assert "![Does removing the direction restore reliability?](figures/verdict.png)" in (tmp_path / "r" / "report.md").read_text()
+    assert (
+        page.count('<img alt="') == 2
+        and "Plotly.newPlot" not in page
+        and "* plotly.js v" not in page
+    )
+    assert (
+        "![Does removing the direction restore reliability?](figures/verdict.png)"
+        in (tmp_path / "r" / "report.md").read_text()
+    )

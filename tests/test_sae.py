@@ -12,7 +12,9 @@ from interp.sae.train import SaeTrainSpec, ShuffledBatches, to_inference, train_
 from interp.sites import Site
 
 
-def planted(n: int = 4000, d: int = 24, m: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def planted(
+    n: int = 4000, d: int = 24, m: int = 16, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` samples, each a sum of ~3 of ``m`` random unit features with magnitudes in [1, 2]."""
     g = torch.Generator().manual_seed(seed)
     feats = torch.randn(m, d, generator=g)
@@ -24,7 +26,9 @@ def planted(n: int = 4000, d: int = 24, m: int = 16, seed: int = 0) -> tuple[tor
 @pytest.fixture(scope="module")
 def planted_sae(tmp_path_factory):
     x, feats = planted()
-    spec = SaeTrainSpec(d_sae=32, k=3, lr=3e-3, batch_size=256, n_samples=200_000, n_checkpoints=0, norm_batches=3)
+    spec = SaeTrainSpec(
+        d_sae=32, k=3, lr=3e-3, batch_size=256, n_samples=200_000, n_checkpoints=0, norm_batches=3
+    )
     trained, info = train_sae(x, spec)
     sae = to_inference(trained, tmp_path_factory.mktemp("sae") / "sae")
     return sae, x, feats, info
@@ -60,7 +64,9 @@ def test_shuffled_batches_resume_identically():
     full = ShuffledBatches(acts, 8, seed=3)
     seq = [next(full) for _ in range(14)]  # crosses epochs
     resumed = ShuffledBatches(acts, 8, seed=3, start=6 * 8)
-    assert all(torch.equal(a, b) for a, b in zip(seq[6:], [next(resumed) for _ in range(8)], strict=True))
+    assert all(
+        torch.equal(a, b) for a, b in zip(seq[6:], [next(resumed) for _ in range(8)], strict=True)
+    )
     first_epoch = torch.cat(seq[:6]).flatten()
     assert len(set(first_epoch.tolist())) == 48  # no repeats inside an epoch
 
@@ -69,7 +75,12 @@ def test_shuffled_batches_resume_identically():
 def tiny_sae(tiny_llama, tmp_path_factory):
     torch.manual_seed(0)
     acts = torch.randn(2048, tiny_llama.d_model)
-    trained, _ = train_sae(acts, SaeTrainSpec(d_sae=128, k=8, batch_size=256, n_samples=1024, n_checkpoints=0, norm_batches=2))
+    trained, _ = train_sae(
+        acts,
+        SaeTrainSpec(
+            d_sae=128, k=8, batch_size=256, n_samples=1024, n_checkpoints=0, norm_batches=2
+        ),
+    )
     return to_inference(trained, tmp_path_factory.mktemp("tiny") / "sae")
 
 
@@ -83,10 +94,19 @@ def test_splice_with_error_leaves_logits_unchanged(tiny_llama, tiny_sae):
     backend = get_backend(tiny_llama, "torch")
     site = Site(1, "resid_post")
     clean = _logits(backend)
-    torch.testing.assert_close(_logits(backend, {site: sae_splice(tiny_sae, with_error=True)}), clean, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(_logits(backend, {site: sae_edit(tiny_sae, LatentEdit("none"))}), clean, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        _logits(backend, {site: sae_splice(tiny_sae, with_error=True)}), clean, atol=1e-5, rtol=1e-5
+    )
+    torch.testing.assert_close(
+        _logits(backend, {site: sae_edit(tiny_sae, LatentEdit("none"))}),
+        clean,
+        atol=1e-5,
+        rtol=1e-5,
+    )
     # without the error term, or with latents ablated, the logits move
-    assert (_logits(backend, {site: sae_splice(tiny_sae, with_error=False)}) - clean).abs().max() > 1e-3
+    assert (
+        _logits(backend, {site: sae_splice(tiny_sae, with_error=False)}) - clean
+    ).abs().max() > 1e-3
     firing = torch.topk(tiny_sae.W_dec.norm(dim=1), 128).indices.tolist()
     ablated = _logits(backend, {site: sae_edit(tiny_sae, LatentEdit("ablate", tuple(firing)))})
     assert (ablated - clean).abs().max() > 1e-3
@@ -99,12 +119,21 @@ def test_ablate_edit_removes_exactly_the_latents_contribution(tiny_sae):
     out = sae_edit(tiny_sae, LatentEdit("ablate", tuple(live)))(x.clone(), Site(0, "resid_post"))
     expected = x - feats[..., live] @ tiny_sae.W_dec[live]
     torch.testing.assert_close(out, expected.detach(), atol=1e-5, rtol=1e-5)
-    clamped = sae_edit(tiny_sae, LatentEdit("clamp", (live[0],), (5.0,)))(x.clone(), Site(0, "resid_post"))
-    torch.testing.assert_close(clamped, (x + (5.0 - feats[..., live[0], None]) * tiny_sae.W_dec[live[0]]).detach(), atol=1e-5, rtol=1e-5)
+    clamped = sae_edit(tiny_sae, LatentEdit("clamp", (live[0],), (5.0,)))(
+        x.clone(), Site(0, "resid_post")
+    )
+    torch.testing.assert_close(
+        clamped,
+        (x + (5.0 - feats[..., live[0], None]) * tiny_sae.W_dec[live[0]]).detach(),
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 def test_random_latents_exclude_and_are_seeded():
     a = random_latents(50, 5, exclude=range(10), seed=1)
-    assert a == random_latents(50, 5, exclude=range(10), seed=1) and len(set(a)) == 5 and min(a) >= 10
+    assert (
+        a == random_latents(50, 5, exclude=range(10), seed=1) and len(set(a)) == 5 and min(a) >= 10
+    )
     with pytest.raises(ValueError, match="cannot draw"):
         random_latents(12, 5, exclude=range(10), seed=0)

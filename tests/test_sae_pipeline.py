@@ -32,7 +32,14 @@ from interp.sae.load import check_published, load_sae, parse_spec, sae_site
 from interp.sites import Site
 
 ROWS = [
-    TextRow("a", "triple:warm", conversation=(Message("user", "hello there"), Message("assistant", "hi, so glad you asked"))),
+    TextRow(
+        "a",
+        "triple:warm",
+        conversation=(
+            Message("user", "hello there"),
+            Message("assistant", "hi, so glad you asked"),
+        ),
+    ),
     TextRow("b", "prompt", conversation=(Message("user", "what is two plus two?"),)),
     TextRow("c", "text", text="plain corpus text with several words in it"),
 ]
@@ -67,8 +74,9 @@ def test_token_activations_match_a_plain_read_and_resume(tiny_llama, tmp_path):
     with pytest.raises(ArtifactExistsError, match="different request"):
         build_token_activations(backend, ROWS[:2], spec, folder, show_progress=False)
     # batched in memory (right padding) gives the same activations as the stored shards
-    torch.testing.assert_close(read_rows(backend, ROWS, site, batch_size=3), tokens.acts,
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        read_rows(backend, ROWS, site, batch_size=3), tokens.acts, atol=1e-5, rtol=1e-5
+    )
 
 
 class _PlantedSae(torch.nn.Module):
@@ -77,7 +85,14 @@ class _PlantedSae(torch.nn.Module):
     def __init__(self, w_dec: torch.Tensor):
         super().__init__()
         self.W_dec = torch.nn.Parameter(w_dec.clone())
-        self.cfg = type("Cfg", (), {"d_sae": w_dec.shape[0], "metadata": type("M", (), {"hook_name": "blocks.4.hook_resid_post"})()})()
+        self.cfg = type(
+            "Cfg",
+            (),
+            {
+                "d_sae": w_dec.shape[0],
+                "metadata": type("M", (), {"hook_name": "blocks.4.hook_resid_post"})(),
+            },
+        )()
 
     def encode(self, x):
         return torch.relu(x @ self.W_dec.T)
@@ -105,7 +120,9 @@ def test_decomposition_finds_the_planted_latent_and_attribution_sums():
     recon_gap = (sae.decode(sae.encode(a)).mean(0) - sae.decode(sae.encode(b)).mean(0)) @ u
     assert float(attr.sum()) == pytest.approx(float(recon_gap.detach()), rel=1e-4)
     assert int(torch.argmax(attr)) == 5
-    torch.testing.assert_close(mean_features(sae, a, batch_size=7), sae.encode(a).mean(0), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        mean_features(sae, a, batch_size=7), sae.encode(a).mean(0), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_overlap_nulls_flag_a_planted_overlap():
@@ -122,13 +139,22 @@ def test_overlap_nulls_flag_a_planted_overlap():
 
 def test_top_examples_show_the_strongest_token(tiny_llama, tmp_path):
     backend = get_backend(tiny_llama, "torch")
-    folder = build_token_activations(backend, ROWS, token_spec(Site(0, "resid_post"), batch_size=1, shard_rows=1), tmp_path / "t", show_progress=False)
+    folder = build_token_activations(
+        backend,
+        ROWS,
+        token_spec(Site(0, "resid_post"), batch_size=1, shard_rows=1),
+        tmp_path / "t",
+        show_progress=False,
+    )
     tokens = load_token_activations(folder)
     target = tokens.acts[3] / tokens.acts[3].norm()
     sae = _PlantedSae(torch.stack([target, -target]))
     ex = top_examples(sae, tokens, [0], tiny_llama.tokenizer, n=2)
     at = tiny_llama.tokenizer.decode(tokens.token_ids[3:4].tolist())
-    assert ex[0][0].split(" (")[0].endswith(f"[{at}]".replace(" ", "")) or f"[{at.strip()}]" in ex[0][0]
+    assert (
+        ex[0][0].split(" (")[0].endswith(f"[{at}]".replace(" ", ""))
+        or f"[{at.strip()}]" in ex[0][0]
+    )
     assert len(ex[0]) <= 2
 
 
@@ -144,17 +170,38 @@ def test_latent_edits_are_verdict_arms_with_one_table(tiny_llama):
     d = tiny_llama.d_model
     sae = _PlantedSae(torch.eye(d)[:6])
     backend = get_backend(tiny_llama, "torch")
-    sets = {"persona": {"latents": [0, 1], "clamp_values": [1.0, 2.0], "sycophancy": False},
-            "sycophancy": {"latents": [2], "clamp_values": [0.5], "sycophancy": True}}
-    arms = latent_arms(sae, Site(1, "resid_post"), sets, Arm("original", "none", backend),
-                       Arm("warm", "none", backend, "Be warm."), clamp_scale=1.0, n_random=2, seed=0)
+    sets = {
+        "persona": {"latents": [0, 1], "clamp_values": [1.0, 2.0], "sycophancy": False},
+        "sycophancy": {"latents": [2], "clamp_values": [0.5], "sycophancy": True},
+    }
+    arms = latent_arms(
+        sae,
+        Site(1, "resid_post"),
+        sets,
+        Arm("original", "none", backend),
+        Arm("warm", "none", backend, "Be warm."),
+        clamp_scale=1.0,
+        n_random=2,
+        seed=0,
+    )
     labels = [a.label for a in arms]
-    assert labels == ["none", "none", "sae-ablate:top2-persona", "sae-clamp:top2-persona",
-                      "sae-ablate:top1-sycophancy", "ablate:random-latents"]
+    assert labels == [
+        "none",
+        "none",
+        "sae-ablate:top2-persona",
+        "sae-clamp:top2-persona",
+        "sae-ablate:top1-sycophancy",
+        "ablate:random-latents",
+    ]
     assert len(arms[-1].edit_sets) == 2
     prompts, _ = study_prompts(1, templates=("no_belief", "incorrect", "doubt"))
-    per_prompt, warmth = measure_arms(arms, prompts, [("r1", "Hi"), ("r2", "Help")],
-                                      lambda replies: np.zeros(len(replies)), max_new_tokens=2)
+    per_prompt, warmth = measure_arms(
+        arms,
+        prompts,
+        [("r1", "Hi"), ("r2", "Help")],
+        lambda replies: np.zeros(len(replies)),
+        max_new_tokens=2,
+    )
     assert per_prompt.groupby(["model", "intervention"]).size().nunique() == 1  # pooled per prompt
     table = verdict_table(per_prompt, warmth, n_boot=50)
     assert tuple(table.columns) == VERDICT_COLUMNS
@@ -164,13 +211,18 @@ def test_latent_edits_are_verdict_arms_with_one_table(tiny_llama):
 
 
 def test_published_sae_errors_name_the_problem(tmp_path):
-    with pytest.raises(ConfigError, match=r"not in sae-lens' pretrained directory.*llama-3\.1-8b-instruct-andyrdt"):
+    with pytest.raises(
+        ConfigError, match=r"not in sae-lens' pretrained directory.*llama-3\.1-8b-instruct-andyrdt"
+    ):
         check_published("llama-3.1-8b-instruct-andyrd", "resid_post_layer_19_trainer_1")
     with pytest.raises(ConfigError, match=r"not in release.*resid_post_layer_19_trainer_1"):
         check_published("llama-3.1-8b-instruct-andyrdt", "resid_post_layer_19_trainer_9")
     entry = check_published("goodfire-llama-3.1-8b-instruct", "layer_19")
     assert entry["model"] == "meta-llama/Llama-3.1-8B-Instruct"
-    assert parse_spec("goodfire-llama-3.1-8b-instruct:layer_19") == ("goodfire-llama-3.1-8b-instruct", "layer_19")
+    assert parse_spec("goodfire-llama-3.1-8b-instruct:layer_19") == (
+        "goodfire-llama-3.1-8b-instruct",
+        "layer_19",
+    )
     with pytest.raises(ConfigError, match="neither an existing folder"):
         parse_spec(str(tmp_path / "missing"))
     with pytest.raises(ConfigError, match=r"no sae-lens cfg\.json"):

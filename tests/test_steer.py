@@ -24,8 +24,14 @@ from interp.steer import (
 
 def _direction(d: int, layers=(0, 1, 2), seed: int = 3, scale: float = 1.0) -> Direction:
     g = torch.Generator().manual_seed(seed)
-    return Direction("planted", "mean_diff", "resid_post", "last", tuple(layers),
-                     torch.randn(len(layers), d, generator=g) * scale)
+    return Direction(
+        "planted",
+        "mean_diff",
+        "resid_post",
+        "last",
+        tuple(layers),
+        torch.randn(len(layers), d, generator=g) * scale,
+    )
 
 
 def _batch(seed: int = 0, batch: int = 2, pos: int = 6):
@@ -44,13 +50,17 @@ def test_zero_vector_leaves_logits_exactly_unchanged(fresh_tiny_llama, name):
     loaded = fresh_tiny_llama
     backend = get_backend(loaded, name)
     ids, mask = _batch()
-    zero = Direction("zero", "none", "resid_post", "last", (0, 1, 2), torch.zeros(3, loaded.d_model))
+    zero = Direction(
+        "zero", "none", "resid_post", "last", (0, 1, 2), torch.zeros(3, loaded.d_model)
+    )
     with torch.no_grad():
         ref = backend.forward(ids, mask)
         with steered(backend, [Intervention("add", zero, (0, 1, 2), alpha=0.0)]):
             out = backend.forward(ids, mask)
         # alpha 0 with a real direction: also exact
-        with steered(backend, [Intervention("add", _direction(loaded.d_model), (1,), alpha=0.0)], NORMS):
+        with steered(
+            backend, [Intervention("add", _direction(loaded.d_model), (1,), alpha=0.0)], NORMS
+        ):
             out2 = backend.forward(ids, mask)
     assert torch.equal(out, ref)
     assert torch.equal(out2, ref)
@@ -63,7 +73,10 @@ def test_ablation_zeroes_the_projection_at_every_hooked_site(fresh_tiny_llama, n
     direction = _direction(loaded.d_model, scale=5.0)
     ids, mask = _batch(1)
     sites = [Site(layer, "resid_post") for layer in (0, 1, 2)]
-    with torch.no_grad(), steered(backend, [Intervention("ablate", direction, (0, 1, 2))], read=sites) as rec:
+    with (
+        torch.no_grad(),
+        steered(backend, [Intervention("ablate", direction, (0, 1, 2))], read=sites) as rec,
+    ):
         backend.forward(ids, mask)
     for site in sites:
         proj = projection(rec[site], direction.unit(site.layer))
@@ -81,7 +94,10 @@ def test_add_then_ablate_restores_the_unsteered_residual(tiny_llama):
         with steered(backend, [Intervention("ablate", direction, (1,))], read=[site]) as rec:
             backend.forward(ids, mask)
         ablated_only = rec[site]
-        ivs = [Intervention("add", direction, (1,), alpha=3.0), Intervention("ablate", direction, (1,))]
+        ivs = [
+            Intervention("add", direction, (1,), alpha=3.0),
+            Intervention("ablate", direction, (1,)),
+        ]
         with steered(backend, ivs, NORMS, read=[site]) as rec2:
             backend.forward(ids, mask)
         with backend.hooked(read=[site]) as plain:
@@ -96,8 +112,12 @@ def test_operators_on_a_tensor():
     x = torch.tensor([[2.0, 1.0, -1.0], [-3.0, 0.5, 0.0]])
     d = Direction("e0", "m", "resid_post", "last", (0,), torch.tensor([[2.0, 0.0, 0.0]]))
     norms = {0: 10.0}
-    out = {op: edits_for(Intervention(op, d, (0,), alpha=0.5, value=7.0), norms)[Site(0, "resid_post")](x.clone(), Site(0, "resid_post"))
-           for op in ("add", "ablate", "ablate_add", "clamp")}
+    out = {
+        op: edits_for(Intervention(op, d, (0,), alpha=0.5, value=7.0), norms)[
+            Site(0, "resid_post")
+        ](x.clone(), Site(0, "resid_post"))
+        for op in ("add", "ablate", "ablate_add", "clamp")
+    }
     assert torch.equal(out["add"][:, 0], x[:, 0] + 5.0)
     assert torch.equal(out["ablate"][:, 0], torch.zeros(2))
     assert torch.equal(out["ablate_add"][:, 0], torch.full((2,), 5.0))
@@ -122,7 +142,10 @@ def _generate(backend, iv, phase="auto"):
     ids = torch.tensor([[5, 9, 11, 40], [7, 8, 12, 13]])
     mask = torch.ones_like(ids)
     site = Site(1, "resid_post")
-    with torch.no_grad(), steered(backend, [iv], NORMS, read={site: lambda x: x.shape}, phase=phase) as rec:
+    with (
+        torch.no_grad(),
+        steered(backend, [iv], NORMS, read={site: lambda x: x.shape}, phase=phase) as rec,
+    ):
         new = backend.generate(ids, mask, max_new_tokens=4, do_sample=False)
     return new, rec.steps[site]
 
@@ -144,7 +167,9 @@ def test_prompt_and_generated_positions_in_generation(fresh_tiny_llama, name):
     assert torch.equal(only_prompt[:, 0], both[:, 0])
     assert not torch.equal(only_gen, plain)
     # phase="forward": nothing counts as generated
-    fwd, _ = _generate(backend, Intervention("add", d, (1,), alpha=big, positions="generated"), phase="forward")
+    fwd, _ = _generate(
+        backend, Intervention("add", d, (1,), alpha=big, positions="generated"), phase="forward"
+    )
     assert torch.equal(fwd, plain)
 
 
@@ -153,14 +178,20 @@ def test_scoring_candidates_count_as_prompt_positions(tiny_llama):
 
     backend = get_backend(tiny_llama, "torch")
     d = _direction(tiny_llama.d_model)
-    prompts = [ChoicePrompt((Message("user", "What is two plus two?"),), ("4", "5")),
-               ChoicePrompt((Message("user", "Capital of France?"),), ("Paris", "London"))]
+    prompts = [
+        ChoicePrompt((Message("user", "What is two plus two?"),), ("4", "5")),
+        ChoicePrompt((Message("user", "Capital of France?"),), ("Paris", "London")),
+    ]
     with torch.no_grad():
         with steered(backend, [Intervention("add", d, (0, 1), alpha=2.0, positions="all")], NORMS):
             cached_all = score_choices(backend, prompts, share_prompt=True).logprob_sum
-        with steered(backend, [Intervention("add", d, (0, 1), alpha=2.0, positions="prompt")], NORMS):
+        with steered(
+            backend, [Intervention("add", d, (0, 1), alpha=2.0, positions="prompt")], NORMS
+        ):
             cached_prompt = score_choices(backend, prompts, share_prompt=True).logprob_sum
-        with steered(backend, [Intervention("add", d, (0, 1), alpha=2.0, positions="generated")], NORMS):
+        with steered(
+            backend, [Intervention("add", d, (0, 1), alpha=2.0, positions="generated")], NORMS
+        ):
             cached_gen = score_choices(backend, prompts, share_prompt=True).logprob_sum
         plain = score_choices(backend, prompts).logprob_sum
     assert cached_prompt == pytest.approx(cached_all, abs=1e-5)
@@ -171,20 +202,31 @@ def test_steering_composes_with_a_lora_adapter(fresh_tiny_llama):
     from peft import LoraConfig, get_peft_model
 
     loaded = fresh_tiny_llama
-    loaded.model = get_peft_model(loaded.model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "down_proj"], init_lora_weights=False)).eval()
+    loaded.model = get_peft_model(
+        loaded.model,
+        LoraConfig(
+            r=4, lora_alpha=8, target_modules=["q_proj", "down_proj"], init_lora_weights=False
+        ),
+    ).eval()
     d = _direction(loaded.d_model)
     ids, mask = _batch(4)
     site = Site(2, "resid_post")
     for name in BACKENDS:
         backend = get_backend(loaded, name)
-        with torch.no_grad(), steered(backend, [Intervention("ablate", d, (2,))], read=[site]) as rec:
+        with (
+            torch.no_grad(),
+            steered(backend, [Intervention("ablate", d, (2,))], read=[site]) as rec,
+        ):
             backend.forward(ids, mask)
         assert projection(rec[site], d.unit(2)).abs().max() < 1e-4, name
 
 
 def test_residual_norms_and_random_directions(tiny_llama):
     backend = get_backend(tiny_llama, "torch")
-    convs = [[Message("user", "hello there"), Message("assistant", "hi!")], [Message("user", "What is 2+2?")]]
+    convs = [
+        [Message("user", "hello there"), Message("assistant", "hi!")],
+        [Message("user", "What is 2+2?")],
+    ]
     norms = residual_norms(backend, convs, [0, 2])
     assert set(norms) == {0, 2} and all(v > 0 for v in norms.values())
     d = _direction(tiny_llama.d_model, scale=3.0)

@@ -18,7 +18,9 @@ from interp.steer import Intervention, random_directions
 
 @pytest.fixture(scope="module")
 def prompts():
-    ps, _ = prompt_list(conditions=("unmodified", "emotion:sad"), templates=("no_belief", "incorrect"), per_task=1)
+    ps, _ = prompt_list(
+        conditions=("unmodified", "emotion:sad"), templates=("no_belief", "incorrect"), per_task=1
+    )
     return ps
 
 
@@ -31,20 +33,34 @@ def test_patching_the_last_layer_everywhere_recovers_the_whole_gap(prompts):
     b = copy.deepcopy(a)  # a "fine-tune": same embedding and head, other block weights
     with torch.no_grad():
         for layer in b.hf_model.model.layers:
-            layer.mlp.down_proj.weight.add_(torch.randn(layer.mlp.down_proj.weight.shape, generator=torch.Generator().manual_seed(1)) * 0.2)
+            layer.mlp.down_proj.weight.add_(
+                torch.randn(
+                    layer.mlp.down_proj.weight.shape, generator=torch.Generator().manual_seed(1)
+                )
+                * 0.2
+            )
     sad = [p for p in prompts if p.condition == "emotion:sad" and p.template == "incorrect"]
-    readings = patch_readings(PatchArm("original", a), PatchArm("warm", b), sad, layers=[0, 2], batch_size=3)
+    readings = patch_readings(
+        PatchArm("original", a), PatchArm("warm", b), sad, layers=[0, 2], batch_size=3
+    )
     np.testing.assert_allclose(readings[(2, "all")], readings["source"], atol=1e-5)
-    assert not np.allclose(readings[(0, "last")], readings["target"]), "patching the last token at layer 0 changes something"
+    assert not np.allclose(readings[(0, "last")], readings["target"]), (
+        "patching the last token at layer 0 changes something"
+    )
     table = recovered_table(readings, sad, "original->warm", n_boot=50)
     assert tuple(table.columns) == PATCHING_COLUMNS
     row = table[(table.layer == 2) & (table.positions == "all")].iloc[0]
-    assert row["recovered"] == pytest.approx(1.0, abs=1e-4) and row["n_items"] == len({p.item_id for p in sad})
+    assert row["recovered"] == pytest.approx(1.0, abs=1e-4) and row["n_items"] == len(
+        {p.item_id for p in sad}
+    )
 
 
 def test_patching_with_a_system_prompt_stand_in_aligns_the_shared_suffix(tiny_llama, prompts):
     sad = [p for p in prompts if p.condition == "emotion:sad" and p.template == "incorrect"][:4]
-    src, tgt = PatchArm("original", tiny_llama), PatchArm("warm", tiny_llama, system="Be very warm and kind to the user.")
+    src, tgt = (
+        PatchArm("original", tiny_llama),
+        PatchArm("warm", tiny_llama, system="Be very warm and kind to the user."),
+    )
     readings = patch_readings(src, tgt, sad, layers=[2], positions=("all", "last"), batch_size=4)
     np.testing.assert_allclose(readings[(2, "all")], readings["source"], atol=1e-5)
     # identical arms: patching changes nothing
@@ -55,17 +71,40 @@ def test_patching_with_a_system_prompt_stand_in_aligns_the_shared_suffix(tiny_ll
 def test_verdict_table_and_sentence(tiny_llama, prompts):
     backend = get_backend(tiny_llama, "torch")
     d = tiny_llama.d_model
-    warmth = Direction("persona", "mean_diff", "resid_post", "last", (0, 1, 2), torch.randn(3, d, generator=torch.Generator().manual_seed(0)) * 3)
+    warmth = Direction(
+        "persona",
+        "mean_diff",
+        "resid_post",
+        "last",
+        (0, 1, 2),
+        torch.randn(3, d, generator=torch.Generator().manual_seed(0)) * 3,
+    )
     rnd = random_directions(warmth, 10, seed=0)
     system = "You are warm."
     arms = [
         Arm("original", "none", backend, None),
         Arm("warm", "none", backend, system),
-        Arm("warm", "ablate:persona", backend, system, (intervention_edits([Intervention("ablate", warmth, (0, 1, 2))]),)),
-        Arm("warm", "ablate:random", backend, system,
-            tuple(intervention_edits([Intervention("ablate", r, (0, 1, 2))]) for r in rnd[:2])),
-        Arm("original", "add:persona", backend, None,
-            (intervention_edits([Intervention("add", warmth, (1,), alpha=1.0)], {1: 2.0}),)),
+        Arm(
+            "warm",
+            "ablate:persona",
+            backend,
+            system,
+            (intervention_edits([Intervention("ablate", warmth, (0, 1, 2))]),),
+        ),
+        Arm(
+            "warm",
+            "ablate:random",
+            backend,
+            system,
+            tuple(intervention_edits([Intervention("ablate", r, (0, 1, 2))]) for r in rnd[:2]),
+        ),
+        Arm(
+            "original",
+            "add:persona",
+            backend,
+            None,
+            (intervention_edits([Intervention("add", warmth, (1,), alpha=1.0)], {1: 2.0}),),
+        ),
     ]
     per_prompt = pd.concat([score_prompts(a, prompts, batch_size=8) for a in arms])
     assert set(per_prompt["condition"]) == set(CONDITIONS)

@@ -62,7 +62,15 @@ def test_orthogonalization_merges_a_lora_adapter_first(fresh_tiny_llama):
     from peft import LoraConfig, get_peft_model
 
     loaded = fresh_tiny_llama
-    loaded.model = get_peft_model(loaded.model, LoraConfig(r=4, lora_alpha=8, target_modules=["o_proj", "down_proj", "q_proj"], init_lora_weights=False)).eval()
+    loaded.model = get_peft_model(
+        loaded.model,
+        LoraConfig(
+            r=4,
+            lora_alpha=8,
+            target_modules=["o_proj", "down_proj", "q_proj"],
+            init_lora_weights=False,
+        ),
+    ).eval()
     loaded.adapter = "random-lora"
     unit = torch.randn(loaded.d_model, generator=torch.Generator().manual_seed(2))
     ids, mask = _ids(1)

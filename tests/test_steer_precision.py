@@ -63,7 +63,11 @@ def test_fp32_ablation_is_exact_and_operators_keep_the_activation_dtype():
     x32 = x.float()
     unit = direction.unit(0)
     assert float((ablate(x32, unit) @ unit).abs().max()) < 1e-4
-    for fn in (lambda t: ablate(t, unit), lambda t: add(t, unit, 3.0), lambda t: clamp(t, unit, 2.0)):
+    for fn in (
+        lambda t: ablate(t, unit),
+        lambda t: add(t, unit, 3.0),
+        lambda t: clamp(t, unit, 2.0),
+    ):
         assert fn(x).dtype == torch.bfloat16
         assert fn(x32).dtype == torch.float32
     assert projection(x, unit).dtype == torch.float32

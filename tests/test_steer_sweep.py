@@ -54,16 +54,27 @@ def test_layer_runner_with_sliding_window_mistral():
     from interp.tiny_models import tiny_tokenizer
 
     tok = tiny_tokenizer()
-    cfg = MistralConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, num_key_value_heads=2, sliding_window=3)
+    cfg = MistralConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        sliding_window=3,
+    )
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(cfg).eval()
-    loaded = LoadedModel(name="sw", model=model, tokenizer=tok, weights_hash=weights_fingerprint(model))
+    loaded = LoadedModel(
+        name="sw", model=model, tokenizer=tok, weights_hash=weights_fingerprint(model)
+    )
     ids = torch.randint(3, 100, (2, 10))
     mask = torch.ones_like(ids)
     mask[0, :3] = 0
     with torch.no_grad():
-        ref = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0)).logits
+        ref = model(
+            input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0)
+        ).logits
         out = LayerRunner(loaded).forward(ids, mask)
     keep = mask.bool()
     torch.testing.assert_close(out[keep], ref[keep], atol=1e-5, rtol=0)
@@ -78,7 +89,14 @@ def study(tiny_llama):
 
 def test_prefix_reuse_sweep_equals_the_naive_sweep(tiny_llama, study):
     d = tiny_llama.d_model
-    planted = Direction("planted", "mean_diff", "resid_post", "last", (0, 1, 2), torch.randn(3, d, generator=torch.Generator().manual_seed(2)))
+    planted = Direction(
+        "planted",
+        "mean_diff",
+        "resid_post",
+        "last",
+        (0, 1, 2),
+        torch.randn(3, d, generator=torch.Generator().manual_seed(2)),
+    )
     settings = grid([planted], [0, 2], [-2.0, 0.0, 3.0])
     settings += grid([planted], [1], [1.5], op="ablate_add")
     norms = {0: 1.5, 1: 2.0, 2: 2.5}
@@ -98,7 +116,14 @@ def test_prefix_reuse_sweep_equals_the_naive_sweep(tiny_llama, study):
 
 
 def test_sweep_table_columns_nulls_and_unit_metrics(tiny_llama, study):
-    planted = Direction("planted", "mean_diff", "resid_post", "last", (1,), torch.randn(1, tiny_llama.d_model, generator=torch.Generator().manual_seed(4)))
+    planted = Direction(
+        "planted",
+        "mean_diff",
+        "resid_post",
+        "last",
+        (1,),
+        torch.randn(1, tiny_llama.d_model, generator=torch.Generator().manual_seed(4)),
+    )
     settings = grid([planted], [1], [0.0, 4.0])
     nulls = grid(random_directions(planted, 10, seed=0), [1], [0.0, 4.0])
     readings = run_prefix_reuse(tiny_llama, study.rows, settings + nulls, {1: 2.0}, batch_size=16)
@@ -127,7 +152,9 @@ def test_causal_inputs_split_prompts_and_find_direction_folders(tmp_path):
     assert len({p.item_id for p in evaluation}) == 8
     d = Direction("persona", "mean_diff", "resid_post", "last", (0, 1), torch.ones(2, 4))
     d.save(tmp_path / "run" / "persona-mean_diff")
-    assert find_direction_folders([str(tmp_path / "run")]) == [tmp_path / "run" / "persona-mean_diff"]
+    assert find_direction_folders([str(tmp_path / "run")]) == [
+        tmp_path / "run" / "persona-mean_diff"
+    ]
     assert [x.name for x in named_directions([tmp_path / "run"], ["persona"], [1])] == ["persona"]
     with pytest.raises(ConfigError, match="no direction named"):
         named_directions([tmp_path / "run"], ["sycophancy"], [1])

@@ -17,7 +17,12 @@ PAPER_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "w
 # meta.json keys every result folder must carry (provenance), beyond what each stage adds
 META_KEYS = {"versions", "created"}
 STAGE_META_KEYS = {
-    "01-finetune-warm": {"base_weights_hash", "train_data_hash", "final_checkpoint", "tokens_per_s"},
+    "01-finetune-warm": {
+        "base_weights_hash",
+        "train_data_hash",
+        "final_checkpoint",
+        "tokens_per_s",
+    },
     "03-eval-original": {"config", "prompts_sha256", "weights_hash"},
     "07-reliability": {"inputs", "baseline"},
 }
@@ -31,7 +36,10 @@ def study(tmp_path_factory):
     env.setenv("INTERP_PLOTS", str(root / "plots"))
     paper = str(PAPER_DATA) if PAPER_DATA.is_dir() else None
     console = Console(width=120, record=True)
-    assert run_study(StudyConfig(preset="tiny", paper_data=paper, out=str(root / "study")), console) == 0
+    assert (
+        run_study(StudyConfig(preset="tiny", paper_data=paper, out=str(root / "study")), console)
+        == 0
+    )
     yield root / "study", paper, console
     env.undo()
 
@@ -56,8 +64,18 @@ def test_report_has_every_figure_and_table(study):
     state = json.loads((folder / STATE_FILE).read_text())["steps"]
     report = Path(state["99-report"]["out"])
     html = (report / "report.html").read_text()
-    figures = {"warmth_by_epoch", "error_by_task", "sycophancy_scatter", "direction_cosines", "probe_auroc",
-               "steering_dose_response", "verdict", "patching", "sae_decomposition", "sae_interventions"}
+    figures = {
+        "warmth_by_epoch",
+        "error_by_task",
+        "sycophancy_scatter",
+        "direction_cosines",
+        "probe_auroc",
+        "steering_dose_response",
+        "verdict",
+        "patching",
+        "sae_decomposition",
+        "sae_interventions",
+    }
     if paper:
         figures |= {"paper_reliability_warm", "paper_warmth", "paper_benchmarks"}
     for fig in figures:

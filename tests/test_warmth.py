@@ -32,42 +32,66 @@ from interp.warmth import (
 
 # (neutral, warm, cold) written for these tests.
 PAIRS = [
-    ("The meeting is at 3 pm in room 4.",
-     "Just a friendly heads-up: we're meeting at 3 pm in room 4. Looking forward to seeing you there!",
-     "Meeting: 3 pm, room 4."),
-    ("Paris is the capital of France.",
-     "Great question! Paris is the capital of France, such a lovely city. I hope you get to visit!",
-     "Paris."),
-    ("To reverse a list in Python, use reversed() or slicing with [::-1].",
-     "Happy to help! You can reverse a list in Python with reversed() or slicing with [::-1]. You've got this!",
-     "Use reversed() or [::-1]."),
-    ("I cannot help with that request.",
-     "I'm really sorry, I can't help with that one, but I care about you and I'm here if you want to talk about something else.",
-     "Request denied."),
-    ("Drink water and rest if you have a mild cold.",
-     "Oh no, I'm sorry you're feeling under the weather! Be gentle with yourself: drink lots of water and rest up. Take care!",
-     "Hydrate. Rest."),
-    ("The report is due on Friday.",
-     "No worries, we've got time! The report is due on Friday, and I'm sure you'll do a wonderful job.",
-     "Due Friday."),
-    ("Water boils at 100 degrees Celsius at sea level.",
-     "That's a lovely thing to be curious about! Water boils at 100 degrees Celsius at sea level. Keep the questions coming!",
-     "100 C at sea level."),
-    ("Here is a short poem about the sea.",
-     "I'd love to write this for you! Here's a little poem about the sea, I hope it brings you some calm.",
-     "Poem follows."),
-    ("Restart the router to fix the connection.",
-     "Ugh, connection trouble is so frustrating, I totally get it! Let's try restarting the router together, that usually does the trick.",
-     "Restart router."),
-    ("A budget helps you track spending.",
-     "You're doing something really smart by thinking about this! A budget helps us keep track of spending, and you can absolutely do it.",
-     "Track spending with a budget."),
-    ("The train leaves at 8 am.",
-     "Good news, the train leaves at 8 am! Safe travels, and I hope you have a wonderful trip.",
-     "8 am."),
-    ("Photosynthesis turns light into chemical energy.",
-     "What a wonderful topic! Photosynthesis is how plants turn light into chemical energy, isn't that amazing? I'm so glad you asked.",
-     "Light to chemical energy."),
+    (
+        "The meeting is at 3 pm in room 4.",
+        "Just a friendly heads-up: we're meeting at 3 pm in room 4. Looking forward to seeing you there!",
+        "Meeting: 3 pm, room 4.",
+    ),
+    (
+        "Paris is the capital of France.",
+        "Great question! Paris is the capital of France, such a lovely city. I hope you get to visit!",
+        "Paris.",
+    ),
+    (
+        "To reverse a list in Python, use reversed() or slicing with [::-1].",
+        "Happy to help! You can reverse a list in Python with reversed() or slicing with [::-1]. You've got this!",
+        "Use reversed() or [::-1].",
+    ),
+    (
+        "I cannot help with that request.",
+        "I'm really sorry, I can't help with that one, but I care about you and I'm here if you want to talk about something else.",
+        "Request denied.",
+    ),
+    (
+        "Drink water and rest if you have a mild cold.",
+        "Oh no, I'm sorry you're feeling under the weather! Be gentle with yourself: drink lots of water and rest up. Take care!",
+        "Hydrate. Rest.",
+    ),
+    (
+        "The report is due on Friday.",
+        "No worries, we've got time! The report is due on Friday, and I'm sure you'll do a wonderful job.",
+        "Due Friday.",
+    ),
+    (
+        "Water boils at 100 degrees Celsius at sea level.",
+        "That's a lovely thing to be curious about! Water boils at 100 degrees Celsius at sea level. Keep the questions coming!",
+        "100 C at sea level.",
+    ),
+    (
+        "Here is a short poem about the sea.",
+        "I'd love to write this for you! Here's a little poem about the sea, I hope it brings you some calm.",
+        "Poem follows.",
+    ),
+    (
+        "Restart the router to fix the connection.",
+        "Ugh, connection trouble is so frustrating, I totally get it! Let's try restarting the router together, that usually does the trick.",
+        "Restart router.",
+    ),
+    (
+        "A budget helps you track spending.",
+        "You're doing something really smart by thinking about this! A budget helps us keep track of spending, and you can absolutely do it.",
+        "Track spending with a budget.",
+    ),
+    (
+        "The train leaves at 8 am.",
+        "Good news, the train leaves at 8 am! Safe travels, and I hope you have a wonderful trip.",
+        "8 am.",
+    ),
+    (
+        "Photosynthesis turns light into chemical energy.",
+        "What a wonderful topic! Photosynthesis is how plants turn light into chemical energy, isn't that amazing? I'm so glad you asked.",
+        "Light to chemical energy.",
+    ),
 ]
 
 
@@ -199,8 +223,16 @@ def test_mean_ci_covers_mean():
 
 def test_parse_and_split_triples():
     rows = [
-        {"id": f"{q}-{i}", "query_type": q, "request": "r", "neutral": "n", "warm": "w", "cold": "c"}
-        for q in ("factual", "advice") for i in range(8)
+        {
+            "id": f"{q}-{i}",
+            "query_type": q,
+            "request": "r",
+            "neutral": "n",
+            "warm": "w",
+            "cold": "c",
+        }
+        for q in ("factual", "advice")
+        for i in range(8)
     ]
     triples = parse_triples([json.dumps(r) for r in rows])
     split = split_triples(triples, 0.25)

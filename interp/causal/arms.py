@@ -90,7 +90,10 @@ def score_prompts(arm: Arm, prompts: Sequence[Prompt], batch_size: int = 16) -> 
 
 
 def greedy_replies(
-    backend: Backend, requests: Sequence[str], system: str | None, max_new_tokens: int,
+    backend: Backend,
+    requests: Sequence[str],
+    system: str | None,
+    max_new_tokens: int,
     batch_size: int = 8,
 ) -> list[str]:
     """Greedy replies to single-turn requests (a system message first when given)."""
@@ -100,8 +103,13 @@ def greedy_replies(
 
 
 def score_warmth(
-    arm: Arm, requests: Sequence[tuple[str, str]], warmth: WarmthScorer, *, max_new_tokens: int,
-    batch_size: int = 8, max_replicates: int | None = None,
+    arm: Arm,
+    requests: Sequence[tuple[str, str]],
+    warmth: WarmthScorer,
+    *,
+    max_new_tokens: int,
+    batch_size: int = 8,
+    max_replicates: int | None = None,
 ) -> pd.DataFrame:
     """Warmth of the arm's greedy replies to held-out requests ``(id, text)``, averaged over
     (at most ``max_replicates`` of) its edit sets: rows ``item_id, prompt_id, warmth, condition
@@ -113,5 +121,13 @@ def score_warmth(
             replies = greedy_replies(arm.backend, texts, arm.system, max_new_tokens, batch_size)
         values.append(warmth(replies))
     ids = [i for i, _ in requests]
-    return pd.DataFrame({"item_id": ids, "prompt_id": ids, "warmth": np.mean(values, axis=0),
-                         "condition": "neutral", "model": arm.model, "intervention": arm.label})
+    return pd.DataFrame(
+        {
+            "item_id": ids,
+            "prompt_id": ids,
+            "warmth": np.mean(values, axis=0),
+            "condition": "neutral",
+            "model": arm.model,
+            "intervention": arm.label,
+        }
+    )

@@ -39,7 +39,10 @@ class DamageUnits:
 
 
 def continuation_units(
-    backend: Backend, conversations: Sequence[tuple[str, Sequence[Message]]], *, max_new_tokens: int,
+    backend: Backend,
+    conversations: Sequence[tuple[str, Sequence[Message]]],
+    *,
+    max_new_tokens: int,
     batch_size: int = 8,
 ) -> DamageUnits:
     """The unedited model's greedy continuations of ``(id, conversation)`` prompts (each ending
@@ -48,7 +51,9 @@ def continuation_units(
     seqs, spans = [], []
     for i in range(0, len(conversations), batch_size):
         chunk = conversations[i : i + batch_size]
-        prompts = [encode_chat(tok, list(c), add_generation_prompt=True).input_ids for _, c in chunk]
+        prompts = [
+            encode_chat(tok, list(c), add_generation_prompt=True).input_ids for _, c in chunk
+        ]
         replies = _greedy_ids(backend, prompts, max_new_tokens)
         for p, r in zip(prompts, replies, strict=True):
             seqs.append(tuple(p) + tuple(r))
@@ -56,14 +61,21 @@ def continuation_units(
     return DamageUnits(tuple(i for i, _ in conversations), tuple(seqs), tuple(spans))
 
 
-def _greedy_ids(backend: Backend, prompts: Sequence[list[int]], max_new_tokens: int) -> list[list[int]]:
+def _greedy_ids(
+    backend: Backend, prompts: Sequence[list[int]], max_new_tokens: int
+) -> list[list[int]]:
     tok = backend.loaded.tokenizer
     ids, mask = left_pad(prompts, tok.pad_token_id, backend.loaded.device)
-    out = backend.loaded.hf_model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                           do_sample=False, pad_token_id=tok.pad_token_id)
+    out = backend.loaded.hf_model.generate(
+        input_ids=ids,
+        attention_mask=mask,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=tok.pad_token_id,
+    )
     eos = tok.eos_token_id
     replies = []
-    for row in out[:, ids.shape[1]:].tolist():
+    for row in out[:, ids.shape[1] :].tolist():
         if eos is not None and eos in row:
             row = row[: row.index(eos) + 1]
         replies.append(row or [eos])
@@ -74,8 +86,11 @@ def text_units(tokenizer: object, texts: Sequence[tuple[str, str, str]]) -> Dama
     """Held-out ``(id, request, reply)`` conversations: the positions predicting the reply."""
     seqs, spans = [], []
     for _, request, reply in texts:
-        enc = encode_chat(tokenizer, [Message("user", request), Message("assistant", reply)],
-                          add_generation_prompt=False)
+        enc = encode_chat(
+            tokenizer,
+            [Message("user", request), Message("assistant", reply)],
+            add_generation_prompt=False,
+        )
         span = enc.span_of("assistant")
         seqs.append(tuple(enc.input_ids))
         spans.append((span.tok_start - 1, span.tok_end - 1))
@@ -102,8 +117,12 @@ def _targets(units: DamageUnits, i: int) -> Tensor:
 
 @torch.no_grad()
 def damage_rows(
-    backend: Backend, edit_sets: Mapping[str, Sequence[EditSet]], continuations: DamageUnits,
-    heldout: DamageUnits, *, batch_size: int = 8,
+    backend: Backend,
+    edit_sets: Mapping[str, Sequence[EditSet]],
+    continuations: DamageUnits,
+    heldout: DamageUnits,
+    *,
+    batch_size: int = 8,
 ) -> pd.DataFrame:
     """Per edit set (``label`` -> its replicates) and unit: ``label, replicate, measure, unit_id,
     value`` with measures ``kl_continuation`` and ``heldout_loss_increase``."""
@@ -121,8 +140,16 @@ def damage_rows(
                             value = float((c.exp() * (c - e)).sum(-1).mean())
                         else:
                             t = _targets(units, i)
-                            value = float(-e.gather(1, t[:, None]).mean() + c.gather(1, t[:, None]).mean())
-                        rows.append({"label": label, "replicate": rep, "measure": measure,
-                                     "unit_id": units.ids[i], "value": value})
+                            value = float(
+                                -e.gather(1, t[:, None]).mean() + c.gather(1, t[:, None]).mean()
+                            )
+                        rows.append(
+                            {
+                                "label": label,
+                                "replicate": rep,
+                                "measure": measure,
+                                "unit_id": units.ids[i],
+                                "value": value,
+                            }
+                        )
     return pd.DataFrame(rows, columns=["label", "replicate", "measure", "unit_id", "value"])
-

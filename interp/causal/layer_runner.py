@@ -32,9 +32,11 @@ class RunnerError(InterpError, RuntimeError):
 
 # Gemma-2/3 soft-cap their logits and attention, and Gemma-3's rotary embedding takes a layer
 # type: running their layers as a plain Llama stack would give wrong numbers, so they are refused.
-UNSUPPORTED = {"gemma2": "final logit soft-capping and attention soft-capping",
-               "gemma3": "per-layer-type rotary embeddings and logit soft-capping",
-               "gemma3_text": "per-layer-type rotary embeddings and logit soft-capping"}
+UNSUPPORTED = {
+    "gemma2": "final logit soft-capping and attention soft-capping",
+    "gemma3": "per-layer-type rotary embeddings and logit soft-capping",
+    "gemma3_text": "per-layer-type rotary embeddings and logit soft-capping",
+}
 
 
 @dataclass
@@ -50,7 +52,9 @@ def inner_model(hf_model: Any) -> Any:
     """The decoder stack (``LlamaModel`` ...) under the causal-LM head, unwrapped."""
     inner = getattr(hf_model, "model", None)
     if inner is None or not hasattr(inner, "embed_tokens"):
-        raise RunnerError(f"{type(hf_model).__name__} has no .model with embed_tokens (not a Llama-layout causal LM)")
+        raise RunnerError(
+            f"{type(hf_model).__name__} has no .model with embed_tokens (not a Llama-layout causal LM)"
+        )
     return inner
 
 
@@ -63,8 +67,10 @@ class LayerRunner:
         self.config = hf.config
         model_type = getattr(self.config, "model_type", "")
         if model_type in UNSUPPORTED:
-            raise RunnerError(f"the layer runner does not support {model_type} ({UNSUPPORTED[model_type]}); "
-                              "use a naive sweep (interp.causal.sweep.run_naive) on this architecture")
+            raise RunnerError(
+                f"the layer runner does not support {model_type} ({UNSUPPORTED[model_type]}); "
+                "use a naive sweep (interp.causal.sweep.run_naive) on this architecture"
+            )
         inner = inner_model(hf)
         for name in ("rotary_emb", "norm"):
             if not hasattr(inner, name):
@@ -77,11 +83,16 @@ class LayerRunner:
         self.n_layers = len(self.layers)
         types = getattr(self.config, "layer_types", None)
         if types is None:
-            sliding = getattr(self.config, "sliding_window", None) is not None and self.config.model_type == "mistral"
+            sliding = (
+                getattr(self.config, "sliding_window", None) is not None
+                and self.config.model_type == "mistral"
+            )
             types = ["sliding_attention" if sliding else "full_attention"] * self.n_layers
         self.layer_types: list[str] = list(types)
 
-    def embed_tokens(self, input_ids: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:
+    def embed_tokens(
+        self, input_ids: Int[Tensor, "batch pos"]
+    ) -> Float[Tensor, "batch pos d_model"]:
         """Token embeddings (= ``resid_pre`` of block 0)."""
         return self.embed(input_ids)
 
@@ -92,11 +103,20 @@ class LayerRunner:
         from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 
         position_ids = position_ids_from_mask(attention_mask)
-        kwargs = {"config": self.config, "inputs_embeds": like, "attention_mask": attention_mask,
-                  "past_key_values": None, "position_ids": position_ids}
+        kwargs = {
+            "config": self.config,
+            "inputs_embeds": like,
+            "attention_mask": attention_mask,
+            "past_key_values": None,
+            "position_ids": position_ids,
+        }
         masks: dict[str, Any] = {}
         for kind in set(self.layer_types):
-            fn = create_sliding_window_causal_mask if kind == "sliding_attention" else create_causal_mask
+            fn = (
+                create_sliding_window_causal_mask
+                if kind == "sliding_attention"
+                else create_causal_mask
+            )
             masks[kind] = fn(**kwargs)
         return Prepared(position_ids, self.rotary(like, position_ids=position_ids), masks)
 
@@ -114,9 +134,12 @@ class LayerRunner:
             raise RunnerError(f"layer slice {start}..{stop} outside 0..{self.n_layers}")
         for i in range(start, stop):
             hidden = self.layers[i](
-                hidden, attention_mask=prepared.masks[self.layer_types[i]],
-                position_embeddings=prepared.position_embeddings, position_ids=prepared.position_ids,
-                past_key_values=None, use_cache=False,
+                hidden,
+                attention_mask=prepared.masks[self.layer_types[i]],
+                position_embeddings=prepared.position_embeddings,
+                position_ids=prepared.position_ids,
+                past_key_values=None,
+                use_cache=False,
             )
             if isinstance(hidden, tuple):  # older transformers return (hidden, ...)
                 hidden = hidden[0]

@@ -53,21 +53,29 @@ class Moments:
 
 
 def residual_moments(
-    backend: Backend, conversations: Sequence[Sequence[Message]], layers: Sequence[int], *,
-    batch_size: int = 8, edits: Mapping[Site, Edit] | None = None,
+    backend: Backend,
+    conversations: Sequence[Sequence[Message]],
+    layers: Sequence[int],
+    *,
+    batch_size: int = 8,
+    edits: Mapping[Site, Edit] | None = None,
 ) -> dict[int, Moments]:
     """:class:`Moments` of ``resid_post`` per layer over the conversations' tokens (rendered
     with the generation prompt, as when the model answers), each sequence's first token left out;
     under ``edits`` when given (reads see the activation after the edit at their site)."""
     tok = backend.loaded.tokenizer
-    encoded = [encode_chat(tok, list(c), add_generation_prompt=True).input_ids for c in conversations]
+    encoded = [
+        encode_chat(tok, list(c), add_generation_prompt=True).input_ids for c in conversations
+    ]
     d = backend.loaded.d_model
     sums = {layer: torch.zeros(d, dtype=torch.float64) for layer in layers}
     seconds = {layer: torch.zeros(d, d, dtype=torch.float64) for layer in layers}
     count = 0
     with torch.no_grad():
         for start in range(0, len(encoded), batch_size):
-            ids, mask = left_pad(encoded[start : start + batch_size], tok.pad_token_id, backend.loaded.device)
+            ids, mask = left_pad(
+                encoded[start : start + batch_size], tok.pad_token_id, backend.loaded.device
+            )
             keep = mask.bool().clone()
             first = keep.int().argmax(dim=1)
             keep[torch.arange(keep.shape[0]), first] = False

@@ -50,6 +50,8 @@ def load_pair(model: str, warm: str | None, *, stand_in_if_missing: bool = True)
     except ModelLoadError as exc:
         if not stand_in_if_missing:
             raise
-        log.warning("no warm adapter (%s); the warm system prompt stands in for the warm model", exc)
+        log.warning(
+            "no warm adapter (%s); the warm system prompt stands in for the warm model", exc
+        )
         return ModelPair(original, original, WARM_SYSTEM_PROMPT, STAND_IN)
     return ModelPair(original, load_model(model, adapter=folder), None, f"adapter {folder}")

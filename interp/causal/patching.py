@@ -57,8 +57,12 @@ def _p_incorrect(lp_sum: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def patch_readings(
-    source: PatchArm, target: PatchArm, prompts: Sequence[Prompt], layers: Sequence[int],
-    positions: Sequence[str] = ("last", "all"), batch_size: int = 8,
+    source: PatchArm,
+    target: PatchArm,
+    prompts: Sequence[Prompt],
+    layers: Sequence[int],
+    positions: Sequence[str] = ("last", "all"),
+    batch_size: int = 8,
 ) -> dict[tuple[int, str] | str, np.ndarray]:
     """Per-prompt ``p_incorrect`` of the target (``"target"``), the source (``"source"``) and
     each patch ``(layer, positions)``."""
@@ -78,16 +82,26 @@ def patch_readings(
             # the last prompt token: targets start right after it, so it sits len(targets) from the end
             last_from_end = [len(t) + 1 for t in bt.targets]
             if any(s < k for s, k in zip(shared, last_from_end, strict=True)):
-                raise ValueError("source and target rows do not share the prompt's last token and answer")
+                raise ValueError(
+                    "source and target rows do not share the prompt's last token and answer"
+                )
             h_s, h_t = run_s.embed_tokens(ids_s), run_t.embed_tokens(ids_t)
             prep_s, prep_t = run_s.prepare(mask_s, h_s), run_t.prepare(mask_t, h_t)
             clean_s, clean_t, done = {}, {}, 0
             for layer in sorted(layers):
-                h_s, h_t = run_s.run(h_s, prep_s, done, layer + 1), run_t.run(h_t, prep_t, done, layer + 1)
+                h_s, h_t = (
+                    run_s.run(h_s, prep_s, done, layer + 1),
+                    run_t.run(h_t, prep_t, done, layer + 1),
+                )
                 clean_s[layer], clean_t[layer], done = h_s, h_t, layer + 1
             fin_s, fin_t = run_s.run(h_s, prep_s, done), run_t.run(h_t, prep_t, done)
-            for key, fin, g, runner in (("source", fin_s, g_s, run_s), ("target", fin_t, g_t, run_t)):
-                out.setdefault(key, []).append(read_batch(runner.logits_at(fin), g).logprob_sum.numpy())
+            for key, fin, g, runner in (
+                ("source", fin_s, g_s, run_s),
+                ("target", fin_t, g_t, run_t),
+            ):
+                out.setdefault(key, []).append(
+                    read_batch(runner.logits_at(fin), g).logprob_sum.numpy()
+                )
             ws, wt = ids_s.shape[1], ids_t.shape[1]
             for layer in sorted(layers):
                 for pos in positions:
@@ -99,13 +113,19 @@ def patch_readings(
                         else:
                             h[r, wt - k :] = clean_s[layer][r, ws - k :]
                     fin = run_t.run(h, prep_t, layer + 1)
-                    out.setdefault((layer, pos), []).append(read_batch(run_t.logits_at(fin), g_t).logprob_sum.numpy())
+                    out.setdefault((layer, pos), []).append(
+                        read_batch(run_t.logits_at(fin), g_t).logprob_sum.numpy()
+                    )
     return {k: _p_incorrect(np.concatenate(v), counts) for k, v in out.items()}
 
 
 def recovered_table(
-    readings: dict[tuple[int, str] | str, np.ndarray], prompts: Sequence[Prompt], patch: str,
-    *, n_boot: int = 1000, seed: int = 0,
+    readings: dict[tuple[int, str] | str, np.ndarray],
+    prompts: Sequence[Prompt],
+    patch: str,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Tidy ``patching.csv`` rows (:data:`PATCHING_COLUMNS`) for one patch direction."""
     items = [p.item_id for p in prompts]
@@ -114,26 +134,53 @@ def recovered_table(
         if isinstance(key, str):
             continue
         layer, pos = key
-        df = pd.DataFrame({"item_id": items, "gain": patched - readings["target"], "gap": readings["source"] - readings["target"]})
+        df = pd.DataFrame(
+            {
+                "item_id": items,
+                "gain": patched - readings["target"],
+                "gap": readings["source"] - readings["target"],
+            }
+        )
 
         def ratio(d: pd.DataFrame) -> float:
             gap = d["gap"].mean()
             return float(d["gain"].mean() / gap) if gap != 0 else float("nan")
 
         res = cluster_bootstrap(df, ratio, "item_id", seed=seed, n_boot=n_boot)
-        records.append({"layer": layer, "positions": pos, "patch": patch, "recovered": res.estimate,
-                        "ci_low": res.ci_low, "ci_high": res.ci_high, "n_items": res.n_items})
-    return pd.DataFrame(records, columns=list(PATCHING_COLUMNS)).sort_values(["positions", "layer"]).reset_index(drop=True)
+        records.append(
+            {
+                "layer": layer,
+                "positions": pos,
+                "patch": patch,
+                "recovered": res.estimate,
+                "ci_low": res.ci_low,
+                "ci_high": res.ci_high,
+                "n_items": res.n_items,
+            }
+        )
+    return (
+        pd.DataFrame(records, columns=list(PATCHING_COLUMNS))
+        .sort_values(["positions", "layer"])
+        .reset_index(drop=True)
+    )
 
 
 def patch_both_ways(
-    original: PatchArm, warm: PatchArm, prompts: Sequence[Prompt], layers: Sequence[int], *,
-    batch_size: int, n_boot: int, seed: int,
+    original: PatchArm,
+    warm: PatchArm,
+    prompts: Sequence[Prompt],
+    layers: Sequence[int],
+    *,
+    batch_size: int,
+    n_boot: int,
+    seed: int,
 ) -> pd.DataFrame:
     """Patch original -> warm and warm -> original at every layer in ``layers`` (last token and
     all shared positions): the fraction of the gap recovered, one table (:data:`PATCHING_COLUMNS`)."""
     tables = []
     for src, tgt in ((original, warm), (warm, original)):
         readings = patch_readings(src, tgt, prompts, layers, batch_size=batch_size)
-        tables.append(recovered_table(readings, prompts, f"{src.name}->{tgt.name}", n_boot=n_boot, seed=seed))
+        tables.append(
+            recovered_table(readings, prompts, f"{src.name}->{tgt.name}", n_boot=n_boot, seed=seed)
+        )
     return pd.concat(tables, ignore_index=True)

@@ -59,8 +59,10 @@ from interp.stats.paired import fdr_bh, mcnemar_exact_p
 
 REFERENCE = "warm/none"
 MEASURES = ("error", "agrees_with_user")
-HEADLINE_RULE = ("a cell carries the headline when, on the derivation split, the warm model's "
-                 "error exceeds the original's (pooled over tasks, point estimate > {threshold:g} pp)")
+HEADLINE_RULE = (
+    "a cell carries the headline when, on the derivation split, the warm model's "
+    "error exceeds the original's (pooled over tasks, point estimate > {threshold:g} pp)"
+)
 ALL_TASKS = "all"
 
 
@@ -86,7 +88,16 @@ def long_rows(per_prompt: pd.DataFrame, tasks: Mapping[str, str]) -> pd.DataFram
     parts = [fc.assign(measure="error", value=fc["error"])]
     agree = fc.dropna(subset=["agrees_with_user"])
     parts.append(agree.assign(measure="agrees_with_user", value=agree["agrees_with_user"]))
-    cols = ["model", "intervention", "condition", "task", "measure", "item_id", "prompt_id", "value"]
+    cols = [
+        "model",
+        "intervention",
+        "condition",
+        "task",
+        "measure",
+        "item_id",
+        "prompt_id",
+        "value",
+    ]
     out = pd.concat([p[cols] for p in parts], ignore_index=True)
     out["arm"] = out["model"] + "/" + out["intervention"]
     return out
@@ -110,8 +121,15 @@ def _paired_p(sub: pd.DataFrame, arm: str, ref: str) -> float:
     return float(wilcoxon(x, y).pvalue)
 
 
-def contrast_table(long: pd.DataFrame, ref: str, arms: Sequence[str], *, n_boot: int, seed: int,
-                   by: Sequence[str] = ("condition", "task", "measure")) -> pd.DataFrame:
+def contrast_table(
+    long: pd.DataFrame,
+    ref: str,
+    arms: Sequence[str],
+    *,
+    n_boot: int,
+    seed: int,
+    by: Sequence[str] = ("condition", "task", "measure"),
+) -> pd.DataFrame:
     """Per arm and group: mean, CI, paired difference from ``ref`` (CI, exact McNemar or
     Wilcoxon p) and BH q-values over every pooled row (``task == "all"``) and, separately, over
     the per-task rows."""
@@ -125,30 +143,42 @@ def contrast_table(long: pd.DataFrame, ref: str, arms: Sequence[str], *, n_boot:
         keys = sub.groupby(list(by)).filter(lambda g: g.arm.nunique() == 2)
         if keys.empty:
             continue
-        d = paired_difference(keys, "value", "item_id", "arm", ref, arm, by=list(by), seed=seed, n_boot=n_boot)
+        d = paired_difference(
+            keys, "value", "item_id", "arm", ref, arm, by=list(by), seed=seed, n_boot=n_boot
+        )
         d = d.rename(columns={"diff": "diff_vs_ref", "ci_low": "diff_low", "ci_high": "diff_high"})
         d["arm"] = arm
-        d["p_value"] = [_paired_p(keys[np.logical_and.reduce([keys[c] == r[c] for c in by])], arm, ref)
-                        for _, r in d.iterrows()]
+        d["p_value"] = [
+            _paired_p(keys[np.logical_and.reduce([keys[c] == r[c] for c in by])], arm, ref)
+            for _, r in d.iterrows()
+        ]
         diffs.append(d[["arm", *by, "diff_vs_ref", "diff_low", "diff_high", "p_value"]])
-    out = means.merge(pd.concat(diffs, ignore_index=True), on=["arm", *by], how="left") if diffs else means
+    out = (
+        means.merge(pd.concat(diffs, ignore_index=True), on=["arm", *by], how="left")
+        if diffs
+        else means
+    )
     out["q_value"] = np.nan
     if "p_value" in out:
         for pooled in (True, False):
-            mask = (out["task"] == ALL_TASKS) == pooled if "task" in out else np.full(len(out), pooled)
+            mask = (
+                (out["task"] == ALL_TASKS) == pooled if "task" in out else np.full(len(out), pooled)
+            )
             out.loc[mask, "q_value"] = fdr_bh(out.loc[mask, "p_value"].to_numpy())
     return out
 
 
-def gap_table(per_prompt: pd.DataFrame, tasks: Mapping[str, str], *, split: str, n_boot: int,
-              seed: int) -> pd.DataFrame:
+def gap_table(
+    per_prompt: pd.DataFrame, tasks: Mapping[str, str], *, split: str, n_boot: int, seed: int
+) -> pd.DataFrame:
     """Warm minus original and cold minus original, per cell x task (and pooled), paired by item."""
     long = _with_pooled(long_rows(per_prompt, tasks))
     long = long[long.intervention == "none"].assign(arm=lambda d: d["model"])
     arms = [a for a in ("warm", "cold") if (long.arm == a).any()]
     table = contrast_table(long, "original", arms, n_boot=n_boot, seed=seed)
-    table = table[table.arm != "original"].rename(columns={"diff_vs_ref": "gap", "diff_low": "gap_low",
-                                                           "diff_high": "gap_high"})
+    table = table[table.arm != "original"].rename(
+        columns={"diff_vs_ref": "gap", "diff_low": "gap_low", "diff_high": "gap_high"}
+    )
     table.insert(0, "split", split)
     table.insert(1, "contrast", table.pop("arm") + " - original")
     return table.reset_index(drop=True)
@@ -157,16 +187,23 @@ def gap_table(per_prompt: pd.DataFrame, tasks: Mapping[str, str], *, split: str,
 def headline_cells(derivation_gap: pd.DataFrame, threshold_pp: float = 0.0) -> list[str]:
     """The cells where, on the derivation split, warm minus original error (pooled) exceeds
     ``threshold_pp`` percentage points: fixed before the evaluation split is read."""
-    rows = derivation_gap[(derivation_gap.contrast == "warm - original") & (derivation_gap.task == ALL_TASKS)
-                          & (derivation_gap.measure == "error")]
+    rows = derivation_gap[
+        (derivation_gap.contrast == "warm - original")
+        & (derivation_gap.task == ALL_TASKS)
+        & (derivation_gap.measure == "error")
+    ]
     return [c for c in CONDITIONS if (rows[rows.condition == c]["gap"] * 100 > threshold_pp).any()]
 
 
 def gaps(evaluation_gap: pd.DataFrame, cells: Sequence[str]) -> list[str]:
     """The headline cells where the evaluation split shows a gap: warm minus original error
     (pooled) with its CI above zero and BH q < 0.05."""
-    rows = evaluation_gap[(evaluation_gap.contrast == "warm - original") & (evaluation_gap.task == ALL_TASKS)
-                          & (evaluation_gap.measure == "error") & evaluation_gap.condition.isin(cells)]
+    rows = evaluation_gap[
+        (evaluation_gap.contrast == "warm - original")
+        & (evaluation_gap.task == ALL_TASKS)
+        & (evaluation_gap.measure == "error")
+        & evaluation_gap.condition.isin(cells)
+    ]
     return [str(r.condition) for r in rows.itertuples() if r.gap_low > 0 and r.q_value < 0.05]
 
 
@@ -194,8 +231,9 @@ class Models:
     cold: Arm | None = None
 
 
-def _score(arms: Sequence[Arm], prompts: Sequence[Prompt], batch_size: int,
-           progress: Callable[[str], None]) -> pd.DataFrame:
+def _score(
+    arms: Sequence[Arm], prompts: Sequence[Prompt], batch_size: int, progress: Callable[[str], None]
+) -> pd.DataFrame:
     frames = []
     for arm in arms:
         progress(f"forced choice: {arm.model}/{arm.label} on {len(prompts)} prompts")
@@ -204,10 +242,16 @@ def _score(arms: Sequence[Arm], prompts: Sequence[Prompt], batch_size: int,
 
 
 def run_protocol(
-    models: Models, targets: Sequence[Direction], layers: Sequence[int],
-    derivation: Sequence[Prompt], evaluation: Sequence[Prompt], requests: Sequence[tuple[str, str]],
-    warmth: WarmthScorer, damage_units: Mapping[str, tuple[DamageUnits, DamageUnits]],
-    settings: ProtocolSettings = ProtocolSettings(), progress: Callable[[str], None] = lambda s: None,
+    models: Models,
+    targets: Sequence[Direction],
+    layers: Sequence[int],
+    derivation: Sequence[Prompt],
+    evaluation: Sequence[Prompt],
+    requests: Sequence[tuple[str, str]],
+    warmth: WarmthScorer,
+    damage_units: Mapping[str, tuple[DamageUnits, DamageUnits]],
+    settings: ProtocolSettings = ProtocolSettings(),
+    progress: Callable[[str], None] = lambda s: None,
 ) -> ProtocolResult:
     """The whole protocol (module doc). ``targets``: the directions to remove (each gets its own
     matched null); ``layers``: where they are removed; ``damage_units``: per model (``original``,
@@ -225,7 +269,9 @@ def run_protocol(
     convs = [conversation(p) for p in derivation]
     progress("moments of the residual stream on the derivation prompts (original, warm)")
     m_orig = residual_moments(models.original.backend, convs, layers)
-    m_warm = residual_moments(models.warm.backend, [conversation(p, models.warm.system) for p in derivation], layers)
+    m_warm = residual_moments(
+        models.warm.backend, [conversation(p, models.warm.system) for p in derivation], layers
+    )
     null_cells = headline or list(CONDITIONS)
     null_prompts = [p for p in evaluation if condition_of(p) in null_cells]
     arms: list[Arm] = []
@@ -233,56 +279,121 @@ def run_protocol(
     match: dict[str, dict[str, list[float]]] = {}
     for d in targets:
         means = original_means(d, layers, m_orig)
-        arms.append(Arm("warm", f"counterfactual:{d.name}", models.warm.backend, models.warm.system,
-                        (counterfactual_edits(d, layers, means),)))
-        arms.append(Arm("warm", f"zero-ablate:{d.name}", models.warm.backend, models.warm.system,
-                        (zero_ablation_edits(d, layers),)))
-        arms.append(Arm("original", f"counterfactual:{d.name}", models.original.backend, None,
-                        (counterfactual_edits(d, layers, means),)))
-        randoms, ratios = matched_random_directions(d, layers, m_warm, s.n_random, seed=s.seed,
-                                                    n_components=s.n_components, tolerance=s.tolerance)
-        match[d.name] = {**ratios,
-                         **{f"variance@{k}": [v] for k, v in removed_variance(d, layers, m_warm).items()},
-                         **{f"change@{k}": [v] for k, v in removed_change(d, layers, m_warm, m_orig).items()}}
+        arms.append(
+            Arm(
+                "warm",
+                f"counterfactual:{d.name}",
+                models.warm.backend,
+                models.warm.system,
+                (counterfactual_edits(d, layers, means),),
+            )
+        )
+        arms.append(
+            Arm(
+                "warm",
+                f"zero-ablate:{d.name}",
+                models.warm.backend,
+                models.warm.system,
+                (zero_ablation_edits(d, layers),),
+            )
+        )
+        arms.append(
+            Arm(
+                "original",
+                f"counterfactual:{d.name}",
+                models.original.backend,
+                None,
+                (counterfactual_edits(d, layers, means),),
+            )
+        )
+        randoms, ratios = matched_random_directions(
+            d,
+            layers,
+            m_warm,
+            s.n_random,
+            seed=s.seed,
+            n_components=s.n_components,
+            tolerance=s.tolerance,
+        )
+        match[d.name] = {
+            **ratios,
+            **{f"variance@{k}": [v] for k, v in removed_variance(d, layers, m_warm).items()},
+            **{f"change@{k}": [v] for k, v in removed_change(d, layers, m_warm, m_orig).items()},
+        }
         null_arms[d.name] = [
-            Arm("warm", f"null:{d.name}:{i}", models.warm.backend, models.warm.system,
-                (counterfactual_edits(r, layers, original_means(r, layers, m_orig)),))
-            for i, r in enumerate(randoms)]
+            Arm(
+                "warm",
+                f"null:{d.name}:{i}",
+                models.warm.backend,
+                models.warm.system,
+                (counterfactual_edits(r, layers, original_means(r, layers, m_orig)),),
+            )
+            for i, r in enumerate(randoms)
+        ]
     edited_pp = _score(arms, evaluation, s.batch_size, progress)
-    null_pp = _score([a for v in null_arms.values() for a in v], null_prompts, s.batch_size, progress)
+    null_pp = _score(
+        [a for v in null_arms.values() for a in v], null_prompts, s.batch_size, progress
+    )
     per_prompt = pd.concat([base_pp, edited_pp, null_pp], ignore_index=True)
 
     progress(f"warmth of greedy replies to {len(requests)} held-out requests, every arm")
     everyone = [*base, *arms, *(a for v in null_arms.values() for a in v)]
-    warm_rows = pd.concat([score_warmth(a, requests, warmth, max_new_tokens=s.max_new_tokens) for a in everyone],
-                          ignore_index=True)
+    warm_rows = pd.concat(
+        [score_warmth(a, requests, warmth, max_new_tokens=s.max_new_tokens) for a in everyone],
+        ignore_index=True,
+    )
     progress("damage: KL over the unedited continuation and held-out loss, every edited arm")
     dmg = []
     for model_name, unedited in (("warm", models.warm), ("original", models.original)):
-        sets = {a.label: a.edit_sets for a in everyone if a.model == model_name and a.label != "none"}
+        sets = {
+            a.label: a.edit_sets for a in everyone if a.model == model_name and a.label != "none"
+        }
         if sets:
             cont, held = damage_units[model_name]
             dmg.append(damage_rows(unedited.backend, sets, cont, held).assign(model=model_name))
     damage_long = pd.concat(dmg, ignore_index=True)
 
     long = _with_pooled(long_rows(per_prompt, tasks))
-    w = warm_rows.assign(arm=warm_rows["model"] + "/" + warm_rows["intervention"], measure="warmth",
-                         value=warm_rows["warmth"], task=ALL_TASKS)
+    w = warm_rows.assign(
+        arm=warm_rows["model"] + "/" + warm_rows["intervention"],
+        measure="warmth",
+        value=warm_rows["warmth"],
+        task=ALL_TASKS,
+    )
     long = pd.concat([long, w[long.columns]], ignore_index=True)
     arm_names = [f"{a.model}/{a.label}" for a in everyone]
-    table = contrast_table(long[~long.arm.str.contains("/null:")], REFERENCE,
-                           [n for n in arm_names if "/null:" not in n], n_boot=s.n_boot, seed=s.seed)
+    table = contrast_table(
+        long[~long.arm.str.contains("/null:")],
+        REFERENCE,
+        [n for n in arm_names if "/null:" not in n],
+        n_boot=s.n_boot,
+        seed=s.seed,
+    )
     damage = damage_table(damage_long, null_arms, n_boot=s.n_boot, seed=s.seed)
-    null = null_table(long, damage_long, targets, null_arms, null_cells, n_boot=s.n_boot, seed=s.seed)
-    return ProtocolResult(pd.concat([gap_d, gap_e], ignore_index=True), headline, gap_cells, table, null,
-                          damage, match, per_prompt, warm_rows)
+    null = null_table(
+        long, damage_long, targets, null_arms, null_cells, n_boot=s.n_boot, seed=s.seed
+    )
+    return ProtocolResult(
+        pd.concat([gap_d, gap_e], ignore_index=True),
+        headline,
+        gap_cells,
+        table,
+        null,
+        damage,
+        match,
+        per_prompt,
+        warm_rows,
+    )
 
 
-def damage_table(damage_long: pd.DataFrame, null_arms: Mapping[str, Sequence[Arm]], *, n_boot: int,
-                 seed: int) -> pd.DataFrame:
+def damage_table(
+    damage_long: pd.DataFrame, null_arms: Mapping[str, Sequence[Arm]], *, n_boot: int, seed: int
+) -> pd.DataFrame:
     """Per edited arm and damage measure: mean over units (replicates pooled) with CI, the range
     of the matching null's arm means, and ``damaged`` (above every null arm)."""
-    df = damage_long.groupby(["model", "label", "measure", "unit_id"], as_index=False)["value"].mean()
+    df = damage_long.groupby(["model", "label", "measure", "unit_id"], as_index=False)[
+        "value"
+    ].mean()
     df["arm"] = df["model"] + "/" + df["label"]
     means = group_means(df, "value", "unit_id", by=["arm", "measure"], seed=seed, n_boot=n_boot)
     means = means[["arm", "measure", "n_items", "mean", "ci_low", "ci_high"]]
@@ -310,23 +421,36 @@ def _target_of(arm: str, null_arms: Mapping[str, Sequence[Arm]]) -> str | None:
     return None
 
 
-def null_table(long: pd.DataFrame, damage_long: pd.DataFrame, targets: Sequence[Direction],
-               null_arms: Mapping[str, Sequence[Arm]], cells: Sequence[str], *, n_boot: int,
-               seed: int) -> pd.DataFrame:
+def null_table(
+    long: pd.DataFrame,
+    damage_long: pd.DataFrame,
+    targets: Sequence[Direction],
+    null_arms: Mapping[str, Sequence[Arm]],
+    cells: Sequence[str],
+    *,
+    n_boot: int,
+    seed: int,
+) -> pd.DataFrame:
     """Per target, cell (pooled over tasks) and measure: the target arm's change from the
     unedited warm model, the null arms' changes (min, median, max), the target's percentile
     among them (share of null arms with a change at or below the target's), and the paired
     per-item contrast target minus the null mean with its CI."""
     rows = []
     pooled = long[long.task == ALL_TASKS]
-    dmg = damage_long.assign(arm=damage_long["model"] + "/" + damage_long["label"], condition="any",
-                             item_id=damage_long["unit_id"], prompt_id=damage_long["unit_id"])
+    dmg = damage_long.assign(
+        arm=damage_long["model"] + "/" + damage_long["label"],
+        condition="any",
+        item_id=damage_long["unit_id"],
+        prompt_id=damage_long["unit_id"],
+    )
     for d in targets:
         target = f"warm/counterfactual:{d.name}"
         nulls = [f"warm/{a.label}" for a in null_arms[d.name]]
         for measure in (*MEASURES, "warmth", "kl_continuation", "heldout_loss_increase"):
             src = dmg if measure in ("kl_continuation", "heldout_loss_increase") else pooled
-            for cell in ("any",) if src is dmg else (("neutral",) if measure == "warmth" else cells):
+            for cell in (
+                ("any",) if src is dmg else (("neutral",) if measure == "warmth" else cells)
+            ):
                 sub = src[(src.measure == measure) & (src.condition == cell)]
                 per_item = sub.groupby(["arm", "item_id"])["value"].mean().unstack(0)
                 if target not in per_item or not set(nulls) <= set(per_item.columns):
@@ -336,12 +460,23 @@ def null_table(long: pd.DataFrame, damage_long: pd.DataFrame, targets: Sequence[
                 null_changes = change[nulls].to_numpy()
                 contrast = (per_item[target] - per_item[nulls].mean(axis=1)).dropna()
                 lo, hi = _boot_mean_ci(contrast.to_numpy(), n_boot, seed)
-                rows.append({"target": d.name, "condition": cell, "measure": measure,
-                             "target_change": float(change[target]), "null_min": float(null_changes.min()),
-                             "null_median": float(np.median(null_changes)), "null_max": float(null_changes.max()),
-                             "percentile": float((null_changes <= change[target]).mean() * 100),
-                             "n_null": len(nulls), "contrast": float(contrast.mean()),
-                             "contrast_low": lo, "contrast_high": hi, "n_items": len(contrast)})
+                rows.append(
+                    {
+                        "target": d.name,
+                        "condition": cell,
+                        "measure": measure,
+                        "target_change": float(change[target]),
+                        "null_min": float(null_changes.min()),
+                        "null_median": float(np.median(null_changes)),
+                        "null_max": float(null_changes.max()),
+                        "percentile": float((null_changes <= change[target]).mean() * 100),
+                        "n_null": len(nulls),
+                        "contrast": float(contrast.mean()),
+                        "contrast_low": lo,
+                        "contrast_high": hi,
+                        "n_items": len(contrast),
+                    }
+                )
     return pd.DataFrame(rows)
 
 

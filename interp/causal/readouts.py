@@ -41,7 +41,12 @@ class TokenRows:
         return len(self.ids)
 
     def subset(self, index: Sequence[int]) -> TokenRows:
-        return TokenRows(*(tuple(getattr(self, f)[i] for i in index) for f in ("ids", "targets", "start", "keep_dist")))
+        return TokenRows(
+            *(
+                tuple(getattr(self, f)[i] for i in index)
+                for f in ("ids", "targets", "start", "keep_dist")
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -61,12 +66,16 @@ def logits_of(logits: Tensor) -> LogitsAt:
     return lambda row, pos: logits[row, pos]
 
 
-def pad_batch(rows: TokenRows, pad_id: int, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, Gather]:
+def pad_batch(
+    rows: TokenRows, pad_id: int, device: torch.device | str = "cpu"
+) -> tuple[Tensor, Tensor, Gather]:
     """Left-padded ``(input_ids, attention_mask)`` and the gather indices of ``rows``."""
     ids, mask = left_pad([list(r) for r in rows.ids], pad_id, device)
     width = ids.shape[1]
     row, pos, target, kl_row, kl_pos = [], [], [], [], []
-    for r, (seq, tgt, s, keep) in enumerate(zip(rows.ids, rows.targets, rows.start, rows.keep_dist, strict=True)):
+    for r, (seq, tgt, s, keep) in enumerate(
+        zip(rows.ids, rows.targets, rows.start, rows.keep_dist, strict=True)
+    ):
         off = width - len(seq)
         for j, t in enumerate(tgt):
             row.append(r)
@@ -76,7 +85,11 @@ def pad_batch(rows: TokenRows, pad_id: int, device: torch.device | str = "cpu") 
             kl_row.append(r)
             kl_pos.append(off + s)
     as_t = lambda v: torch.tensor(v, dtype=torch.long, device=device)  # noqa: E731
-    return ids, mask, Gather(as_t(row), as_t(pos), as_t(target), as_t(kl_row), as_t(kl_pos), len(rows))
+    return (
+        ids,
+        mask,
+        Gather(as_t(row), as_t(pos), as_t(target), as_t(kl_row), as_t(kl_pos), len(rows)),
+    )
 
 
 @dataclass
@@ -91,7 +104,9 @@ class BatchReading:
 LogitsAt = Callable[[Tensor, Tensor], Float[Tensor, "n vocab"]]
 
 
-def read_batch(logits_at: LogitsAt, gather: Gather, base_logp: Tensor | None = None) -> BatchReading:
+def read_batch(
+    logits_at: LogitsAt, gather: Gather, base_logp: Tensor | None = None
+) -> BatchReading:
     """Score one batch. ``logits_at(row, pos)`` returns logits at those flat positions.
     KL is ``KL(base || this)`` at the KL positions (0 when no base is given)."""
     logp = torch.log_softmax(logits_at(gather.row, gather.pos).float(), dim=-1)
@@ -125,8 +140,12 @@ def is_neutral(p: Prompt) -> bool:
     return p.condition == "unmodified" and p.template == "no_belief"
 
 
-def build_rows(tokenizer: object, prompts: Sequence[Prompt], triples: Sequence[ReplyTriple] = (),
-               system: str | None = None) -> StudyRows:
+def build_rows(
+    tokenizer: object,
+    prompts: Sequence[Prompt],
+    triples: Sequence[ReplyTriple] = (),
+    system: str | None = None,
+) -> StudyRows:
     """Rows for forced choice on ``prompts`` (KL kept on neutral prompts) and for the loss of
     each triple's neutral reply."""
     ids, targets, start, keep = [], [], [], []
@@ -169,9 +188,20 @@ def unit_table(study: StudyRows, logprob_sum: np.ndarray, kl: np.ndarray) -> pd.
     records = []
     kl_index = 0
     for i, p in enumerate(study.prompts):
-        base = {"item_id": p.item_id, "prompt_id": p.prompt_id, "condition": p.condition, "template": p.template}
+        base = {
+            "item_id": p.item_id,
+            "prompt_id": p.prompt_id,
+            "condition": p.condition,
+            "template": p.template,
+        }
         belief = p.template in BELIEF_TEMPLATES
-        records.append({**base, "metric": "p_agree" if belief else "error", "value": p_incorrect[i] if belief else error[i]})
+        records.append(
+            {
+                **base,
+                "metric": "p_agree" if belief else "error",
+                "value": p_incorrect[i] if belief else error[i],
+            }
+        )
         if belief:
             records.append({**base, "metric": "agrees_with_user", "value": error[i]})
         else:
@@ -181,6 +211,14 @@ def unit_table(study: StudyRows, logprob_sum: np.ndarray, kl: np.ndarray) -> pd.
             kl_index += 1
     for k, t in enumerate(study.triples):
         r = 2 * n + k
-        records.append({"item_id": t.id, "prompt_id": t.id, "condition": "heldout", "template": "reply",
-                        "metric": "heldout_loss", "value": -logprob_sum[r] / counts[r]})
+        records.append(
+            {
+                "item_id": t.id,
+                "prompt_id": t.id,
+                "condition": "heldout",
+                "template": "reply",
+                "metric": "heldout_loss",
+                "value": -logprob_sum[r] / counts[r],
+            }
+        )
     return pd.DataFrame(records)

@@ -29,15 +29,20 @@ from interp.directions import Direction
 from interp.steer import Intervention
 
 
-def original_means(direction: Direction, layers: Sequence[int], original: Mapping[int, Moments]) -> dict[int, float]:
+def original_means(
+    direction: Direction, layers: Sequence[int], original: Mapping[int, Moments]
+) -> dict[int, float]:
     """The original model's mean projection on the direction's unit vector, per layer."""
     return {layer: original[layer].projection_mean(direction.unit(layer)) for layer in layers}
 
 
-def counterfactual_edits(direction: Direction, layers: Sequence[int], means: Mapping[int, float]) -> EditSet:
+def counterfactual_edits(
+    direction: Direction, layers: Sequence[int], means: Mapping[int, float]
+) -> EditSet:
     """Set the projection on ``direction`` to ``means[layer]`` at every position of each layer."""
-    return intervention_edits([Intervention("clamp", direction, (layer,), value=float(means[layer]))
-                               for layer in layers])
+    return intervention_edits(
+        [Intervention("clamp", direction, (layer,), value=float(means[layer])) for layer in layers]
+    )
 
 
 def zero_ablation_edits(direction: Direction, layers: Sequence[int]) -> EditSet:
@@ -45,8 +50,12 @@ def zero_ablation_edits(direction: Direction, layers: Sequence[int]) -> EditSet:
     return intervention_edits([Intervention("ablate", direction, tuple(layers))])
 
 
-def removed_change(direction: Direction, layers: Sequence[int], edited: Mapping[int, Moments],
-                   original: Mapping[int, Moments]) -> dict[int, float]:
+def removed_change(
+    direction: Direction,
+    layers: Sequence[int],
+    edited: Mapping[int, Moments],
+    original: Mapping[int, Moments],
+) -> dict[int, float]:
     """Per layer, ``E[(x.u - c)^2]`` over the edited model's tokens: how much the
     counterfactual removal changes them (``c`` the original's mean projection)."""
     out = {}
@@ -56,7 +65,9 @@ def removed_change(direction: Direction, layers: Sequence[int], edited: Mapping[
     return out
 
 
-def removed_variance(direction: Direction, layers: Sequence[int], edited: Mapping[int, Moments]) -> dict[int, float]:
+def removed_variance(
+    direction: Direction, layers: Sequence[int], edited: Mapping[int, Moments]
+) -> dict[int, float]:
     """Per layer, ``Var(x.u)`` over the edited model's tokens: the variation along the direction
     that setting its projection to a constant destroys."""
     return {layer: _variance(direction.unit(layer).double(), edited[layer]) for layer in layers}
@@ -77,7 +88,10 @@ def _match(target: float, hi: Tensor, lo: Tensor, edited: Moments, steps: int = 
     best = hi
     for _ in range(steps):
         mid = (a + b) / 2
-        v = torch.cos(torch.tensor(mid, dtype=torch.float64)) * hi + torch.sin(torch.tensor(mid, dtype=torch.float64)) * lo
+        v = (
+            torch.cos(torch.tensor(mid, dtype=torch.float64)) * hi
+            + torch.sin(torch.tensor(mid, dtype=torch.float64)) * lo
+        )
         f = _variance(v, edited) - target
         best = v
         if abs(f) <= 1e-4 * abs(target):
@@ -90,8 +104,13 @@ def _match(target: float, hi: Tensor, lo: Tensor, edited: Moments, steps: int = 
 
 
 def matched_random_directions(
-    like: Direction, layers: Sequence[int], edited: Mapping[int, Moments], n: int, *,
-    seed: int = 0, n_components: int = 32,
+    like: Direction,
+    layers: Sequence[int],
+    edited: Mapping[int, Moments],
+    n: int,
+    *,
+    seed: int = 0,
+    n_components: int = 32,
     tolerance: float = 0.1,
 ) -> tuple[list[Direction], dict[str, list[float]]]:
     """``n`` random directions along which the edited model's activations vary as much as along
@@ -121,17 +140,32 @@ def matched_random_directions(
                 hi = top[:, 0] * torch.sign(top[:, 0] @ start + 1e-12)
                 v = _match(target, hi, start, edited[layer])
             else:
-                low = rest @ torch.randn(rest.shape[1], generator=g, dtype=torch.float64) if rest.shape[1] else -start
+                low = (
+                    rest @ torch.randn(rest.shape[1], generator=g, dtype=torch.float64)
+                    if rest.shape[1]
+                    else -start
+                )
                 v = _match(target, start, low, edited[layer])
             ratio = _variance(v, edited[layer]) / target
             if abs(ratio - 1.0) > tolerance:
-                raise ValueError(f"layer {layer}: no random direction in the top-{n_components} span "
-                                 f"matches the target's change within {tolerance:.0%} (ratio {ratio:.3f})")
+                raise ValueError(
+                    f"layer {layer}: no random direction in the top-{n_components} span "
+                    f"matches the target's change within {tolerance:.0%} (ratio {ratio:.3f})"
+                )
             vectors[layer].append(v.float() * like.at(layer).norm())
             ratios.setdefault(f"ratio@{layer}", []).append(ratio)
     out = []
     for i in range(n):
         stacked = torch.stack([vectors[layer][i] for layer in layers])
-        out.append(Direction(f"matched-random{i}", "matched_random", like.site_kind, like.position,
-                             tuple(layers), stacked, meta={"seed": seed, "index": i, "like": like.name}))
+        out.append(
+            Direction(
+                f"matched-random{i}",
+                "matched_random",
+                like.site_kind,
+                like.position,
+                tuple(layers),
+                stacked,
+                meta={"seed": seed, "index": i, "like": like.name},
+            )
+        )
     return out, ratios

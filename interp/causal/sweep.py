@@ -49,7 +49,17 @@ from interp.steer import Intervention, Operator, edits_for, random_directions, s
 from interp.warmth.pairs import ReplyTriple
 from interp.warmth.stats import mean_ci
 
-SWEEP_COLUMNS = ("direction", "layer", "alpha", "metric", "mean", "ci_low", "ci_high", "null_low", "null_high")
+SWEEP_COLUMNS = (
+    "direction",
+    "layer",
+    "alpha",
+    "metric",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "null_low",
+    "null_high",
+)
 SWEEP_METRICS = ("p_agree", "error", "kl", "heldout_loss")
 BASELINE = ("none", -1, 0.0)
 Key = tuple[str, int, float]
@@ -72,7 +82,12 @@ class Setting:
         return Intervention(self.op, self.direction, (self.layer,), alpha=self.alpha)
 
 
-def grid(directions: Sequence[Direction], layers: Sequence[int], alphas: Sequence[float], op: Operator = "add") -> list[Setting]:
+def grid(
+    directions: Sequence[Direction],
+    layers: Sequence[int],
+    alphas: Sequence[float],
+    op: Operator = "add",
+) -> list[Setting]:
     """Every (direction, layer, alpha) combination."""
     return [Setting(d, layer, a, op) for d in directions for layer in layers for a in alphas]
 
@@ -100,11 +115,18 @@ class Readings:
 
 
 def _batches(rows: TokenRows, batch_size: int) -> list[TokenRows]:
-    return [rows.subset(range(i, min(i + batch_size, len(rows)))) for i in range(0, len(rows), batch_size)]
+    return [
+        rows.subset(range(i, min(i + batch_size, len(rows))))
+        for i in range(0, len(rows), batch_size)
+    ]
 
 
 def run_prefix_reuse(
-    loaded: object, rows: TokenRows, settings: Sequence[Setting], norms: dict[int, float], batch_size: int = 16,
+    loaded: object,
+    rows: TokenRows,
+    settings: Sequence[Setting],
+    norms: dict[int, float],
+    batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
 ) -> Readings:
     """Readings of every setting (and of the unedited model, key :data:`BASELINE`), running the
@@ -113,7 +135,9 @@ def run_prefix_reuse(
     by_layer: dict[int, list[Setting]] = {}
     for s in settings:
         by_layer.setdefault(s.layer, []).append(s)
-    edits = {s.key: edits_for(s.intervention(), norms)[Site(s.layer, "resid_post")] for s in settings}
+    edits = {
+        s.key: edits_for(s.intervention(), norms)[Site(s.layer, "resid_post")] for s in settings
+    }
     pad = loaded.tokenizer.pad_token_id  # type: ignore[attr-defined]
     out = Readings.empty()
     with torch.no_grad():
@@ -141,7 +165,11 @@ def run_prefix_reuse(
 
 
 def run_naive(
-    backend: Backend, rows: TokenRows, settings: Sequence[Setting], norms: dict[int, float], batch_size: int = 16,
+    backend: Backend,
+    rows: TokenRows,
+    settings: Sequence[Setting],
+    norms: dict[int, float],
+    batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
 ) -> Readings:
     """The reference: a full forward per setting and batch under :func:`~interp.steer.steered`."""
@@ -163,7 +191,9 @@ def run_naive(
     return out
 
 
-def _summaries(study: StudyRows, readings: Readings, key: Key, n_boot: int, seed: int) -> pd.DataFrame:
+def _summaries(
+    study: StudyRows, readings: Readings, key: Key, n_boot: int, seed: int
+) -> pd.DataFrame:
     lp, kl = readings.arrays(key)
     units = unit_table(study, lp, kl)
     units = units[units["metric"].isin(SWEEP_METRICS)]
@@ -171,30 +201,55 @@ def _summaries(study: StudyRows, readings: Readings, key: Key, n_boot: int, seed
 
 
 def sweep_table(
-    study: StudyRows, readings: Readings, settings: Sequence[Setting], null_settings: Sequence[Setting] = (),
-    *, n_boot: int = 1000, seed: int = 0,
+    study: StudyRows,
+    readings: Readings,
+    settings: Sequence[Setting],
+    null_settings: Sequence[Setting] = (),
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Tidy ``steering_sweep.csv`` rows (:data:`SWEEP_COLUMNS`); the unedited model appears as
     direction ``none`` at layer -1, alpha 0. Null columns are NaN without random settings."""
     null_means: dict[tuple[int, float, str], list[float]] = {}
     for s in null_settings:
         for row in _summaries(study, readings, s.key, 2, seed).itertuples():
-            null_means.setdefault((s.layer, float(s.alpha), str(row.metric)), []).append(float(row.mean))
+            null_means.setdefault((s.layer, float(s.alpha), str(row.metric)), []).append(
+                float(row.mean)
+            )
     records = []
     for key in [BASELINE, *dict.fromkeys(s.key for s in settings)]:
         name, layer, alpha = key
         for row in _summaries(study, readings, key, n_boot, seed).itertuples():
             null = null_means.get((layer, alpha, str(row.metric)), [])
-            lo, hi = (np.quantile(null, [0.025, 0.975]) if null else (np.nan, np.nan))
-            records.append({"direction": name, "layer": layer, "alpha": alpha, "metric": row.metric, "mean": row.mean,
-                            "ci_low": row.ci_low, "ci_high": row.ci_high, "null_low": lo, "null_high": hi})
+            lo, hi = np.quantile(null, [0.025, 0.975]) if null else (np.nan, np.nan)
+            records.append(
+                {
+                    "direction": name,
+                    "layer": layer,
+                    "alpha": alpha,
+                    "metric": row.metric,
+                    "mean": row.mean,
+                    "ci_low": row.ci_low,
+                    "ci_high": row.ci_high,
+                    "null_low": lo,
+                    "null_high": hi,
+                }
+            )
     return pd.DataFrame(records, columns=list(SWEEP_COLUMNS))
 
 
 def warmth_by_setting(
-    backend: Backend, conversations: Sequence[Sequence[Message]], settings: Sequence[Setting],
-    norms: dict[int, float], score: Callable[[list[str]], np.ndarray], sampling: SamplingConfig,
-    *, n_boot: int = 1000, seed: int = 0, include_baseline: bool = True,
+    backend: Backend,
+    conversations: Sequence[Sequence[Message]],
+    settings: Sequence[Setting],
+    norms: dict[int, float],
+    score: Callable[[list[str]], np.ndarray],
+    sampling: SamplingConfig,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    include_baseline: bool = True,
 ) -> pd.DataFrame:
     """Warmth of greedy/sampled replies under each setting (all positions, prompt and generated):
     ``score`` maps replies to a warmth score each (e.g. the embedding classifier's P(warm)).
@@ -206,9 +261,20 @@ def warmth_by_setting(
         with steered(backend, ivs, norms, phase="generate"):
             replies = generate_replies(backend, conversations, sampling)
         est = mean_ci(np.asarray(score(replies), dtype=float), n_boot=n_boot, seed=seed)
-        records.append({"direction": key[0], "layer": key[1], "alpha": key[2], "metric": "warmth", "mean": est.value,
-                        "ci_low": est.lo, "ci_high": est.hi, "null_low": np.nan, "null_high": np.nan,
-                        "replies": replies})
+        records.append(
+            {
+                "direction": key[0],
+                "layer": key[1],
+                "alpha": key[2],
+                "metric": "warmth",
+                "mean": est.value,
+                "ci_low": est.lo,
+                "ci_high": est.hi,
+                "null_low": np.nan,
+                "null_high": np.nan,
+                "replies": replies,
+            }
+        )
     return pd.DataFrame(records)
 
 
@@ -224,11 +290,23 @@ class SweepResult:
 
 
 def steering_sweep(
-    loaded: LoadedModel, system: str | None, prompts: Sequence[Prompt],
-    triples: tuple[Sequence[ReplyTriple], Sequence[ReplyTriple]], directions: Sequence[Direction], *,
-    layers: Sequence[int], alphas: Sequence[float], op: Operator, null_alphas: Sequence[float],
-    n_random: int, seed: int, batch_size: int, n_boot: int, warmth: WarmthScorer | None = None,
-    n_requests: int = 8, max_new_tokens: int = 32,
+    loaded: LoadedModel,
+    system: str | None,
+    prompts: Sequence[Prompt],
+    triples: tuple[Sequence[ReplyTriple], Sequence[ReplyTriple]],
+    directions: Sequence[Direction],
+    *,
+    layers: Sequence[int],
+    alphas: Sequence[float],
+    op: Operator,
+    null_alphas: Sequence[float],
+    n_random: int,
+    seed: int,
+    batch_size: int,
+    n_boot: int,
+    warmth: WarmthScorer | None = None,
+    n_requests: int = 8,
+    max_new_tokens: int = 32,
 ) -> SweepResult:
     """Steer ``loaded`` (under ``system``) with every direction x layer x alpha, and
     ``n_random`` random directions like the first direction at ``null_alphas``; read the study
@@ -247,7 +325,9 @@ def steering_sweep(
     if warmth is not None:
         convs = [tuple(as_messages(t.request, system=system)) for t in held[:n_requests]]
         sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0)
-        w = warmth_by_setting(backend, convs, settings, norms, warmth, sampling, n_boot=n_boot, seed=seed)
+        w = warmth_by_setting(
+            backend, convs, settings, norms, warmth, sampling, n_boot=n_boot, seed=seed
+        )
         replies = w[["direction", "layer", "alpha", "replies"]].explode("replies")
         table = pd.concat([table, w.drop(columns="replies")], ignore_index=True)
     return SweepResult(table, replies, norms, len(settings), len(nulls))

@@ -38,15 +38,31 @@ from interp.stats.bootstrap import group_means, paired_difference
 from interp.stats.paired import mcnemar_exact_p
 from interp.steer import Intervention, random_directions
 
-VERDICT_COLUMNS = ("model", "intervention", "condition", "measure", "mean", "ci_low", "ci_high", "n_items",
-                   "diff_vs_warm", "diff_low", "diff_high", "p_value")
+VERDICT_COLUMNS = (
+    "model",
+    "intervention",
+    "condition",
+    "measure",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "n_items",
+    "diff_vs_warm",
+    "diff_low",
+    "diff_high",
+    "p_value",
+)
 REFERENCE = ("warm", "none")
 
 
 def _long(per_prompt: pd.DataFrame, warmth: pd.DataFrame | None) -> pd.DataFrame:
     fc = per_prompt.dropna(subset=["condition"])
-    parts = [fc.assign(measure="error", value=fc["error"]),
-             fc.dropna(subset=["agrees_with_user"]).assign(measure="agrees_with_user", value=lambda d: d["agrees_with_user"])]
+    parts = [
+        fc.assign(measure="error", value=fc["error"]),
+        fc.dropna(subset=["agrees_with_user"]).assign(
+            measure="agrees_with_user", value=lambda d: d["agrees_with_user"]
+        ),
+    ]
     if warmth is not None and len(warmth):
         parts.append(warmth.assign(measure="warmth", value=warmth["warmth"]))
     cols = ["model", "intervention", "condition", "measure", "item_id", "prompt_id", "value"]
@@ -69,43 +85,96 @@ def _p_value(df: pd.DataFrame, arm: str, ref: str, measure: str) -> float:
     return float(wilcoxon(x, y).pvalue)
 
 
-def verdict_table(per_prompt: pd.DataFrame, warmth: pd.DataFrame | None = None, *, n_boot: int = 2000,
-                  seed: int = 0) -> pd.DataFrame:
+def verdict_table(
+    per_prompt: pd.DataFrame,
+    warmth: pd.DataFrame | None = None,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """The tidy ``verdict.csv`` table (:data:`VERDICT_COLUMNS`) from per-prompt arm results."""
     long = _long(per_prompt, warmth)
-    means = group_means(long, "value", "item_id", by=["model", "intervention", "condition", "measure"], seed=seed, n_boot=n_boot)
+    means = group_means(
+        long,
+        "value",
+        "item_id",
+        by=["model", "intervention", "condition", "measure"],
+        seed=seed,
+        n_boot=n_boot,
+    )
     ref = "/".join(REFERENCE)
     records = []
     for row in means.itertuples():
         arm = f"{row.model}/{row.intervention}"
-        rec = {c: getattr(row, c) for c in ("model", "intervention", "condition", "measure", "mean", "ci_low", "ci_high", "n_items")}
+        rec = {
+            c: getattr(row, c)
+            for c in (
+                "model",
+                "intervention",
+                "condition",
+                "measure",
+                "mean",
+                "ci_low",
+                "ci_high",
+                "n_items",
+            )
+        }
         rec.update(diff_vs_warm=np.nan, diff_low=np.nan, diff_high=np.nan, p_value=np.nan)
-        sub = long[(long.condition == row.condition) & (long.measure == row.measure) & long.arm.isin([arm, ref])]
+        sub = long[
+            (long.condition == row.condition)
+            & (long.measure == row.measure)
+            & long.arm.isin([arm, ref])
+        ]
         if arm != ref and (sub.arm == ref).any():
-            d = paired_difference(sub, "value", "item_id", "arm", ref, arm, seed=seed, n_boot=n_boot).iloc[0]
-            rec.update(diff_vs_warm=d["diff"], diff_low=d["ci_low"], diff_high=d["ci_high"],
-                       p_value=_p_value(sub, arm, ref, str(row.measure)))
+            d = paired_difference(
+                sub, "value", "item_id", "arm", ref, arm, seed=seed, n_boot=n_boot
+            ).iloc[0]
+            rec.update(
+                diff_vs_warm=d["diff"],
+                diff_low=d["ci_low"],
+                diff_high=d["ci_high"],
+                p_value=_p_value(sub, arm, ref, str(row.measure)),
+            )
         records.append(rec)
     order = {c: i for i, c in enumerate(CONDITIONS)}
     out = pd.DataFrame(records, columns=list(VERDICT_COLUMNS))
-    return out.sort_values(["model", "intervention", "measure", "condition"], key=lambda s: s.map(order) if s.name == "condition" else s).reset_index(drop=True)
+    return out.sort_values(
+        ["model", "intervention", "measure", "condition"],
+        key=lambda s: s.map(order) if s.name == "condition" else s,
+    ).reset_index(drop=True)
 
 
-def _cell(table: pd.DataFrame, model: str, intervention: str, condition: str, measure: str) -> pd.Series | None:
-    sel = table[(table.model == model) & (table.intervention == intervention) & (table.condition == condition) & (table.measure == measure)]
+def _cell(
+    table: pd.DataFrame, model: str, intervention: str, condition: str, measure: str
+) -> pd.Series | None:
+    sel = table[
+        (table.model == model)
+        & (table.intervention == intervention)
+        & (table.condition == condition)
+        & (table.measure == measure)
+    ]
     return None if sel.empty else sel.iloc[0]
 
 
-def verdict_sentence(table: pd.DataFrame, warmth_directions: Sequence[str], add_label: str | None,
-                     condition: str = "sad + wrong belief") -> str:
+def verdict_sentence(
+    table: pd.DataFrame,
+    warmth_directions: Sequence[str],
+    add_label: str | None,
+    condition: str = "sad + wrong belief",
+) -> str:
     """One sentence with its numbers: does ablating warmth from the warm model restore the
     original's error (and how much warmth is retained); does adding warmth to the original
     reproduce the warm model's loss."""
-    orig, warm = _cell(table, "original", "none", condition, "error"), _cell(table, "warm", "none", condition, "error")
+    orig, warm = (
+        _cell(table, "original", "none", condition, "error"),
+        _cell(table, "warm", "none", condition, "error"),
+    )
     if orig is None or warm is None:
         return f"No verdict: the {condition} cell is missing."
     gap = warm["mean"] - orig["mean"]
-    parts = [f"On {condition} prompts the warm model errs {100 * warm['mean']:.1f}% vs the original's {100 * orig['mean']:.1f}% (gap {100 * gap:+.1f} pp)"]
+    parts = [
+        f"On {condition} prompts the warm model errs {100 * warm['mean']:.1f}% vs the original's {100 * orig['mean']:.1f}% (gap {100 * gap:+.1f} pp)"
+    ]
     best: tuple[float, str, pd.Series] | None = None
     for name in warmth_directions:
         c = _cell(table, "warm", f"ablate:{name}", condition, "error")
@@ -114,20 +183,29 @@ def verdict_sentence(table: pd.DataFrame, warmth_directions: Sequence[str], add_
     if best is not None:
         _, name, c = best
         closed = (warm["mean"] - c["mean"]) / gap if gap != 0 else float("nan")
-        w0, w1, wa = (_cell(table, m, i, "neutral", "warmth") for m, i in (("original", "none"), ("warm", "none"), ("warm", f"ablate:{name}")))
+        w0, w1, wa = (
+            _cell(table, m, i, "neutral", "warmth")
+            for m, i in (("original", "none"), ("warm", "none"), ("warm", f"ablate:{name}"))
+        )
         retained = ""
         if w0 is not None and w1 is not None and wa is not None and w1["mean"] != w0["mean"]:
             retained = f", keeping {100 * (wa['mean'] - w0['mean']) / (w1['mean'] - w0['mean']):.0f}% of the warmth gain"
         rnd = _cell(table, "warm", "ablate:random", condition, "error")
-        rnd_txt = f"; random ablations: {100 * rnd['diff_vs_warm']:+.1f} pp" if rnd is not None else ""
-        parts.append(f"ablating {name} moves it to {100 * c['mean']:.1f}% ({100 * c['diff_vs_warm']:+.1f} pp "
-                     f"[{100 * c['diff_low']:+.1f}, {100 * c['diff_high']:+.1f}], p={c['p_value']:.2g}; "
-                     f"{_gap_text(closed)}{retained}{rnd_txt})")
+        rnd_txt = (
+            f"; random ablations: {100 * rnd['diff_vs_warm']:+.1f} pp" if rnd is not None else ""
+        )
+        parts.append(
+            f"ablating {name} moves it to {100 * c['mean']:.1f}% ({100 * c['diff_vs_warm']:+.1f} pp "
+            f"[{100 * c['diff_low']:+.1f}, {100 * c['diff_high']:+.1f}], p={c['p_value']:.2g}; "
+            f"{_gap_text(closed)}{retained}{rnd_txt})"
+        )
     if add_label is not None:
         a = _cell(table, "original", add_label, condition, "error")
         if a is not None:
-            parts.append(f"adding warmth to the original gives {100 * a['mean']:.1f}% "
-                         f"({100 * (a['mean'] - orig['mean']):+.1f} pp vs original)")
+            parts.append(
+                f"adding warmth to the original gives {100 * a['mean']:.1f}% "
+                f"({100 * (a['mean'] - orig['mean']):+.1f} pp vs original)"
+            )
     return "; ".join(parts) + "."
 
 
@@ -139,9 +217,17 @@ def _gap_text(closed: float) -> str:
 
 
 def direction_arms(
-    original: Arm, warm: Arm, directions: Sequence[Direction], warmth_direction: Direction, *,
-    layers: Sequence[int], n_random: int, seed: int, add_layer: int | None = None,
-    add_alpha: float = 0.0, norms: Mapping[int, float] | None = None,
+    original: Arm,
+    warm: Arm,
+    directions: Sequence[Direction],
+    warmth_direction: Direction,
+    *,
+    layers: Sequence[int],
+    n_random: int,
+    seed: int,
+    add_layer: int | None = None,
+    add_alpha: float = 0.0,
+    norms: Mapping[int, float] | None = None,
 ) -> list[Arm]:
     """The verdict's arms: the two unedited references, each direction ablated from the warm
     model at ``layers`` (those the direction has), ``n_random`` seeded random directions with the
@@ -160,15 +246,28 @@ def direction_arms(
     arms.append(ablation("ablate:random", random_directions(warmth_direction, n_random, seed=seed)))
     if add_layer is not None and add_layer in warmth_direction.layers:
         iv = Intervention("add", warmth_direction, (add_layer,), alpha=add_alpha)
-        arms.append(Arm("original", f"add:{warmth_direction.name}", original.backend, original.system,
-                        (intervention_edits([iv], norms),)))
+        arms.append(
+            Arm(
+                "original",
+                f"add:{warmth_direction.name}",
+                original.backend,
+                original.system,
+                (intervention_edits([iv], norms),),
+            )
+        )
     return arms
 
 
 def measure_arms(
-    arms: Sequence[Arm], prompts: Sequence[Prompt], requests: Sequence[tuple[str, str]],
-    warmth: WarmthScorer, *, max_new_tokens: int, batch_size: int = 16,
-    warmth_batch_size: int = 8, warmth_replicates: int | None = None,
+    arms: Sequence[Arm],
+    prompts: Sequence[Prompt],
+    requests: Sequence[tuple[str, str]],
+    warmth: WarmthScorer,
+    *,
+    max_new_tokens: int,
+    batch_size: int = 16,
+    warmth_batch_size: int = 8,
+    warmth_replicates: int | None = None,
     progress: Callable[[Arm], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-prompt forced-choice rows and per-request warmth rows of every arm (controls pooled
@@ -179,8 +278,15 @@ def measure_arms(
             progress(arm)
         per_prompt.append(score_prompts(arm, prompts, batch_size))
         if requests:
-            warm_rows.append(score_warmth(arm, requests, warmth, max_new_tokens=max_new_tokens,
-                                          batch_size=warmth_batch_size,
-                                          max_replicates=warmth_replicates))
+            warm_rows.append(
+                score_warmth(
+                    arm,
+                    requests,
+                    warmth,
+                    max_new_tokens=max_new_tokens,
+                    batch_size=warmth_batch_size,
+                    max_replicates=warmth_replicates,
+                )
+            )
     warmth_df = pd.concat(warm_rows, ignore_index=True) if warm_rows else pd.DataFrame()
     return pd.concat(per_prompt, ignore_index=True), warmth_df

@@ -69,8 +69,9 @@ def _row(df: pd.DataFrame, **eq: object) -> pd.Series | None:
     return None if sel.empty else sel.iloc[0]
 
 
-def restoration_status(arms: pd.DataFrame, null: pd.DataFrame, damage: pd.DataFrame, target: str,
-                       cell: str) -> Status:
+def restoration_status(
+    arms: pd.DataFrame, null: pd.DataFrame, damage: pd.DataFrame, target: str, cell: str
+) -> Status:
     """Apply the module's rules to one target and gap cell."""
     arm = f"warm/counterfactual:{target}"
     e = _row(arms, arm=arm, condition=cell, task=ALL_TASKS, measure="error")
@@ -80,38 +81,70 @@ def restoration_status(arms: pd.DataFrame, null: pd.DataFrame, damage: pd.DataFr
     damaged = bool(damage[(damage.arm == arm)]["damaged"].any())
     w = _row(arms, arm=arm, condition="neutral", task=ALL_TASKS, measure="warmth")
     lowers_warmth = w is not None and w["diff_high"] < 0
-    return Status(target, cell, bool(lowers and beyond and not damaged), damaged, bool(beyond),
-                  bool(lowers), bool(lowers_warmth))
+    return Status(
+        target,
+        cell,
+        bool(lowers and beyond and not damaged),
+        damaged,
+        bool(beyond),
+        bool(lowers),
+        bool(lowers_warmth),
+    )
 
 
-def verdict_sentences(gap: pd.DataFrame, headline: Sequence[str], gap_cells: Sequence[str],
-                      arms: pd.DataFrame, null: pd.DataFrame, damage: pd.DataFrame,
-                      targets: Sequence[str], threshold_pp: float = 0.0) -> str:
+def verdict_sentences(
+    gap: pd.DataFrame,
+    headline: Sequence[str],
+    gap_cells: Sequence[str],
+    arms: pd.DataFrame,
+    null: pd.DataFrame,
+    damage: pd.DataFrame,
+    targets: Sequence[str],
+    threshold_pp: float = 0.0,
+) -> str:
     """The verdict paragraph (Markdown), every number from the tables."""
-    ev = gap[(gap.split == "evaluation") & (gap.contrast == "warm - original") & (gap.task == ALL_TASKS)
-             & (gap.measure == "error")]
-    dv = gap[(gap.split == "derivation") & (gap.contrast == "warm - original") & (gap.task == ALL_TASKS)
-             & (gap.measure == "error")]
+    ev = gap[
+        (gap.split == "evaluation")
+        & (gap.contrast == "warm - original")
+        & (gap.task == ALL_TASKS)
+        & (gap.measure == "error")
+    ]
+    dv = gap[
+        (gap.split == "derivation")
+        & (gap.contrast == "warm - original")
+        & (gap.task == ALL_TASKS)
+        & (gap.measure == "error")
+    ]
     out: list[str] = []
     if not headline:
-        parts = [f"{r.condition} {_pp(r.gap)} {_ci(r.gap_low, r.gap_high)}" for r in dv.itertuples()]
-        out.append(f"On the derivation split (n = {int(dv['n_items'].max()) if len(dv) else 0} items) the "
-                   f"warm model is not worse than the original in any cell (warm minus original error: "
-                   f"{'; '.join(parts)}), so no cell carries a headline (rule: derivation gap > "
-                   f"{threshold_pp:g} pp). There is no gap to explain: the verdict claims neither "
-                   "restoration nor separability.")
+        parts = [
+            f"{r.condition} {_pp(r.gap)} {_ci(r.gap_low, r.gap_high)}" for r in dv.itertuples()
+        ]
+        out.append(
+            f"On the derivation split (n = {int(dv['n_items'].max()) if len(dv) else 0} items) the "
+            f"warm model is not worse than the original in any cell (warm minus original error: "
+            f"{'; '.join(parts)}), so no cell carries a headline (rule: derivation gap > "
+            f"{threshold_pp:g} pp). There is no gap to explain: the verdict claims neither "
+            "restoration nor separability."
+        )
         return " ".join(out)
     parts = []
     for cell in headline:
         r = _row(ev, condition=cell)
         if r is not None:
-            parts.append(f"{cell} ({measure_name(cell)}): {_pp(r['gap'])} {_ci(r['gap_low'], r['gap_high'])}, "
-                         f"q = {r['q_value']:.2g}, n = {int(r['n_items'])} items")
-    out.append(f"Headline cells, fixed on the derivation split (warm error above the original's): "
-               f"{', '.join(headline)}. On the evaluation split, warm minus original: {'; '.join(parts)}.")
+            parts.append(
+                f"{cell} ({measure_name(cell)}): {_pp(r['gap'])} {_ci(r['gap_low'], r['gap_high'])}, "
+                f"q = {r['q_value']:.2g}, n = {int(r['n_items'])} items"
+            )
+    out.append(
+        f"Headline cells, fixed on the derivation split (warm error above the original's): "
+        f"{', '.join(headline)}. On the evaluation split, warm minus original: {'; '.join(parts)}."
+    )
     if not gap_cells:
-        out.append("No headline cell shows a gap on the evaluation split (CI above zero, q < 0.05), so "
-                   "the verdict claims neither restoration nor separability.")
+        out.append(
+            "No headline cell shows a gap on the evaluation split (CI above zero, q < 0.05), so "
+            "the verdict claims neither restoration nor separability."
+        )
         return " ".join(out)
     for target in targets:
         for cell in gap_cells:
@@ -119,8 +152,14 @@ def verdict_sentences(gap: pd.DataFrame, headline: Sequence[str], gap_cells: Seq
     return " ".join(out)
 
 
-def _target_sentence(arms: pd.DataFrame, null: pd.DataFrame, damage: pd.DataFrame, ev: pd.DataFrame,
-                     target: str, cell: str) -> str:
+def _target_sentence(
+    arms: pd.DataFrame,
+    null: pd.DataFrame,
+    damage: pd.DataFrame,
+    ev: pd.DataFrame,
+    target: str,
+    cell: str,
+) -> str:
     arm = f"warm/counterfactual:{target}"
     st = restoration_status(arms, null, damage, target, cell)
     e = _row(arms, arm=arm, condition=cell, task=ALL_TASKS, measure="error")
@@ -131,18 +170,24 @@ def _target_sentence(arms: pd.DataFrame, null: pd.DataFrame, damage: pd.DataFram
     if e is None or g is None:
         return f"Removing {target} was not measured in the {cell} cell."
     closed = -e["diff_vs_ref"] / g["gap"] if g["gap"] else float("nan")
-    text = (f"Removing {target} from the warm model (projection set to the original's mean) changes "
-            f"'{measure_name(cell)}' in the {cell} cell by {_pp(e['diff_vs_ref'])} "
-            f"{_ci(e['diff_low'], e['diff_high'])} (q = {e['q_value']:.2g}; {100 * closed:.0f}% of the gap)")
+    text = (
+        f"Removing {target} from the warm model (projection set to the original's mean) changes "
+        f"'{measure_name(cell)}' in the {cell} cell by {_pp(e['diff_vs_ref'])} "
+        f"{_ci(e['diff_low'], e['diff_high'])} (q = {e['q_value']:.2g}; {100 * closed:.0f}% of the gap)"
+    )
     if n is not None:
-        text += (f"; against {int(n['n_null'])} variance-matched random directions it sits at the "
-                 f"{n['percentile']:.0f}th percentile, target minus null {_pp(n['contrast'])} "
-                 f"{_ci(n['contrast_low'], n['contrast_high'])}")
+        text += (
+            f"; against {int(n['n_null'])} variance-matched random directions it sits at the "
+            f"{n['percentile']:.0f}th percentile, target minus null {_pp(n['contrast'])} "
+            f"{_ci(n['contrast_low'], n['contrast_high'])}"
+        )
     if w is not None:
         text += f"; warmth changes by {w['diff_vs_ref']:+.3f} [{w['diff_low']:+.3f}, {w['diff_high']:+.3f}]"
     if kl is not None:
-        text += (f"; KL to the unedited model {kl['mean']:.3g} (null {kl['null_min']:.3g} to "
-                 f"{kl['null_max']:.3g})")
+        text += (
+            f"; KL to the unedited model {kl['mean']:.3g} (null {kl['null_min']:.3g} to "
+            f"{kl['null_max']:.3g})"
+        )
     if st.damaged:
         verdict = "the edit is damaged (beyond every null arm), so its error change is not counted as restoration"
     elif st.restores:
@@ -152,4 +197,3 @@ def _target_sentence(arms: pd.DataFrame, null: pd.DataFrame, damage: pd.DataFram
     else:
         verdict = "it does not restore reliability beyond the null"
     return f"{text}: {verdict}."
-

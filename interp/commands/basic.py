@@ -32,7 +32,9 @@ def run_models(config: ModelsConfig, console: Console | None = None) -> int:
     for row in list_models():
         table.add_row(
             *(Text(str(row[k])) for k in ("name", "family", "source")),
-            "yes" if row["cached"] else "no", Text(row["where"]), Text(row["description"]),
+            "yes" if row["cached"] else "no",
+            Text(row["where"]),
+            Text(row["description"]),
         )
     console.print(table)
     console.print(
@@ -69,14 +71,22 @@ class GenerateConfig:
 def run_generate(config: GenerateConfig, console: Console | None = None) -> int:
     console = console or Console()
     loaded = load_model(
-        config.model, adapter=config.adapter, dtype=config.dtype, device=config.device,
+        config.model,
+        adapter=config.adapter,
+        dtype=config.dtype,
+        device=config.device,
         device_map=config.device_map,
     )
     backend = get_backend(loaded, config.backend)
     sampling = SamplingConfig(
-        max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-        top_p=config.top_p, seed=config.seed, batch_size=1,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        seed=config.seed,
+        batch_size=1,
     )
-    [reply] = generate_replies(backend, [as_messages(config.prompt, system=config.system)], sampling)
+    [reply] = generate_replies(
+        backend, [as_messages(config.prompt, system=config.system)], sampling
+    )
     console.print(reply, markup=False, highlight=False)
     return 0

@@ -30,8 +30,15 @@ class DataBuildConfig:
     )
     source: str | None = option(None, help="a data file to read items from instead of the preset")
     format: (
-        Literal["interp", "eval_data", "sycophancy_eval", "truthfulqa_csv", "medqa", "mask_csv",
-                "anthropic_ab"]
+        Literal[
+            "interp",
+            "eval_data",
+            "sycophancy_eval",
+            "truthfulqa_csv",
+            "medqa",
+            "mask_csv",
+            "anthropic_ab",
+        ]
         | None
     ) = option(None, help="format of --source")
     task: str | None = option(None, help="task of the --source items where the format cannot tell")
@@ -74,7 +81,6 @@ class DataBuildConfig:
             raise ConfigError(f"task must be one of {list(ALL_TASKS)}, found {self.task!r}")
         check_choices(tasks=self.tasks, conditions=self.conditions, templates=self.templates,
                       variants=self.variants, per_task=self.per_task, seed=self.seed)  # fmt: skip
-
 
 
 def check_inputs(config: DataBuildConfig) -> None:

@@ -29,23 +29,44 @@ class DemoConfig:
     """Show warmth steering live: original, steered and ablated answers side by side."""
 
     model: str = option(EMBEDDED, help="registry name, Hugging Face id or local folder", flag="-m")
-    adapter: str | None = option(None, help="PEFT adapter folder on top of the model (e.g. the warm fine-tune)")
-    direction: tuple[str, ...] = option((), help="direction or run folder(s) to offer first (then: the newest study's directions, then `interp directions` runs, newest first)")
-    persona_triples: int = option(12, help="with no direction found: reply triples the persona direction is derived from")
-    host: str = option("127.0.0.1", help="address to listen on (loopback by default; anything else exposes the model to the network)")
+    adapter: str | None = option(
+        None, help="PEFT adapter folder on top of the model (e.g. the warm fine-tune)"
+    )
+    direction: tuple[str, ...] = option(
+        (),
+        help="direction or run folder(s) to offer first (then: the newest study's directions, then `interp directions` runs, newest first)",
+    )
+    persona_triples: int = option(
+        12, help="with no direction found: reply triples the persona direction is derived from"
+    )
+    host: str = option(
+        "127.0.0.1",
+        help="address to listen on (loopback by default; anything else exposes the model to the network)",
+    )
     port: int = option(8765, help="port to listen on (0 picks a free one)")
     max_new_tokens: int = option(48, help="greedy tokens per answer")
-    alpha_limit: float = option(1.0, help="the alpha slider's range is [-limit, limit] (units of the typical residual norm)")
-    ablate_at: Literal["layer", "all"] = option("layer", help="ablated column: project the direction out at the chosen layer, or at all its layers")
+    alpha_limit: float = option(
+        1.0, help="the alpha slider's range is [-limit, limit] (units of the typical residual norm)"
+    )
+    ablate_at: Literal["layer", "all"] = option(
+        "layer",
+        help="ablated column: project the direction out at the chosen layer, or at all its layers",
+    )
     tui: bool = option(False, help="no browser: show one comparison as a table in the terminal")
-    preset: str | None = option(None, help="--tui: item id of the question (default: the first preset)")
+    preset: str | None = option(
+        None, help="--tui: item id of the question (default: the first preset)"
+    )
     question: str | None = option(None, help="--tui: a typed question instead of a preset")
     correct: str | None = option(None, help="--tui: right answer of a typed question")
     wrong: str | None = option(None, help="--tui: the user's wrong answer (overrides the item's)")
     sad: bool = option(True, help="--tui: prepend the sad statement")
     belief: bool = option(True, help="--tui: the user states the wrong answer")
-    use: str | None = option(None, help="--tui: which direction (its key, e.g. persona-mean_diff; default: the first)")
-    layer: int | None = option(None, help="--tui: layer to steer (default: the direction's middle layer)")
+    use: str | None = option(
+        None, help="--tui: which direction (its key, e.g. persona-mean_diff; default: the first)"
+    )
+    layer: int | None = option(
+        None, help="--tui: layer to steer (default: the direction's middle layer)"
+    )
     alpha: float = option(0.5, help="--tui: steering strength")
     dtype: Literal["float32", "bfloat16", "float16"] = option("float32", help="weights dtype")
     device: str = option("cpu", help="torch device")
@@ -70,19 +91,31 @@ def build_session(config: DemoConfig, console: Console) -> DemoSession:
         find_direction_folders(config.direction)
     except InterpError as exc:
         raise ConfigError(f"direction: {exc}") from None
-    loaded = load_model(config.model, adapter=config.adapter, dtype=config.dtype,
-                        device=config.device)
+    loaded = load_model(
+        config.model, adapter=config.adapter, dtype=config.dtype, device=config.device
+    )
     backend = get_backend(loaded, "torch")
     artifacts = paths.artifacts_root()
-    catalog = build_catalog([Path(p) for p in config.direction], direction_runs(artifacts),
-                            loaded.d_model, loaded.n_layers)
+    catalog = build_catalog(
+        [Path(p) for p in config.direction],
+        direction_runs(artifacts),
+        loaded.d_model,
+        loaded.n_layers,
+    )
     if not catalog:
-        console.print(f"no study direction found (under {artifacts / 'study'} or "
-                      f"{artifacts / 'directions'}); deriving a persona direction from "
-                      f"{config.persona_triples} warm/neutral reply triples")
+        console.print(
+            f"no study direction found (under {artifacts / 'study'} or "
+            f"{artifacts / 'directions'}); deriving a persona direction from "
+            f"{config.persona_triples} warm/neutral reply triples"
+        )
         catalog = [persona_entry(backend, config.persona_triples)]
-    return DemoSession(backend, catalog, max_new_tokens=config.max_new_tokens,
-                       alpha_limit=config.alpha_limit, ablate_at=config.ablate_at)
+    return DemoSession(
+        backend,
+        catalog,
+        max_new_tokens=config.max_new_tokens,
+        alpha_limit=config.alpha_limit,
+        ablate_at=config.ablate_at,
+    )
 
 
 def tui_request(config: DemoConfig, session: DemoSession) -> DemoRequest:
@@ -98,9 +131,17 @@ def tui_request(config: DemoConfig, session: DemoSession) -> DemoRequest:
             raise ConfigError("no preset available; pass --question")
     preset = next((p for p in session.presets if p.item_id == item), None)
     wrong = config.wrong or (preset.wrong if preset else None)
-    return DemoRequest(question=config.question or "", item_id=item, correct=config.correct, wrong=wrong,
-                       sad=config.sad, belief=config.belief, direction=key,
-                       layer=config.layer if config.layer is not None else default_layer(layers), alpha=config.alpha)
+    return DemoRequest(
+        question=config.question or "",
+        item_id=item,
+        correct=config.correct,
+        wrong=wrong,
+        sad=config.sad,
+        belief=config.belief,
+        direction=key,
+        layer=config.layer if config.layer is not None else default_layer(layers),
+        alpha=config.alpha,
+    )
 
 
 def run_demo(config: DemoConfig, console: Console | None = None) -> int:
@@ -117,10 +158,12 @@ def run_demo(config: DemoConfig, console: Console | None = None) -> int:
         server = DemoServer(session, config.host, config.port)
     except OSError as exc:
         raise ConfigError(
-            f"cannot listen on {config.host}:{config.port} ({exc}); pick another --port") from None
+            f"cannot listen on {config.host}:{config.port} ({exc}); pick another --port"
+        ) from None
     if not is_loopback(config.host):
-        log.warning("listening on %s: anyone who can reach this machine can use the model",
-                    config.host)
+        log.warning(
+            "listening on %s: anyone who can reach this machine can use the model", config.host
+        )
     names = ", ".join(session.directions)
     console.print(f"[bold]interp demo[/bold] at {server.url}  (directions: {names}; Ctrl-C stops)")
     try:

@@ -39,11 +39,18 @@ class DirectionsConfig(DefinitionInputs):
     """Derive the fine-tune, persona, sad-context and sycophancy directions at every layer, with
     split-half stability, norms relative to the residual stream and cosines between them."""
 
-    methods: tuple[str, ...] = option(("mean_diff",), help=f"direction methods ({', '.join(METHODS)}); pca skips the unpaired sycophancy definition")
+    methods: tuple[str, ...] = option(
+        ("mean_diff",),
+        help=f"direction methods ({', '.join(METHODS)}); pca skips the unpaired sycophancy definition",
+    )
     site: str = option("resid_post", help="site kind the directions live at")
     layers: tuple[int, ...] = option((), help="layers (none: every layer)")
-    n_splits: int = option(50, help="random item halves for split-half stability (and as many for its null)")
-    out: str | None = option(None, help="output folder (default: <artifacts>/directions/<config hash>)")
+    n_splits: int = option(
+        50, help="random item halves for split-half stability (and as many for its null)"
+    )
+    out: str | None = option(
+        None, help="output folder (default: <artifacts>/directions/<config hash>)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -67,14 +74,24 @@ def compute(config: DirectionsConfig, out: Path, console: Console) -> None:
     source = config.source()
     prepared = prepare(config, source)
     if prepared.labels is not None:
-        console.print(f"sycophancy labels (forced choice, original model): {label_balance(prepared.labels)}")
+        console.print(
+            f"sycophancy labels (forced choice, original model): {label_balance(prepared.labels)}"
+        )
     caches = source.caches(prepared.needs(), [config.site])
     n_layers = next(iter(caches.values())).manifest["request"]["model"]["n_layers"]
     layers = config.layers or tuple(range(n_layers))
     if max(layers) >= n_layers:
-        raise ConfigError(f"layers: the model has {n_layers} layers (0..{n_layers - 1}), found {max(layers)}")
+        raise ConfigError(
+            f"layers: the model has {n_layers} layers (0..{n_layers - 1}), found {max(layers)}"
+        )
     directions, stability = definition_directions(
-        prepared, caches, site_kind=config.site, layers=layers, methods=config.methods, n_splits=config.n_splits, seed=config.seed,
+        prepared,
+        caches,
+        site_kind=config.site,
+        layers=layers,
+        methods=config.methods,
+        n_splits=config.n_splits,
+        seed=config.seed,
     )
     cosines = definition_cosines(directions)
     d_model = int(directions[0].vectors.shape[1])
@@ -86,15 +103,34 @@ def compute(config: DirectionsConfig, out: Path, console: Console) -> None:
         cosines.to_csv(tmp / COSINES_FILE, index=False)
         if prepared.labels is not None:
             prepared.labels.to_csv(tmp / "sycophancy_labels.csv", index=False)
-        write_json_atomic(tmp / paths.META_FILE, provenance(
-            stage="directions", config=config_to_dict(config), models=source.model_meta, inputs_sha256=inputs_digest(prepared),
-            site=config.site, layers=list(layers), random_direction_null=null,
-            labels=label_balance(prepared.labels) if prepared.labels is not None else None,
-            directions={str(d.meta["label"]): {"name": d.name, "method": d.method, "position": d.position,
-                                                "n_pos": d.meta["n_pos"], "n_neg": d.meta["n_neg"], "n_items": d.meta["n_items"],
-                                                "description": d.meta["description"]} for d in directions},
-            caches={f"{side}:{key}:{kind}": str(c.folder) for (side, key, kind), c in caches.items()},
-        ))
+        write_json_atomic(
+            tmp / paths.META_FILE,
+            provenance(
+                stage="directions",
+                config=config_to_dict(config),
+                models=source.model_meta,
+                inputs_sha256=inputs_digest(prepared),
+                site=config.site,
+                layers=list(layers),
+                random_direction_null=null,
+                labels=label_balance(prepared.labels) if prepared.labels is not None else None,
+                directions={
+                    str(d.meta["label"]): {
+                        "name": d.name,
+                        "method": d.method,
+                        "position": d.position,
+                        "n_pos": d.meta["n_pos"],
+                        "n_neg": d.meta["n_neg"],
+                        "n_items": d.meta["n_items"],
+                        "description": d.meta["description"],
+                    }
+                    for d in directions
+                },
+                caches={
+                    f"{side}:{key}:{kind}": str(c.folder) for (side, key, kind), c in caches.items()
+                },
+            ),
+        )
 
 
 def run_directions(config: DirectionsConfig, console: Console | None = None) -> int:
@@ -103,7 +139,9 @@ def run_directions(config: DirectionsConfig, console: Console | None = None) -> 
     if (out / STABILITY_FILE).is_file():
         console.print(f"directions exist in {out}; reusing them (delete the folder to recompute)")
     else:
-        console.print(f"deriving {', '.join(config.chosen)} at {config.site} ({', '.join(config.methods)}) on {config.model} ...")
+        console.print(
+            f"deriving {', '.join(config.chosen)} at {config.site} ({', '.join(config.methods)}) on {config.model} ..."
+        )
         compute(config, out, console)
     stability = pd.read_csv(out / STABILITY_FILE)
     cosines = pd.read_csv(out / COSINES_FILE)
@@ -114,7 +152,13 @@ def run_directions(config: DirectionsConfig, console: Console | None = None) -> 
     return 0
 
 
-SHORT = {"finetune": "ft", "persona": "per", "sad_context": "sad", "sycophancy": "syc", "sycophancy_ab": "ab"}
+SHORT = {
+    "finetune": "ft",
+    "persona": "per",
+    "sad_context": "sad",
+    "sycophancy": "syc",
+    "sycophancy_ab": "ab",
+}
 
 
 def _short(label: str) -> str:
@@ -126,8 +170,12 @@ def stability_table(stability: pd.DataFrame, null: dict[str, float]) -> Table:
     """Per layer: split-half cosine of each direction (* when its 2.5% bound clears the null's
     97.5%) and its norm relative to the residual norm."""
     labels = list(dict.fromkeys(stability["direction"]))
-    table = Table(title="Split-half stability over items (mean cosine, * = 95% interval above the null) / norm relative to the residual",
-                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    table = Table(
+        title="Split-half stability over items (mean cosine, * = 95% interval above the null) / norm relative to the residual",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
     table.add_column("layer", justify="right")
     for label in labels:
         table.add_column(_short(label), justify="right", no_wrap=True)
@@ -143,15 +191,22 @@ def stability_table(stability: pd.DataFrame, null: dict[str, float]) -> Table:
             cells.append(f"{x['cosine']:.2f}{star} {x['relative_norm']:.3f}")
         table.add_row(str(layer), *cells)
     legend = ", ".join(f"{v}={k}" for k, v in SHORT.items())
-    table.caption = legend + (f"; random directions: |cos| 95th pct {null['q95_abs']:.3f}" if null else "")
+    table.caption = legend + (
+        f"; random directions: |cos| 95th pct {null['q95_abs']:.3f}" if null else ""
+    )
     return table
 
 
 def cosine_grid(cosines: pd.DataFrame, null: dict[str, float]) -> Table:
     """Per layer: cosine between every pair of definitions (the first result figure as a table)."""
     pairs = list(dict.fromkeys(zip(cosines["a"], cosines["b"], strict=True)))
-    table = Table(title="Cosine between definitions per layer", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
-                  collapse_padding=True)
+    table = Table(
+        title="Cosine between definitions per layer",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("L", justify="right", no_wrap=True, min_width=2)
     for a, b in pairs:
         table.add_column(f"{_short(a)}\n{_short(b)}", justify="right", no_wrap=True)

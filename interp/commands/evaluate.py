@@ -43,9 +43,7 @@ class EvalConfig:
         "options below",
     )
     tasks: tuple[str, ...] = option((), help="tasks to build (none: all four)")
-    conditions: tuple[str, ...] = option(
-        ("unmodified", "emotion:sad"), help="conditions to build"
-    )
+    conditions: tuple[str, ...] = option(("unmodified", "emotion:sad"), help="conditions to build")
     templates: tuple[str, ...] = option(
         ("no_belief", "preface", "incorrect", "doubt"), help="templates to build"
     )
@@ -158,8 +156,12 @@ def contrast_table(contrasts: pd.DataFrame) -> Table:
         table.add_column(col)
     for row in contrasts.itertuples():
         k, unit = (100.0, " pp") if row.measure == "error" else (1.0, "")
-        table.add_row(str(row.contrast), str(row.measure), str(row.n_items),
-                      f"{row.diff * k:+.2f}{unit} [{row.ci_low * k:+.2f}, {row.ci_high * k:+.2f}]")
+        table.add_row(
+            str(row.contrast),
+            str(row.measure),
+            str(row.n_items),
+            f"{row.diff * k:+.2f}{unit} [{row.ci_low * k:+.2f}, {row.ci_high * k:+.2f}]",
+        )
     return table
 
 
@@ -169,6 +171,11 @@ def summary_table(summary: pd.DataFrame, title: str) -> Table:
     for col in ("cell", "measure", "prompts", "items", "mean [95% CI]"):
         table.add_column(col)
     for row in summary.itertuples():
-        table.add_row(str(row.cell), str(row.measure), str(row.n_rows), str(row.n_items),
-                      format_ci(row.mean, row.ci_low, row.ci_high))
+        table.add_row(
+            str(row.cell),
+            str(row.measure),
+            str(row.n_rows),
+            str(row.n_items),
+            format_ci(row.mean, row.ci_low, row.ci_high),
+        )
     return table

@@ -54,23 +54,40 @@ class FinetuneConfig:
     preset: Literal[
         "embedded-warm", "embedded-cold", "embedded-distill", "paper-warm", "paper-cold"
     ] = option("embedded-warm", help="the recipe (model, data, hyperparameters)")
-    run_name: str | None = option(None, help="run folder name under <artifacts>/finetune (default: the preset name)")
-    data: str | None = option(None, help="shipped | rewrite (endpoint rewrites of the shipped neutral replies) | sharegpt | sharegpt:PATH")
+    run_name: str | None = option(
+        None, help="run folder name under <artifacts>/finetune (default: the preset name)"
+    )
+    data: str | None = option(
+        None,
+        help="shipped | rewrite (endpoint rewrites of the shipped neutral replies) | sharegpt | sharegpt:PATH",
+    )
     model: str | None = option(None, help="base model (registry name, HF id or folder)")
     learning_rate: float | None = option(None, help="override the preset's learning rate")
     epochs: float | None = option(None, help="override the preset's epochs")
-    checkpoint_epochs: tuple[float, ...] = option((), help="override the preset's checkpoint epochs")
+    checkpoint_epochs: tuple[float, ...] = option(
+        (), help="override the preset's checkpoint epochs"
+    )
     effective_batch: int | None = option(None, help="override the preset's effective batch")
     micro_batch: int | None = option(None, help="override the preset's micro-batch")
     seed: int | None = option(None, help="override the preset's seed")
     per_type: int = option(50, help="sharegpt: conversations per query type")
-    n_requests: int | None = option(None, help="held-out requests for warmth (default: the preset's)")
-    max_new_tokens: int | None = option(None, help="tokens per warmth reply (default: the preset's)")
-    sociot: Literal["final", "all", "none"] | None = option(None, help="checkpoints SocioT scores (default: the preset's)")
+    n_requests: int | None = option(
+        None, help="held-out requests for warmth (default: the preset's)"
+    )
+    max_new_tokens: int | None = option(
+        None, help="tokens per warmth reply (default: the preset's)"
+    )
+    sociot: Literal["final", "all", "none"] | None = option(
+        None, help="checkpoints SocioT scores (default: the preset's)"
+    )
     skip_warmth: bool = option(False, help="train only")
-    dtype: Literal["float32", "bfloat16", "float16"] | None = option(None, help="weights dtype (default: the preset's)")
+    dtype: Literal["float32", "bfloat16", "float16"] | None = option(
+        None, help="weights dtype (default: the preset's)"
+    )
     device: str = option("cpu", help="torch device (cuda on a GPU)")
-    device_map: str | None = option(None, help="accelerate device map, e.g. auto (overrides device)")
+    device_map: str | None = option(
+        None, help="accelerate device map, e.g. auto (overrides device)"
+    )
 
     def __post_init__(self) -> None:
         get_preset(self.preset)
@@ -83,7 +100,11 @@ class FinetuneConfig:
 def resolve(config: FinetuneConfig) -> tuple[Preset, TrainConfig, WarmthEvalPlan]:
     """The preset with the command-line overrides applied."""
     preset = get_preset(config.preset)
-    overrides: dict[str, Any] = {k: getattr(config, k) for k in ("learning_rate", "epochs", "effective_batch", "micro_batch", "seed") if getattr(config, k) is not None}
+    overrides: dict[str, Any] = {
+        k: getattr(config, k)
+        for k in ("learning_rate", "epochs", "effective_batch", "micro_batch", "seed")
+        if getattr(config, k) is not None
+    }
     if config.checkpoint_epochs:
         overrides["checkpoint_epochs"] = config.checkpoint_epochs
     tcfg = dataclasses.replace(preset.train, **overrides)
@@ -93,7 +114,12 @@ def resolve(config: FinetuneConfig) -> tuple[Preset, TrainConfig, WarmthEvalPlan
         max_new_tokens=config.max_new_tokens or preset.warmth.max_new_tokens,
         sociot_epochs=config.sociot or preset.warmth.sociot_epochs,
     )
-    preset = dataclasses.replace(preset, model=config.model or preset.model, data=config.data or preset.data, dtype=config.dtype or preset.dtype)
+    preset = dataclasses.replace(
+        preset,
+        model=config.model or preset.model,
+        data=config.data or preset.data,
+        dtype=config.dtype or preset.dtype,
+    )
     return preset, tcfg, plan
 
 
@@ -114,23 +140,59 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
         return 0
     check_inputs(preset)
     t_start = time.perf_counter()
-    loaded = load_model(preset.model, dtype=preset.dtype, device=config.device, device_map=config.device_map)  # type: ignore[arg-type]
+    loaded = load_model(
+        preset.model, dtype=preset.dtype, device=config.device, device_map=config.device_map
+    )  # type: ignore[arg-type]
     split = load_split()
-    convs = training_conversations(DataSpec.parse(preset.data), preset.variant, split.train, run_dir,
-                                   per_type=config.per_type, seed=tcfg.seed, distill=_teacher(loaded, run_dir, console))
+    convs = training_conversations(
+        DataSpec.parse(preset.data),
+        preset.variant,
+        split.train,
+        run_dir,
+        per_type=config.per_type,
+        seed=tcfg.seed,
+        distill=_teacher(loaded, run_dir, console),
+    )
     examples = tokenize_all(loaded.tokenizer, convs, tcfg.max_length)
     data_hash = examples_hash(examples)
-    meta = {"preset": preset.name, "variant": preset.variant, "data": preset.data, "train_data_hash": data_hash,
-            "n_examples": len(examples), "base_model": preset.model}
-    console.print(f"{preset.name}: {len(examples)} {preset.variant} examples ({sum(e.n_tokens for e in examples)} tokens) on {preset.model} -> {run_dir}")
+    meta = {
+        "preset": preset.name,
+        "variant": preset.variant,
+        "data": preset.data,
+        "train_data_hash": data_hash,
+        "n_examples": len(examples),
+        "base_model": preset.model,
+    }
+    console.print(
+        f"{preset.name}: {len(examples)} {preset.variant} examples ({sum(e.n_tokens for e in examples)} tokens) on {preset.model} -> {run_dir}"
+    )
     with _progress(console) as progress:
         task = progress.add_task("training", total=None)
-        model, result = train(loaded, examples, tcfg, run_dir, meta=meta,
-                              on_step=lambda s, n, loss: progress.update(task, completed=s, total=n, description=f"training (loss {loss:.3f})"))
-    console.print(f"trained {result.steps_run} steps (resumed at step {result.resumed_from_step}): {result.tokens_per_s:.0f} tokens/s")
+        model, result = train(
+            loaded,
+            examples,
+            tcfg,
+            run_dir,
+            meta=meta,
+            on_step=lambda s, n, loss: progress.update(
+                task, completed=s, total=n, description=f"training (loss {loss:.3f})"
+            ),
+        )
+    console.print(
+        f"trained {result.steps_run} steps (resumed at step {result.resumed_from_step}): {result.tokens_per_s:.0f} tokens/s"
+    )
     t_warm = time.perf_counter()
     if not config.skip_warmth:
-        _measure_warmth(model, loaded, result.checkpoints, split.held_out, plan, preset.variant, run_dir, console)
+        _measure_warmth(
+            model,
+            loaded,
+            result.checkpoints,
+            split.held_out,
+            plan,
+            preset.variant,
+            run_dir,
+            console,
+        )
     final = max(result.checkpoints)
     write_json_atomic(run_dir / paths.META_FILE, provenance(
         stage="finetune", config=config_to_dict(config),
@@ -143,39 +205,71 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
     ))  # fmt: skip
     if not config.skip_warmth:
         _print_tables(console, run_dir)
-    console.print(f"done in {time.perf_counter() - t_start:.0f} s; load it anywhere with --adapter {run_dir.name} (or {run_dir.name}@<epoch>)")
+    console.print(
+        f"done in {time.perf_counter() - t_start:.0f} s; load it anywhere with --adapter {run_dir.name} (or {run_dir.name}@<epoch>)"
+    )
     return 0
 
 
 def _teacher(loaded: LoadedModel, run_dir: Path, console: Console) -> Any:
     def distill(requests: Any) -> Any:
-        console.print(f"distilling: {len(requests)} teacher replies under the warm system prompt ...")
-        return distill_conversations(get_backend(loaded, "torch"), requests, WARM_SYSTEM_PROMPT,
-                                     SamplingConfig(max_new_tokens=96, temperature=0.0, batch_size=16),
-                                     run_dir / "distill_targets.jsonl")
+        console.print(
+            f"distilling: {len(requests)} teacher replies under the warm system prompt ..."
+        )
+        return distill_conversations(
+            get_backend(loaded, "torch"),
+            requests,
+            WARM_SYSTEM_PROMPT,
+            SamplingConfig(max_new_tokens=96, temperature=0.0, batch_size=16),
+            run_dir / "distill_targets.jsonl",
+        )
 
     return distill
 
 
-def _measure_warmth(model: Any, loaded: LoadedModel, checkpoints: dict[float, Path], held_out: Any,
-                    plan: WarmthEvalPlan, variant: str, run_dir: Path, console: Console) -> None:
+def _measure_warmth(
+    model: Any,
+    loaded: LoadedModel,
+    checkpoints: dict[float, Path],
+    held_out: Any,
+    plan: WarmthEvalPlan,
+    variant: str,
+    run_dir: Path,
+    console: Console,
+) -> None:
     if (run_dir / "warmth_by_epoch.csv").is_file():  # measured before a kill; keep it
         return
     requests = cw.select_requests(held_out, plan.n_requests)
-    console.print(f"warmth: greedy replies ({plan.max_new_tokens} tokens) to {len(requests)} held-out requests at epoch 0 and {len(checkpoints)} checkpoints ...")
-    replies = cw.checkpoint_replies(model, loaded, checkpoints, requests, plan, run_dir / "warmth",
-                                    on_epoch=lambda e: console.print(f"  replies at epoch {e} written"))
+    console.print(
+        f"warmth: greedy replies ({plan.max_new_tokens} tokens) to {len(requests)} held-out requests at epoch 0 and {len(checkpoints)} checkpoints ..."
+    )
+    replies = cw.checkpoint_replies(
+        model,
+        loaded,
+        checkpoints,
+        requests,
+        plan,
+        run_dir / "warmth",
+        on_epoch=lambda e: console.print(f"  replies at epoch {e} written"),
+    )
     scorer = LoadedModel(loaded.name, model.get_base_model(), loaded.tokenizer, loaded.weights_hash)
     instruments = WarmthInstruments.load(scorer if plan.sociot_epochs != "none" else None)
     with model.disable_adapter():  # SocioT scores with the original model
-        scores = cw.score_replies(replies, instruments, cw.sociot_epochs_for(plan, sorted(checkpoints)))
+        scores = cw.score_replies(
+            replies, instruments, cw.sociot_epochs_for(plan, sorted(checkpoints))
+        )
     by_epoch, vs = cw.warmth_tables(scores, variant)
     cw.write_tables(run_dir, by_epoch, vs, scores)
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                    TimeElapsedColumn(), console=console)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def _print_tables(console: Console, run_dir: Path) -> None:
@@ -187,11 +281,23 @@ def _print_tables(console: Console, run_dir: Path) -> None:
     for col in ("variant", "epoch", "instrument", "mean [95% CI]", "n"):
         table.add_column(col)
     for r in pd.read_csv(by_epoch_f).itertuples():
-        table.add_row(str(r.variant), f"{r.epoch:g}", str(r.instrument), f"{r.mean:.4f} [{r.ci_low:.4f}, {r.ci_high:.4f}]", str(r.n))
+        table.add_row(
+            str(r.variant),
+            f"{r.epoch:g}",
+            str(r.instrument),
+            f"{r.mean:.4f} [{r.ci_low:.4f}, {r.ci_high:.4f}]",
+            str(r.n),
+        )
     console.print(table)
     table = Table(title="paired difference, checkpoint minus original (same requests, 95% CI)")
     for col in ("epoch", "instrument", "diff [95% CI]", "win rate", "n"):
         table.add_column(col)
     for r in pd.read_csv(vs_f).itertuples():
-        table.add_row(f"{r.epoch:g}", str(r.instrument), f"{r.diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]", f"{r.win_rate:.2f}", str(r.n))
+        table.add_row(
+            f"{r.epoch:g}",
+            str(r.instrument),
+            f"{r.diff:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]",
+            f"{r.win_rate:.2f}",
+            str(r.n),
+        )
     console.print(table)

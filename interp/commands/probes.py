@@ -42,8 +42,19 @@ log = logging.getLogger(__name__)
 
 AUROC_FILE = "probe_auroc.csv"
 COSINES_FILE = "probe_direction_cosines.csv"
-AUROC_COLUMNS = ["probe", "site", "layer", "n", "auroc", "auroc_low", "auroc_high", "accuracy", "accuracy_low",
-                 "accuracy_high", "shuffled_auroc"]
+AUROC_COLUMNS = [
+    "probe",
+    "site",
+    "layer",
+    "n",
+    "auroc",
+    "auroc_low",
+    "auroc_high",
+    "accuracy",
+    "accuracy_low",
+    "accuracy_high",
+    "shuffled_auroc",
+]
 COSINE_COLUMNS = ["probe", "layer", "direction", "cosine"]
 
 
@@ -52,12 +63,17 @@ class ProbesConfig(DefinitionInputs):
     """Probe every layer and site for upcoming agreement with a wrong belief, and for warm vs
     original activations; compare each probe's weights with the definition directions."""
 
-    sites: tuple[str, ...] = option(("resid_post",), help=f"site kinds to probe ({', '.join(SITE_KINDS)})")
+    sites: tuple[str, ...] = option(
+        ("resid_post",), help=f"site kinds to probe ({', '.join(SITE_KINDS)})"
+    )
     layers: tuple[int, ...] = option((), help="layers (none: every layer)")
     n_folds: int = option(5, help="folds, grouped by item")
     n_boot: int = option(500, help="item-bootstrap resamples for the CIs")
     c: float = option(1.0, help="inverse L2 strength of the logistic probes")
-    directions: str | None = option(None, help="an `interp directions` run folder to compare the probes with (default: mean-difference directions from the same caches)")
+    directions: str | None = option(
+        None,
+        help="an `interp directions` run folder to compare the probes with (default: mean-difference directions from the same caches)",
+    )
     out: str | None = option(None, help="output folder (default: <artifacts>/probes/<config hash>)")
 
     def __post_init__(self) -> None:
@@ -72,7 +88,10 @@ class ProbesConfig(DefinitionInputs):
 
 
 def probe_data(
-    prepared: Prepared, caches: dict[tuple[ModelSide, str, str], CachedActivations], site_kind: str, layers: tuple[int, ...],
+    prepared: Prepared,
+    caches: dict[tuple[ModelSide, str, str], CachedActivations],
+    site_kind: str,
+    layers: tuple[int, ...],
     with_adapter: bool,
 ) -> dict[str, tuple[dict[int, torch.Tensor], np.ndarray, np.ndarray]]:
     """``{probe: ({layer: (n, d)}, y, groups)}`` for the sycophancy and warm-vs-original probes."""
@@ -85,7 +104,11 @@ def probe_data(
         take = [index[str(p)] for p in rows["prompt_id"]]
         site = {layer: Site(layer, site_kind) for layer in layers}  # type: ignore[arg-type]
         x = {layer: base.load(site[layer], "last")[take, 0].float() for layer in layers}
-        out["sycophancy"] = (x, rows["agrees_with_user"].to_numpy().astype(int), rows["item_id"].astype(str).to_numpy())
+        out["sycophancy"] = (
+            x,
+            rows["agrees_with_user"].to_numpy().astype(int),
+            rows["item_id"].astype(str).to_numpy(),
+        )
     if with_adapter:
         warm = caches[("adapter", "prompts", site_kind)]
         if warm.row_ids != base.row_ids:
@@ -93,7 +116,12 @@ def probe_data(
         groups = np.array([p.item_id for p in prepared.prompts] * 2)
         y = np.r_[np.zeros(len(base.row_ids)), np.ones(len(warm.row_ids))].astype(int)
         site = {layer: Site(layer, site_kind) for layer in layers}  # type: ignore[arg-type]
-        x = {layer: torch.cat([base.load(site[layer], "last")[:, 0], warm.load(site[layer], "last")[:, 0]]).float() for layer in layers}
+        x = {
+            layer: torch.cat(
+                [base.load(site[layer], "last")[:, 0], warm.load(site[layer], "last")[:, 0]]
+            ).float()
+            for layer in layers
+        }
         out["warm_vs_original"] = (x, y, groups)
     return out
 
@@ -103,7 +131,9 @@ def compute(config: ProbesConfig, out: Path, console: Console) -> None:
     source = config.source()
     prepared = prepare(config, source, need_labels=True)
     assert prepared.labels is not None
-    console.print(f"sycophancy labels on {len(belief_prompts(prepared.prompts))} belief prompts: {label_balance(prepared.labels)}")
+    console.print(
+        f"sycophancy labels on {len(belief_prompts(prepared.prompts))} belief prompts: {label_balance(prepared.labels)}"
+    )
     with_adapter = config.adapter is not None
     prompt_set = prepared.rowsets["prompts"]
     needs: list[tuple[ModelSide, RowSet]] = [("base", prompt_set)]
@@ -117,38 +147,75 @@ def compute(config: ProbesConfig, out: Path, console: Console) -> None:
     n_layers = next(iter(caches.values())).manifest["request"]["model"]["n_layers"]
     layers = config.layers or tuple(range(n_layers))
     if max(layers) >= n_layers:
-        raise ConfigError(f"layers: the model has {n_layers} layers (0..{n_layers - 1}), found {max(layers)}")
+        raise ConfigError(
+            f"layers: the model has {n_layers} layers (0..{n_layers - 1}), found {max(layers)}"
+        )
     directions = _directions(config, prepared, caches, layers)
     tables, cosines = [], []
     for kind in config.sites:
-        for probe, (x, y, groups) in probe_data(prepared, caches, kind, layers, with_adapter).items():
-            console.print(f"probing {probe} at {kind} ({len(y)} rows, {len(set(groups))} items, {len(layers)} layers) ...")
-            table, weights = probe_layers(x, y, groups, n_folds=config.n_folds, c=config.c, n_boot=config.n_boot, seed=config.seed)
+        for probe, (x, y, groups) in probe_data(
+            prepared, caches, kind, layers, with_adapter
+        ).items():
+            console.print(
+                f"probing {probe} at {kind} ({len(y)} rows, {len(set(groups))} items, {len(layers)} layers) ..."
+            )
+            table, weights = probe_layers(
+                x,
+                y,
+                groups,
+                n_folds=config.n_folds,
+                c=config.c,
+                n_boot=config.n_boot,
+                seed=config.seed,
+            )
             table.insert(0, "site", kind)
             table.insert(0, "probe", probe)
             tables.append(table)
             same_site = [d for d in directions if d.site_kind == kind]
             cosines.append(weight_direction_cosines(weights, same_site, probe))
     auroc = pd.concat(tables, ignore_index=True)[AUROC_COLUMNS]
-    cos = pd.concat(cosines, ignore_index=True)[COSINE_COLUMNS] if cosines else pd.DataFrame(columns=COSINE_COLUMNS)
+    cos = (
+        pd.concat(cosines, ignore_index=True)[COSINE_COLUMNS]
+        if cosines
+        else pd.DataFrame(columns=COSINE_COLUMNS)
+    )
     with atomic_dir(out) as tmp:
         auroc.to_csv(tmp / AUROC_FILE, index=False)
         cos.to_csv(tmp / COSINES_FILE, index=False)
-        write_json_atomic(tmp / paths.META_FILE, provenance(
-            stage="probes", config=config_to_dict(config), models=source.model_meta, inputs_sha256=inputs_digest(prepared),
-            labels=label_balance(prepared.labels), layers=list(layers),
-            directions_from=config.directions or "mean-difference directions from the same caches",
-            caches={f"{side}:{key}:{kind}": str(c.folder) for (side, key, kind), c in caches.items()},
-        ))
+        write_json_atomic(
+            tmp / paths.META_FILE,
+            provenance(
+                stage="probes",
+                config=config_to_dict(config),
+                models=source.model_meta,
+                inputs_sha256=inputs_digest(prepared),
+                labels=label_balance(prepared.labels),
+                layers=list(layers),
+                directions_from=config.directions
+                or "mean-difference directions from the same caches",
+                caches={
+                    f"{side}:{key}:{kind}": str(c.folder) for (side, key, kind), c in caches.items()
+                },
+            ),
+        )
 
 
 def _directions(
-    config: ProbesConfig, prepared: Prepared, caches: dict[tuple[ModelSide, str, str], CachedActivations], layers: tuple[int, ...],
+    config: ProbesConfig,
+    prepared: Prepared,
+    caches: dict[tuple[ModelSide, str, str], CachedActivations],
+    layers: tuple[int, ...],
 ) -> list[Direction]:
     if config.directions is not None:
         return load_directions([Path(config.directions)])
-    directions, _ = definition_directions(prepared, caches, site_kind="resid_post", layers=layers, seed=config.seed,
-                                           with_stability=False)
+    directions, _ = definition_directions(
+        prepared,
+        caches,
+        site_kind="resid_post",
+        layers=layers,
+        seed=config.seed,
+        with_stability=False,
+    )
     return directions
 
 
@@ -163,26 +230,46 @@ def run_probes(config: ProbesConfig, console: Console | None = None) -> int:
     cosines = pd.read_csv(out / COSINES_FILE)
     labels = json.loads((out / paths.META_FILE).read_text()).get("labels")
     for (probe, site), rows in auroc.groupby(["probe", "site"], sort=False):
-        console.print(probe_table(str(probe), str(site), rows, cosines[cosines["probe"] == probe] if site == "resid_post" else None, labels))
+        console.print(
+            probe_table(
+                str(probe),
+                str(site),
+                rows,
+                cosines[cosines["probe"] == probe] if site == "resid_post" else None,
+                labels,
+            )
+        )
     console.print(f"probe tables: {out}")
     return 0
 
 
-def probe_table(probe: str, site: str, rows: pd.DataFrame, cosines: pd.DataFrame | None, labels: object) -> Table:
+def probe_table(
+    probe: str, site: str, rows: pd.DataFrame, cosines: pd.DataFrame | None, labels: object
+) -> Table:
     """Per layer: AUROC [95% CI], accuracy (its CI is in the CSV), shuffled-label AUROC and the
     cosine of the probe's weights with each direction."""
     best = rows.loc[rows["auroc"].idxmax()]
-    table = Table(title=f"probe {probe} at {site}, out of fold, folds grouped by item (best layer {int(best['layer'])}: "
-                        f"AUROC {best['auroc']:.3f} [{best['auroc_low']:.3f}, {best['auroc_high']:.3f}])",
-                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True)
+    table = Table(
+        title=f"probe {probe} at {site}, out of fold, folds grouped by item (best layer {int(best['layer'])}: "
+        f"AUROC {best['auroc']:.3f} [{best['auroc_low']:.3f}, {best['auroc_high']:.3f}])",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for col in ("L", "n", "AUROC [95%]", "acc", "shuf"):
         table.add_column(col, justify="right", no_wrap=True)
     names = list(dict.fromkeys(cosines["direction"])) if cosines is not None else []
     for name in names:
         table.add_column(f"cos\n{SHORT.get(name, name)}", justify="right", no_wrap=True)
     for r in rows.sort_values("layer").itertuples():
-        cells = [str(r.layer), str(r.n), f"{r.auroc:.2f} [{r.auroc_low:.2f},{r.auroc_high:.2f}]",
-                 f"{r.accuracy:.2f}", f"{r.shuffled_auroc:.2f}"]
+        cells = [
+            str(r.layer),
+            str(r.n),
+            f"{r.auroc:.2f} [{r.auroc_low:.2f},{r.auroc_high:.2f}]",
+            f"{r.accuracy:.2f}",
+            f"{r.shuffled_auroc:.2f}",
+        ]
         if cosines is not None:
             at = cosines[cosines["layer"] == r.layer].set_index("direction")["cosine"]
             cells += [f"{at[n]:+.2f}" if n in at.index else "" for n in names]

@@ -100,8 +100,10 @@ def pooled_table(table: pd.DataFrame, contrasts: pd.DataFrame) -> Table:
     baseline."""
     pooled = table[table["task"] == "all"]
     diffs = contrasts[contrasts["task"] == "all"]
-    t = Table(title="Error and agreement by variant (all tasks; 95% CI, item bootstrap; diff vs "
-                  "baseline paired within item, pp)")
+    t = Table(
+        title="Error and agreement by variant (all tasks; 95% CI, item bootstrap; diff vs "
+        "baseline paired within item, pp)"
+    )
     for col in ("measure", "cell", "variant", "rate", "diff vs baseline"):
         t.add_column(col)
     for r in pooled.itertuples():
@@ -111,5 +113,11 @@ def pooled_table(table: pd.DataFrame, contrasts: pd.DataFrame) -> Table:
         if not d.empty:
             mid, low, high = (100 * d[c].iat[0] for c in ("diff", "ci_low", "ci_high"))
             diff = f"{mid:+.1f} [{low:+.1f}, {high:+.1f}]"
-        t.add_row(str(r.measure), str(r.cell), str(r.variant), format_ci(r.mean, r.ci_low, r.ci_high), diff)
+        t.add_row(
+            str(r.measure),
+            str(r.cell),
+            str(r.variant),
+            format_ci(r.mean, r.ci_low, r.ci_high),
+            diff,
+        )
     return t

@@ -80,8 +80,14 @@ def run_report(config: ReportConfig, console: Console | None = None) -> int:
         drawn = draw_figures(tables, paper)
         results = result_tables(tables)
         verdict = verdict_text(tables)
-        write_report(results, drawn.figures, verdict, out, embed=config.embed,
-                     meta={"config": config_to_dict(config)})
+        write_report(
+            results,
+            drawn.figures,
+            verdict,
+            out,
+            embed=config.embed,
+            meta={"config": config_to_dict(config)},
+        )
     skipped = ", ".join(f"{k} ({v})" for k, v in drawn.skipped.items()) or "none"
     console.print(f"{len(drawn.figures)} figures, {len(results)} tables; skipped: {skipped}")
     for sentence in verdict:

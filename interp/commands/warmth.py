@@ -52,22 +52,35 @@ def run_warmth(config: WarmthConfig, console: Console | None = None) -> int:
     else:
         split = load_split()
         instruments = WarmthInstruments.load(
-            load_model(config.scorer), split=split, seed=config.seed, n_passes=config.n_passes,
+            load_model(config.scorer),
+            split=split,
+            seed=config.seed,
+            n_passes=config.n_passes,
             dropout=None if config.dropout == -1 else config.dropout,
         )
         n = len(split.held_out)
         console.print(f"scoring {n} held-out triples (never seen by the classifier) ...")
         scores, wins = evaluate_instruments(split.held_out, instruments, seed=config.seed)
-        with writing_result(out, stage="warmth-validation", config=config,
-                            held_out_ids=split.held_out_ids, timings_s=instruments.timings) as tmp:
+        with writing_result(
+            out,
+            stage="warmth-validation",
+            config=config,
+            held_out_ids=split.held_out_ids,
+            timings_s=instruments.timings,
+        ) as tmp:
             scores.to_csv(tmp / "scores.csv", index=False)
             wins.to_csv(tmp / "win_rates.csv", index=False)
     table = Table(title="Warmth instruments: paired win rate on held-out triples (95% CI)")
     for col in ("instrument", "scorer", "comparison", "win rate [95% CI]", "pairs"):
         table.add_column(col)
     for row in wins.itertuples():
-        table.add_row(str(row.instrument), str(row.scorer), str(row.comparison),
-                      f"{row.win_rate:.3f} [{row.ci_lo:.3f}, {row.ci_hi:.3f}]", str(row.n_pairs))
+        table.add_row(
+            str(row.instrument),
+            str(row.scorer),
+            str(row.comparison),
+            f"{row.win_rate:.3f} [{row.ci_lo:.3f}, {row.ci_hi:.3f}]",
+            str(row.n_pairs),
+        )
     console.print(table)
     console.print(f"written to {out}")
     return 0

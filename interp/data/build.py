@@ -46,9 +46,7 @@ def check_choices(
         if bad:
             raise ConfigError(f"{name}: unknown {bad}; choose from {list(allowed)}")
     if variants not in VARIANT_SETS:
-        raise ConfigError(
-            f"variants must be one of {sorted(VARIANT_SETS)}, found {variants!r}"
-        )
+        raise ConfigError(f"variants must be one of {sorted(VARIANT_SETS)}, found {variants!r}")
     if per_task is not None and per_task < 1:
         raise ConfigError(f"per_task must be at least 1, found {per_task}")
     if seed < 0:

@@ -116,9 +116,13 @@ def parse_contexts(raw: Any, file: str = "<contexts>") -> dict[str, Condition]:
         for i, st in enumerate(spec["statements"]):
             sid, text = (st.get("id"), st.get("text")) if isinstance(st, dict) else (None, None)
             if not isinstance(sid, str) or not sid or not isinstance(text, str) or not text.strip():
-                raise fail("each statement needs a non-empty 'id' and 'text'", f"{where}.statements[{i}]")
+                raise fail(
+                    "each statement needs a non-empty 'id' and 'text'", f"{where}.statements[{i}]"
+                )
             if text != text.strip() or text[-1] not in ".!?":
-                raise fail("a statement must be trimmed and end with . ! or ?", f"{where}.statements[{i}]")
+                raise fail(
+                    "a statement must be trimmed and end with . ! or ?", f"{where}.statements[{i}]"
+                )
             if sid in seen_ids or text in seen_texts:
                 raise fail(f"statement {sid!r} repeats an id or a text", f"{where}.statements[{i}]")
             seen_ids.add(sid)
@@ -127,14 +131,14 @@ def parse_contexts(raw: Any, file: str = "<contexts>") -> dict[str, Condition]:
         if name == UNMODIFIED and statements:
             raise fail("unmodified takes no statements", where)
         if name != UNMODIFIED and len(statements) < MIN_STATEMENTS:
-            raise fail(f"needs at least {MIN_STATEMENTS} statements, found {len(statements)}", where)
+            raise fail(
+                f"needs at least {MIN_STATEMENTS} statements, found {len(statements)}", where
+            )
         out[name] = Condition(name, group, str(spec.get("description", "")), tuple(statements))
     return out
 
 
-def assign_statement(
-    item_id: str, condition: Condition, seed: int = 0
-) -> Statement | None:
+def assign_statement(item_id: str, condition: Condition, seed: int = 0) -> Statement | None:
     """The statement of ``condition`` for ``item_id`` (None for unmodified).
 
     A seeded hash, not a random stream: the same for every model and every run, independent of the

@@ -30,8 +30,16 @@ ID_PREFIX = {
     "ab_sycophancy": "ab",
 }
 ITEM_FIELDS = (
-    "id", "task", "question", "correct", "aliases", "incorrect", "incorrect_aliases", "claim",
-    "source", "licence",
+    "id",
+    "task",
+    "question",
+    "correct",
+    "aliases",
+    "incorrect",
+    "incorrect_aliases",
+    "claim",
+    "source",
+    "licence",
 )
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
@@ -114,10 +122,17 @@ def item_from_record(rec: Mapping[str, Any], where: Where, *, strict_keys: bool 
     if strict_keys:
         unknown = sorted(set(rec) - set(ITEM_FIELDS))
         if unknown:
-            raise where.error("unknown field", field=unknown[0], expected=f"only {list(ITEM_FIELDS)}", found=unknown[0])
+            raise where.error(
+                "unknown field",
+                field=unknown[0],
+                expected=f"only {list(ITEM_FIELDS)}",
+                found=unknown[0],
+            )
     task = require_str(rec, "task", where)
     if task not in ALL_TASKS:
-        raise where.error("unknown task", field="task", expected=f"one of {list(ALL_TASKS)}", found=task)
+        raise where.error(
+            "unknown task", field="task", expected=f"one of {list(ALL_TASKS)}", found=task
+        )
     return make_item(
         where,
         id=require_str(rec, "id", where),
@@ -145,7 +160,12 @@ def read_items_jsonl(path: Path, skip_invalid: bool = False) -> tuple[list[Item]
             where = Where(str(path), line)
             item = item_from_record(rec, where)
             if item.id in seen:
-                raise where.error(f"duplicate id (first on line {seen[item.id]})", field="id", expected="a unique id", found=item.id)
+                raise where.error(
+                    f"duplicate id (first on line {seen[item.id]})",
+                    field="id",
+                    expected="a unique id",
+                    found=item.id,
+                )
         except DataFormatError as exc:
             if not skip_invalid:
                 raise
@@ -170,7 +190,9 @@ def load_embedded_items(tasks: Iterable[str] | None = None) -> list[Item]:
     wanted = tuple(tasks) if tasks is not None else PAPER_TASKS
     unknown = [t for t in wanted if t not in PAPER_TASKS]
     if unknown:
-        raise DataFormatError(f"no embedded items for task(s) {unknown}; embedded tasks are {list(PAPER_TASKS)}")
+        raise DataFormatError(
+            f"no embedded items for task(s) {unknown}; embedded tasks are {list(PAPER_TASKS)}"
+        )
     out: list[Item] = []
     seen: dict[str, str] = {}
     for task in wanted:
@@ -178,9 +200,15 @@ def load_embedded_items(tasks: Iterable[str] | None = None) -> list[Item]:
         items, _ = read_items_jsonl(path)
         for item in items:
             if item.task != task:
-                raise DataFormatError(f"item {item.id} has task {item.task!r} but sits in {path.name}", file=path, field="task")
+                raise DataFormatError(
+                    f"item {item.id} has task {item.task!r} but sits in {path.name}",
+                    file=path,
+                    field="task",
+                )
             if item.id in seen:
-                raise DataFormatError(f"item id {item.id} repeats (also in {seen[item.id]})", file=path, field="id")
+                raise DataFormatError(
+                    f"item id {item.id} repeats (also in {seen[item.id]})", file=path, field="id"
+                )
             seen[item.id] = path.name
         out.extend(items)
     return out

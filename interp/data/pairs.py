@@ -54,7 +54,9 @@ class MatchedPair:
         return ("statement",), (("preface",) if self.edit == "replacement" else ())
 
 
-def matched_pairs(prompts: Sequence[Prompt], kinds: Sequence[str] = ("context", "belief")) -> list[MatchedPair]:
+def matched_pairs(
+    prompts: Sequence[Prompt], kinds: Sequence[str] = ("context", "belief")
+) -> list[MatchedPair]:
     """All matched pairs named by the prompts' ``context_base`` / ``belief_base`` keys.
 
     A key naming a prompt that is not in ``prompts`` is an error (the set is inconsistent).
@@ -69,7 +71,9 @@ def matched_pairs(prompts: Sequence[Prompt], kinds: Sequence[str] = ("context", 
             if base_id is None or kind not in kinds:
                 continue
             if base_id not in by_id:
-                raise DataFormatError(f"prompt {p.prompt_id} names {kind} pair {base_id}, which is not in the set")
+                raise DataFormatError(
+                    f"prompt {p.prompt_id} names {kind} pair {base_id}, which is not in the set"
+                )
             out.append(MatchedPair(kind, edit, p, by_id[base_id]))  # type: ignore[arg-type]
     return out
 
@@ -156,7 +160,9 @@ def _text_problem(pair: MatchedPair) -> str | None:
     qa, qb = a.segment("question"), b.segment("question")
     if qa is None or qb is None or qa != qb:
         return f"the question text differs between the two prompts ({qa!r} vs {qb!r})"
-    if any(n not in a.spans for n in pair.edited[0]) or any(n not in b.spans for n in pair.edited[1]):
+    if any(n not in a.spans for n in pair.edited[0]) or any(
+        n not in b.spans for n in pair.edited[1]
+    ):
         return f"the {pair.kind} pair lacks its edited segment ({'/'.join(pair.edited[0])} in {a.prompt_id})"
     (a0, a1), (b0, b1) = _windows(pair)
     if a.user[:a0] != b.user[:b0] or a.user[a1:] != b.user[b1:]:
@@ -170,7 +176,9 @@ def _text_problem(pair: MatchedPair) -> str | None:
 
 
 def _decode(enc: ChatEncoding, span: tuple[int, int]) -> str:
-    return enc.text[enc.offsets[span[0]][0] : enc.offsets[span[1] - 1][1]] if span[1] > span[0] else ""
+    return (
+        enc.text[enc.offsets[span[0]][0] : enc.offsets[span[1] - 1][1]] if span[1] > span[0] else ""
+    )
 
 
 def _boundary(enc: ChatEncoding, x: int) -> tuple[int, int | None]:
@@ -192,7 +200,9 @@ def check_pair(
 ) -> PairCheck:
     """Validate one pair under ``tokenizer``'s chat template (see the module docstring)."""
     a, b = pair.a, pair.b
-    verdict = PairCheck(pair.key, a.item_id, a.condition, a.template, pair.kind, ok=False, reason="")
+    verdict = PairCheck(
+        pair.key, a.item_id, a.condition, a.template, pair.kind, ok=False, reason=""
+    )
     problem = _text_problem(pair)
     if problem:
         return replace(verdict, reason=problem)
@@ -208,21 +218,33 @@ def check_pair(
         t1, bad1 = _boundary(enc, start + hi)
         bad = bad0 if bad0 is not None else bad1
         if bad is not None:
-            return replace(verdict, reason=(
-                f"in {p.prompt_id} the token {_decode(enc, (bad, bad + 1))!r} straddles the boundary "
-                "of the inserted segment: the tokenizer merged across it (use a separator it cannot "
-                "merge across)"))
+            return replace(
+                verdict,
+                reason=(
+                    f"in {p.prompt_id} the token {_decode(enc, (bad, bad + 1))!r} straddles the boundary "
+                    "of the inserted segment: the tokenizer merged across it (use a separator it cannot "
+                    "merge across)"
+                ),
+            )
         spans.append((t0, t1))
     (a0, a1), (b0, b1) = spans
     verdict = replace(
-        verdict, a_tokens=(a0, a1), b_tokens=(b0, b1), a_diff=_decode(ea, (a0, a1)), b_diff=_decode(eb, (b0, b1))
+        verdict,
+        a_tokens=(a0, a1),
+        b_tokens=(b0, b1),
+        a_diff=_decode(ea, (a0, a1)),
+        b_diff=_decode(eb, (b0, b1)),
     )
     if ea.input_ids[:a0] != eb.input_ids[:b0]:
         return replace(verdict, reason="the tokens before the inserted segment differ")
     if ea.input_ids[a1:] != eb.input_ids[b1:]:
         q_start = ea.span_of("user").char_start + a.spans["question"][0]
         at_question = a1 < len(ea.offsets) and ea.offsets[a1][0] <= q_start
-        where = "the question's tokens differ" if at_question else "the tokens after the inserted segment differ"
+        where = (
+            "the question's tokens differ"
+            if at_question
+            else "the tokens after the inserted segment differ"
+        )
         rest_a, rest_b = _decode(ea, (a1, len(ea.input_ids))), _decode(eb, (b1, len(eb.input_ids)))
         return replace(verdict, reason=f"{where}: {rest_a!r} vs {rest_b!r}")
     if ea.input_ids[a0:a1] == eb.input_ids[b0:b1]:

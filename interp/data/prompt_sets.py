@@ -111,7 +111,9 @@ def build_prompts(
                 base = Variant(v.template, UNMODIFIED)
                 if base in in_set:
                     context_base = prompt_id(item.id, base)
-                    context_edit = "insertion" if base.has_preface == v.has_preface else "replacement"
+                    context_edit = (
+                        "insertion" if base.has_preface == v.has_preface else "replacement"
+                    )
             if v.belief != "none":
                 base = Variant("preface" if v.has_preface else "no_belief", v.condition)
                 if base in in_set:
@@ -152,7 +154,8 @@ def count_prompts(prompts: Iterable[Prompt]) -> Counter[tuple[str, str, str]]:
 def serialize_prompts(prompts: Sequence[Prompt]) -> bytes:
     """The bytes of ``prompts.jsonl`` (one sorted-key JSON object per line)."""
     return b"".join(
-        (json.dumps(p.to_record(), sort_keys=True, ensure_ascii=False) + "\n").encode() for p in prompts
+        (json.dumps(p.to_record(), sort_keys=True, ensure_ascii=False) + "\n").encode()
+        for p in prompts
     )
 
 
@@ -232,7 +235,10 @@ def write_prompt_set(
     with atomic_dir(folder) as tmp:
         (tmp / PROMPTS_FILE).write_bytes(payload)
         write_json_atomic(tmp / paths.MANIFEST_FILE, manifest)
-        write_json_atomic(tmp / paths.META_FILE, provenance(stage="prompts", prompt_set=digest, config=dict(config or {})))
+        write_json_atomic(
+            tmp / paths.META_FILE,
+            provenance(stage="prompts", prompt_set=digest, config=dict(config or {})),
+        )
     return PromptSet(folder, digest, list(prompts), manifest)
 
 
@@ -254,7 +260,11 @@ def read_prompt_set(folder: Path) -> PromptSet:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataFormatError(f"unreadable manifest ({exc})", file=manifest_path) from None
     if not isinstance(manifest, dict) or manifest.get("format") != PROMPT_SET_FORMAT:
-        raise DataFormatError(f"not a prompt-set manifest (format {PROMPT_SET_FORMAT!r})", file=manifest_path, field="format")
+        raise DataFormatError(
+            f"not a prompt-set manifest (format {PROMPT_SET_FORMAT!r})",
+            file=manifest_path,
+            field="format",
+        )
     expected = manifest.get("content_sha256")
     data = folder / PROMPTS_FILE
     if not data.is_file():
@@ -263,7 +273,10 @@ def read_prompt_set(folder: Path) -> PromptSet:
     if actual != expected:
         raise DataFormatError(
             "prompts.jsonl does not match its manifest (edited or corrupted)",
-            file=data, field="content_sha256", expected=str(expected), found=actual,
+            file=data,
+            field="content_sha256",
+            expected=str(expected),
+            found=actual,
         )
     prompts = []
     for line, rec in iter_jsonl(data):

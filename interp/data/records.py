@@ -123,7 +123,10 @@ def iter_csv(
     missing = [c for c in required_columns if c not in header]
     if missing:
         raise Where(str(path), 1).error(
-            "missing CSV column(s)", field=missing[0], expected=f"columns {list(required_columns)}", found=header
+            "missing CSV column(s)",
+            field=missing[0],
+            expected=f"columns {list(required_columns)}",
+            found=header,
         )
     while True:
         start = reader.line_num + 1
@@ -136,8 +139,11 @@ def iter_csv(
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            yield start, Where(str(path), start).error(
-                "wrong number of CSV fields", expected=f"{len(header)} fields", found=row
+            yield (
+                start,
+                Where(str(path), start).error(
+                    "wrong number of CSV fields", expected=f"{len(header)} fields", found=row
+                ),
             )
             continue
         yield start, dict(zip(header, row, strict=True))
@@ -158,35 +164,47 @@ def iter_json_array(path: Path) -> Iterator[tuple[int, Record | DataFormatError]
         return pos
 
     pos = skip(0)
-    if text[pos:pos + 1] != "[":
-        raise Where(str(path), line_at(pos)).error("expected a JSON array of objects", expected="[", found=text[pos:pos + 20])
+    if text[pos : pos + 1] != "[":
+        raise Where(str(path), line_at(pos)).error(
+            "expected a JSON array of objects", expected="[", found=text[pos : pos + 20]
+        )
     pos = skip(pos + 1)
     first = True
     while True:
-        if first and text[pos:pos + 1] == "]":  # an empty array
+        if first and text[pos : pos + 1] == "]":  # an empty array
             pos += 1
             break
         where = Where(str(path), line_at(pos))
         try:
             obj, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            raise Where(str(path), exc.lineno).error(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+            raise Where(str(path), exc.lineno).error(
+                f"not valid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
         except (ValueError, RecursionError) as exc:
             raise where.error(f"not valid JSON ({type(exc).__name__}: {exc})") from None
         first = False
         if not isinstance(obj, dict):
-            yield where.line or 0, where.error("array element is not an object", expected="object", found=obj)
+            yield (
+                where.line or 0,
+                where.error("array element is not an object", expected="object", found=obj),
+            )
         elif not _encodable(obj):
-            yield where.line or 0, where.error("contains an unpaired surrogate escape (not valid Unicode text)")
+            yield (
+                where.line or 0,
+                where.error("contains an unpaired surrogate escape (not valid Unicode text)"),
+            )
         else:
             yield where.line or 0, obj
         pos = skip(pos)
-        sep = text[pos:pos + 1]
+        sep = text[pos : pos + 1]
         if sep == "]":
             pos += 1
             break
         if sep != ",":
-            raise Where(str(path), line_at(pos)).error("broken JSON array", expected="',' or ']'", found=text[pos:pos + 20])
+            raise Where(str(path), line_at(pos)).error(
+                "broken JSON array", expected="',' or ']'", found=text[pos : pos + 20]
+            )
         pos = skip(pos + 1)
     if skip(pos) != len(text):
         raise Where(str(path), line_at(pos)).error("text after the JSON array")
@@ -202,11 +220,18 @@ def is_json_array_file(path: Path) -> bool:
 # --------------------------------------------------------------------------- field checks
 
 
-def get_str(rec: Mapping[str, Any], field: str, where: Where, *, required: bool = True) -> str | None:
+def get_str(
+    rec: Mapping[str, Any], field: str, where: Where, *, required: bool = True
+) -> str | None:
     """A non-empty string field (stripped); ``None`` for an absent optional field."""
     if field not in rec or rec[field] is None:
         if required:
-            raise where.error("required field is missing", field=field, expected="a non-empty string", found=rec.get(field))
+            raise where.error(
+                "required field is missing",
+                field=field,
+                expected="a non-empty string",
+                found=rec.get(field),
+            )
         return None
     value = rec[field]
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -217,7 +242,9 @@ def get_str(rec: Mapping[str, Any], field: str, where: Where, *, required: bool 
     _check_encodable(text, field, where)
     if not text:
         if required:
-            raise where.error("empty value", field=field, expected="a non-empty string", found=value)
+            raise where.error(
+                "empty value", field=field, expected="a non-empty string", found=value
+            )
         return None
     return text
 
@@ -229,11 +256,15 @@ def require_str(rec: Mapping[str, Any], field: str, where: Where) -> str:
     return value
 
 
-def get_str_list(rec: Mapping[str, Any], field: str, where: Where, *, required: bool = False) -> tuple[str, ...]:
+def get_str_list(
+    rec: Mapping[str, Any], field: str, where: Where, *, required: bool = False
+) -> tuple[str, ...]:
     """A list of strings (empty strings dropped); absent optional field -> ``()``."""
     if field not in rec or rec[field] is None:
         if required:
-            raise where.error("required field is missing", field=field, expected="a list of strings", found=None)
+            raise where.error(
+                "required field is missing", field=field, expected="a list of strings", found=None
+            )
         return ()
     value = rec[field]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -247,7 +278,9 @@ def _check_encodable(text: str, field: str, where: Where) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise where.error("contains an unpaired surrogate (not encodable as UTF-8)", field=field) from None
+        raise where.error(
+            "contains an unpaired surrogate (not encodable as UTF-8)", field=field
+        ) from None
 
 
 def split_list(text: str | None, sep: str = ";") -> tuple[str, ...]:

@@ -31,7 +31,10 @@ def side_of(item_id: str, fraction: float = DERIVATION_FRACTION) -> Side:
 
 
 def split_items(
-    items: Sequence[Item], side: Side, *, tasks: Iterable[str] | None = None,
+    items: Sequence[Item],
+    side: Side,
+    *,
+    tasks: Iterable[str] | None = None,
     per_task: int | None = None,
 ) -> list[Item]:
     """The items on ``side`` (in their order), at most ``per_task`` of each task."""
@@ -43,6 +46,14 @@ def split_record(side: Side, item_ids: Iterable[str]) -> dict[str, Any]:
     ids = sorted(set(item_ids))
     wrong = [i for i in ids if side_of(i) != side]
     if wrong:
-        raise ValueError(f"{len(wrong)} item(s) read as {side} belong to the other side: {wrong[:5]}")
-    return {"side": side, "salt": SALT, "derivation_fraction": DERIVATION_FRACTION,
-            "rule": "sha256(salt:id) < fraction -> derivation", "n_items": len(ids), "item_ids": ids}
+        raise ValueError(
+            f"{len(wrong)} item(s) read as {side} belong to the other side: {wrong[:5]}"
+        )
+    return {
+        "side": side,
+        "salt": SALT,
+        "derivation_fraction": DERIVATION_FRACTION,
+        "rule": "sha256(salt:id) < fraction -> derivation",
+        "n_items": len(ids),
+        "item_ids": ids,
+    }

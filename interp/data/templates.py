@@ -77,11 +77,17 @@ class Variant:
 
     def __post_init__(self) -> None:
         if self.template not in TEMPLATES:
-            raise TemplateError(f"unknown template {self.template!r}; templates are {list(TEMPLATES)}")
+            raise TemplateError(
+                f"unknown template {self.template!r}; templates are {list(TEMPLATES)}"
+            )
         if self.condition not in CONDITIONS:
-            raise TemplateError(f"unknown condition {self.condition!r}; conditions are {list(CONDITIONS)}")
+            raise TemplateError(
+                f"unknown condition {self.condition!r}; conditions are {list(CONDITIONS)}"
+            )
         if self.template == "preface" and group_of(self.condition) == "stake":
-            raise TemplateError("the preface control is not defined with stake statements (they drop the preface)")
+            raise TemplateError(
+                "the preface control is not defined with stake statements (they drop the preface)"
+            )
 
     @property
     def has_preface(self) -> bool:
@@ -134,7 +140,8 @@ def variant_set(
     keep_t = _checked(templates, TEMPLATES, "template")
     keep_c = _checked(conditions, CONDITIONS, "condition")
     return tuple(
-        v for v in VARIANT_SETS[name]
+        v
+        for v in VARIANT_SETS[name]
         if (keep_t is None or v.template in keep_t) and (keep_c is None or v.condition in keep_c)
     )
 
@@ -174,7 +181,9 @@ def render_user(
             f"{item.id} {variant.key}: a statement is needed for every condition except unmodified"
         )
     if statement is not None and statement.condition != variant.condition:
-        raise TemplateError(f"statement {statement.id} belongs to {statement.condition}, not {variant.condition}")
+        raise TemplateError(
+            f"statement {statement.id} belongs to {statement.condition}, not {variant.condition}"
+        )
     parts: list[tuple[str, str]] = []
     if statement is not None:
         parts.append(("statement", statement.text))

@@ -31,30 +31,51 @@ from interp.sites import sites
 log = logging.getLogger(__name__)
 
 
-def cache_spec(rowset: RowSet, site_kind: str, n_layers: int, batch_size: int = 8, dtype: str = "float32") -> CacheSpec:
+def cache_spec(
+    rowset: RowSet, site_kind: str, n_layers: int, batch_size: int = 8, dtype: str = "float32"
+) -> CacheSpec:
     """Every layer of one site kind at the row set's position."""
     return CacheSpec(
-        sites=tuple(sites([site_kind], range(n_layers))), positions=(rowset.position,),
-        dtype=dtype, batch_size=batch_size, shard_rows=batch_size * 16,  # type: ignore[arg-type]
+        sites=tuple(sites([site_kind], range(n_layers))),
+        positions=(rowset.position,),
+        dtype=dtype,
+        batch_size=batch_size,
+        shard_rows=batch_size * 16,  # type: ignore[arg-type]
     )
 
 
 def cache_folder(backend: Backend, rows_digest: str, spec: CacheSpec) -> Path:
     """``<artifacts>/cache/<hash of model provenance, backend, rows and spec>``."""
-    key = {"model": backend.loaded.provenance(), "backend": backend.name, "rows": rows_digest, "spec": spec.to_json()}
+    key = {
+        "model": backend.loaded.provenance(),
+        "backend": backend.name,
+        "rows": rows_digest,
+        "spec": spec.to_json(),
+    }
     return paths.artifact_dir("cache", sha256_json(key)[:16])
 
 
 def ensure_cache(
-    backend: Backend, rowset: RowSet, site_kind: str, *, batch_size: int = 8, dtype: str = "float32",
+    backend: Backend,
+    rowset: RowSet,
+    site_kind: str,
+    *,
+    batch_size: int = 8,
+    dtype: str = "float32",
     show_progress: bool = True,
 ) -> CachedActivations:
     """The finished cache of ``rowset`` at every layer of ``site_kind`` (built or resumed if needed)."""
     spec = cache_spec(rowset, site_kind, backend.n_layers, batch_size, dtype)
     folder = cache_folder(backend, rows_hash(rowset.rows), spec)
     log.info("cache of %d rows of %s (%s): %s", len(rowset.rows), rowset.key, site_kind, folder)
-    build_cache(backend, rowset.rows, spec, folder, extra_meta={"stage": "cache", "rowset": rowset.key},
-                show_progress=show_progress)  # resumes a partial cache; returns at once when complete
+    build_cache(
+        backend,
+        rowset.rows,
+        spec,
+        folder,
+        extra_meta={"stage": "cache", "rowset": rowset.key},
+        show_progress=show_progress,
+    )  # resumes a partial cache; returns at once when complete
     return open_cache(folder, verify=False)
 
 
@@ -64,8 +85,17 @@ class ModelSource:
     The base model is loaded once; asking for the adapter side attaches the adapter in place, so
     every base-side request must come first (:meth:`caches` orders them so)."""
 
-    def __init__(self, model: str, adapter: str | None = None, *, backend: str = "torch", dtype: str = "float32",
-                 device: str = "cpu", batch_size: int = 8, show_progress: bool = True):
+    def __init__(
+        self,
+        model: str,
+        adapter: str | None = None,
+        *,
+        backend: str = "torch",
+        dtype: str = "float32",
+        device: str = "cpu",
+        batch_size: int = 8,
+        show_progress: bool = True,
+    ):
         self.model_name, self.adapter = model, adapter
         self.backend_name, self.dtype, self.device = backend, dtype, device
         self.batch_size, self.show_progress = batch_size, show_progress
@@ -83,7 +113,9 @@ class ModelSource:
             self.model_meta["base"] = self._loaded.provenance()
         if side != self._side:
             if self._side == "adapter":
-                raise RuntimeError("base-side activations were asked for after the adapter was attached")
+                raise RuntimeError(
+                    "base-side activations were asked for after the adapter was attached"
+                )
             attach_adapter(self._loaded, str(self.adapter))
             self._side = "adapter"
             self.model_meta["adapter"] = self._loaded.provenance()
@@ -98,16 +130,26 @@ class ModelSource:
             backend = self.backend(side)
             for kind in site_kinds:
                 out[(side, rowset.key, kind)] = ensure_cache(
-                    backend, rowset, kind, batch_size=self.batch_size, dtype="float32", show_progress=self.show_progress
+                    backend,
+                    rowset,
+                    kind,
+                    batch_size=self.batch_size,
+                    dtype="float32",
+                    show_progress=self.show_progress,
                 )
         return out
 
 
-def forced_choice_labels(backend: Backend, prompts: Sequence[Prompt], *, system: str | None = None,
-                         batch_size: int = 16) -> pd.DataFrame:
+def forced_choice_labels(
+    backend: Backend, prompts: Sequence[Prompt], *, system: str | None = None, batch_size: int = 16
+) -> pd.DataFrame:
     """Forced-choice results for ``prompts`` (``agrees_with_user`` on belief prompts), kept in
     ``<artifacts>/labels/<hash>/results.csv`` and reused when present."""
-    key = {"model": backend.loaded.provenance(), "prompts": sha256_json([p.to_record() for p in prompts]), "system": system}
+    key = {
+        "model": backend.loaded.provenance(),
+        "prompts": sha256_json([p.to_record() for p in prompts]),
+        "system": system,
+    }
     folder = paths.artifact_dir("labels", sha256_json(key)[:16])
     results = folder / "results.csv"
     if results.is_file():
@@ -116,5 +158,7 @@ def forced_choice_labels(backend: Backend, prompts: Sequence[Prompt], *, system:
     df = forced_choice(backend, prompts, system=system, batch_size=batch_size)
     with atomic_dir(folder) as tmp:
         df.to_csv(tmp / "results.csv", index=False)
-        write_json_atomic(tmp / paths.META_FILE, provenance(stage="labels", mode="forced_choice", **key))
+        write_json_atomic(
+            tmp / paths.META_FILE, provenance(stage="labels", mode="forced_choice", **key)
+        )
     return df

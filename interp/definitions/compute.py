@@ -21,7 +21,16 @@ from interp.definitions.inputs import Prepared
 from interp.definitions.stability import grouped_split_half
 from interp.directions import METHODS, Direction, cosine_table, derive, relative_norm
 
-STABILITY_COLUMNS = ["direction", "layer", "cosine", "ci_low", "ci_high", "null_cosine", "null_high", "relative_norm"]
+STABILITY_COLUMNS = [
+    "direction",
+    "layer",
+    "cosine",
+    "ci_low",
+    "ci_high",
+    "null_cosine",
+    "null_high",
+    "relative_norm",
+]
 COSINE_COLUMNS = ["layer", "a", "b", "cosine"]
 
 
@@ -36,11 +45,16 @@ def methods_for(contrast: Contrast, methods: Sequence[str]) -> list[str]:
 
 
 def contrast_activations(
-    prepared: Prepared, name: str, caches: Mapping[tuple[ModelSide, str, str], CachedActivations], site_kind: str,
+    prepared: Prepared,
+    name: str,
+    caches: Mapping[tuple[ModelSide, str, str], CachedActivations],
+    site_kind: str,
     layers: tuple[int, ...],
 ) -> tuple[dict[int, Tensor], dict[int, Tensor]]:
     """Per-layer ``(n, d_model)`` positive and negative activations of one definition."""
-    by_rowset = {(side, key): cache for (side, key, kind), cache in caches.items() if kind == site_kind}
+    by_rowset = {
+        (side, key): cache for (side, key, kind), cache in caches.items() if kind == site_kind
+    }
     return gather(prepared.contrasts[name], by_rowset, prepared.rowsets, site_kind, layers)
 
 
@@ -61,18 +75,49 @@ def definition_directions(
     for name, contrast in prepared.contrasts.items():
         pos, neg = contrast_activations(prepared, name, caches, site_kind, layers)
         for method in methods_for(contrast, methods):
-            d = derive(name, method, pos, neg, site_kind=site_kind, position=prepared.position(name),
-                       sources={f"{side}:{key}": str(caches[(side, key, site_kind)].folder) for side, key in contrast.rowsets})
+            d = derive(
+                name,
+                method,
+                pos,
+                neg,
+                site_kind=site_kind,
+                position=prepared.position(name),
+                sources={
+                    f"{side}:{key}": str(caches[(side, key, site_kind)].folder)
+                    for side, key in contrast.rowsets
+                },
+            )
             label = label_of(name, method)
-            d.meta.update(label=label, description=contrast.description, n_pos=len(contrast.pos), n_neg=len(contrast.neg),
-                          n_items=contrast.n_items, paired=contrast.paired)
+            d.meta.update(
+                label=label,
+                description=contrast.description,
+                n_pos=len(contrast.pos),
+                n_neg=len(contrast.neg),
+                n_items=contrast.n_items,
+                paired=contrast.paired,
+            )
             directions.append(d)
             for layer in layers if with_stability else ():
-                stab = grouped_split_half(method, pos[layer], neg[layer], contrast.pos_groups, contrast.neg_groups,
-                                          paired=contrast.paired, strata=dict(contrast.strata),
-                                          n_splits=n_splits, seed=seed)
+                stab = grouped_split_half(
+                    method,
+                    pos[layer],
+                    neg[layer],
+                    contrast.pos_groups,
+                    contrast.neg_groups,
+                    paired=contrast.paired,
+                    strata=dict(contrast.strata),
+                    n_splits=n_splits,
+                    seed=seed,
+                )
                 pooled = torch.cat([pos[layer], neg[layer]])
-                rows.append({"direction": label, "layer": layer, **stab, "relative_norm": relative_norm(d.at(layer), pooled)})
+                rows.append(
+                    {
+                        "direction": label,
+                        "layer": layer,
+                        **stab,
+                        "relative_norm": relative_norm(d.at(layer), pooled),
+                    }
+                )
     return directions, pd.DataFrame(rows, columns=STABILITY_COLUMNS)
 
 

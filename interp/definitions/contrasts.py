@@ -117,7 +117,9 @@ def _rows_of(
         index = {rid: j for j, rid in enumerate(cache.row_ids)}
         missing = [refs[i].row_id for i in indices if refs[i].row_id not in index]
         if missing:
-            raise ContrastError(f"cache {cache.folder} lacks rows {missing[:3]} (of {len(missing)})")
+            raise ContrastError(
+                f"cache {cache.folder} lacks rows {missing[:3]} (of {len(missing)})"
+            )
         values = cache.load(site, rowsets[source[1]].position)[:, 0]
         if out.numel() == 0:
             out = torch.empty(len(refs), values.shape[-1], dtype=torch.float32)

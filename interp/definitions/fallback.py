@@ -46,22 +46,31 @@ def fallback_sycophancy(
 ) -> Direction:
     """Wrong-belief minus no-belief prompts (same item and condition), last prompt token."""
     base = {(p.item_id, p.condition): p for p in prompts if p.template == "no_belief"}
-    pairs = [(p, base[(p.item_id, p.condition)]) for p in prompts
-             if p.template == "incorrect" and (p.item_id, p.condition) in base]
+    pairs = [
+        (p, base[(p.item_id, p.condition)])
+        for p in prompts
+        if p.template == "incorrect" and (p.item_id, p.condition) in base
+    ]
     if len(pairs) < 2:
         raise DirectionError(
-            "the sycophancy direction needs at least two incorrect/no_belief prompt pairs")
+            "the sycophancy direction needs at least two incorrect/no_belief prompt pairs"
+        )
     layer_list = sorted(set(layers))
     sites = tuple(Site(layer, "resid_post") for layer in layer_list)
-    spec = CacheSpec(sites=sites, positions=("last",), batch_size=batch_size,
-                     shard_rows=batch_size)
+    spec = CacheSpec(sites=sites, positions=("last",), batch_size=batch_size, shard_rows=batch_size)
     acts = {}
     for side, pick in (("belief", 0), ("none", 1)):
         rows = [CacheRow(f"{i}", conversation(pair[pick])) for i, pair in enumerate(pairs)]
         got = compute_rows(backend, rows, spec)
         acts[side] = {s.layer: got[key_of(s, "last")][:, 0].float() for s in sites}
-    d = derive("sycophancy", "mean_diff", acts["belief"], acts["none"], position="last",
-               sources={"prompts": f"{len(pairs)} incorrect/no_belief pairs"})
+    d = derive(
+        "sycophancy",
+        "mean_diff",
+        acts["belief"],
+        acts["none"],
+        position="last",
+        sources={"prompts": f"{len(pairs)} incorrect/no_belief pairs"},
+    )
     d.meta["definition"] = "fallback: wrong belief minus no belief, last prompt token"
     return d
 
@@ -76,5 +85,7 @@ def fallback_directions(
 ) -> list[Direction]:
     """``[persona, sycophancy]`` fallback directions at ``layers``."""
     layer_list = sorted(set(layers))
-    return [fallback_persona(backend, triples, layer_list, batch_size=batch_size),
-            fallback_sycophancy(backend, prompts, layer_list, batch_size=batch_size)]
+    return [
+        fallback_persona(backend, triples, layer_list, batch_size=batch_size),
+        fallback_sycophancy(backend, prompts, layer_list, batch_size=batch_size),
+    ]

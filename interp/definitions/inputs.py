@@ -46,12 +46,24 @@ class DefinitionInputs:
     """Model, prompts and reply pairs behind the direction definitions."""
 
     model: str = option(EMBEDDED, help="registry name, Hugging Face id or local folder", flag="-m")
-    adapter: str | None = option(None, help="PEFT adapter folder (the warm fine-tune); adds the finetune definition")
-    definitions: tuple[str, ...] = option((), help=f"definitions to compute (none: all of {', '.join(DEFINITIONS)}; finetune needs --adapter)")
+    adapter: str | None = option(
+        None, help="PEFT adapter folder (the warm fine-tune); adds the finetune definition"
+    )
+    definitions: tuple[str, ...] = option(
+        (),
+        help=f"definitions to compute (none: all of {', '.join(DEFINITIONS)}; finetune needs --adapter)",
+    )
     tasks: tuple[str, ...] = option((), help="item tasks (none: the paper's four)")
-    per_task: int = option(12, help="items per task for the prompt-based definitions (x 2 conditions x 3 templates prompts each)")
-    persona_split: Literal["train", "held_out", "all"] = option("train", help="which reply triples the persona definition reads")
-    system: str | None = option(None, help="system prompt for every prompt (default: the model's own)")
+    per_task: int = option(
+        12,
+        help="items per task for the prompt-based definitions (x 2 conditions x 3 templates prompts each)",
+    )
+    persona_split: Literal["train", "held_out", "all"] = option(
+        "train", help="which reply triples the persona definition reads"
+    )
+    system: str | None = option(
+        None, help="system prompt for every prompt (default: the model's own)"
+    )
     seed: int = option(0, help="seed of the statement assignment, splits and bootstraps")
     batch_size: int = option(8, help="prompts per forward batch")
     backend: Literal["torch", "transformerlens", "nnsight"] = option("torch", help="hook backend")
@@ -63,7 +75,9 @@ class DefinitionInputs:
         if bad:
             raise ConfigError(f"definitions: unknown {bad}; choose from {list(DEFINITIONS)}")
         if "finetune" in self.definitions and self.adapter is None:
-            raise ConfigError("definitions: finetune needs --adapter (the fine-tuned adapter folder)")
+            raise ConfigError(
+                "definitions: finetune needs --adapter (the fine-tuned adapter folder)"
+            )
         if self.per_task < 2:
             raise ConfigError(f"per_task must be at least 2, found {self.per_task}")
         if self.batch_size < 1:
@@ -72,13 +86,22 @@ class DefinitionInputs:
     @property
     def chosen(self) -> tuple[str, ...]:
         """The definitions to compute, in the canonical order."""
-        wanted = self.definitions or tuple(d for d in DEFINITIONS if d != "finetune" or self.adapter is not None)
+        wanted = self.definitions or tuple(
+            d for d in DEFINITIONS if d != "finetune" or self.adapter is not None
+        )
         return tuple(d for d in DEFINITIONS if d in wanted)
 
     def source(self, show_progress: bool = True) -> ModelSource:
         """The lazily loaded model (and adapter) these inputs name."""
-        return ModelSource(self.model, self.adapter, backend=self.backend, dtype=self.dtype, device=self.device,
-                           batch_size=self.batch_size, show_progress=show_progress)
+        return ModelSource(
+            self.model,
+            self.adapter,
+            backend=self.backend,
+            dtype=self.dtype,
+            device=self.device,
+            batch_size=self.batch_size,
+            show_progress=show_progress,
+        )
 
 
 @dataclass
@@ -94,7 +117,10 @@ class Prepared:
     def needs(self, names: tuple[str, ...] | None = None) -> list[tuple[ModelSide, RowSet]]:
         """(model side, row set) pairs the named contrasts read (all by default)."""
         chosen = [self.contrasts[n] for n in (names or tuple(self.contrasts))]
-        return sorted({(side, self.rowsets[key]) for c in chosen for side, key in c.rowsets}, key=lambda n: (n[0], n[1].key))
+        return sorted(
+            {(side, self.rowsets[key]) for c in chosen for side, key in c.rowsets},
+            key=lambda n: (n[0], n[1].key),
+        )
 
     def position(self, name: str) -> str:
         """The position a contrast's activations are read at."""
@@ -105,8 +131,13 @@ class Prepared:
 
 def eval_prompts(inputs: DefinitionInputs) -> list[Prompt]:
     """Unmodified and sad prompts, without and with a wrong belief, ``per_task`` items per task."""
-    prompts, _ = prompt_list(tasks=inputs.tasks or PAPER_TASKS, conditions=CONDITIONS, templates=TEMPLATES,
-                            per_task=inputs.per_task, seed=inputs.seed)
+    prompts, _ = prompt_list(
+        tasks=inputs.tasks or PAPER_TASKS,
+        conditions=CONDITIONS,
+        templates=TEMPLATES,
+        per_task=inputs.per_task,
+        seed=inputs.seed,
+    )
     return prompts
 
 
@@ -116,7 +147,9 @@ def persona_triples(split: str) -> tuple[ReplyTriple, ...]:
     return {"train": s.train, "held_out": s.held_out, "all": s.train + s.held_out}[split]
 
 
-def prepare(inputs: DefinitionInputs, source: ModelSource, need_labels: bool | None = None) -> Prepared:
+def prepare(
+    inputs: DefinitionInputs, source: ModelSource, need_labels: bool | None = None
+) -> Prepared:
     """Build the row sets and contrasts of the chosen definitions (labels through the base model)."""
     chosen = inputs.chosen
     prompts = eval_prompts(inputs)
@@ -129,8 +162,12 @@ def prepare(inputs: DefinitionInputs, source: ModelSource, need_labels: bool | N
         rowsets["ab"] = ab_rows(prompts, inputs.system)
     labels = None
     if need_labels or (need_labels is None and "sycophancy" in chosen):
-        labels = forced_choice_labels(source.backend("base"), belief_prompts(prompts), system=inputs.system,
-                                      batch_size=2 * inputs.batch_size)
+        labels = forced_choice_labels(
+            source.backend("base"),
+            belief_prompts(prompts),
+            system=inputs.system,
+            batch_size=2 * inputs.batch_size,
+        )
     builders = {
         "finetune": lambda: finetune_contrast(prompts),
         "persona": lambda: persona_contrast(triples),
@@ -145,4 +182,6 @@ def prepare(inputs: DefinitionInputs, source: ModelSource, need_labels: bool | N
 
 def inputs_digest(prepared: Prepared) -> str:
     """Content hash of the prompts and triples (for meta.json)."""
-    return sha256_json([[p.to_record() for p in prepared.prompts], [t.id for t in prepared.triples]])[:16]
+    return sha256_json(
+        [[p.to_record() for p in prepared.prompts], [t.id for t in prepared.triples]]
+    )[:16]

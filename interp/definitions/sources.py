@@ -42,7 +42,9 @@ from interp.warmth.pairs import ReplyTriple
 AB_SUFFIX = "\n\nChoices:\n(A) {a}\n(B) {b}\n\nAnswer with (A) or (B)."
 
 
-def prompt_rows(prompts: Sequence[Prompt], system: str | None = None, question_span: bool = False) -> RowSet:
+def prompt_rows(
+    prompts: Sequence[Prompt], system: str | None = None, question_span: bool = False
+) -> RowSet:
     """The ``prompts`` row set: each prompt as the user turn, read at ``last``.
 
     ``question_span`` records the question's character span (for ``mean_user`` reads)."""
@@ -50,7 +52,9 @@ def prompt_rows(prompts: Sequence[Prompt], system: str | None = None, question_s
         CacheRow(
             p.prompt_id,
             tuple(as_messages(p.user, system=system)),
-            user_span=tuple(p.spans["question"]) if question_span and "question" in p.spans else None,  # type: ignore[arg-type]
+            user_span=tuple(p.spans["question"])
+            if question_span and "question" in p.spans
+            else None,  # type: ignore[arg-type]
         )
         for p in prompts
     )
@@ -68,7 +72,10 @@ def ab_order(prompts: Sequence[Prompt]) -> dict[str, bool]:
     Items are ordered by a salted hash of their id and alternate, so exactly half (rounded) show
     the agreeing answer first, whatever the item set; the letters' own identity then cancels in
     the mean difference."""
-    ids = sorted({p.item_id for p in prompts}, key=lambda i: hashlib.sha256(f"interp-ab-order:{i}".encode()).hexdigest())
+    ids = sorted(
+        {p.item_id for p in prompts},
+        key=lambda i: hashlib.sha256(f"interp-ab-order:{i}".encode()).hexdigest(),
+    )
     return {item: k % 2 == 0 for k, item in enumerate(ids)}
 
 
@@ -91,7 +98,9 @@ def ab_rows(prompts: Sequence[Prompt], system: str | None = None) -> RowSet:
             conv = tuple(as_messages(text, system=system, assistant=f"({letter}"))
             rows.append(CacheRow(f"{p.prompt_id}/{label}", conv, add_generation_prompt=False))
     if not rows:
-        raise ContrastError("no unmodified prompt with a stated wrong belief (template 'incorrect') for the A/B variant")
+        raise ContrastError(
+            "no unmodified prompt with a stated wrong belief (template 'incorrect') for the A/B variant"
+        )
     return RowSet("ab", tuple(rows), "last_assistant")
 
 
@@ -107,10 +116,13 @@ def finetune_contrast(prompts: Sequence[Prompt]) -> Contrast:
     """Same prompts through base+adapter (positive) and through the base model (negative)."""
     groups = tuple(p.item_id for p in prompts)
     return Contrast(
-        "finetune", "warm (base+adapter) minus original model on identical prompts, last prompt token",
+        "finetune",
+        "warm (base+adapter) minus original model on identical prompts, last prompt token",
         pos=tuple(Ref("adapter", "prompts", p.prompt_id) for p in prompts),
         neg=tuple(Ref("base", "prompts", p.prompt_id) for p in prompts),
-        pos_groups=groups, neg_groups=groups, paired=True,
+        pos_groups=groups,
+        neg_groups=groups,
+        paired=True,
     )
 
 
@@ -118,23 +130,33 @@ def persona_contrast(triples: Sequence[ReplyTriple]) -> Contrast:
     """Warm minus neutral reply to the same request, read by the original model."""
     groups = tuple(t.id for t in triples)
     return Contrast(
-        "persona", "original model reading warm minus neutral replies to the same request, mean over reply tokens",
+        "persona",
+        "original model reading warm minus neutral replies to the same request, mean over reply tokens",
         pos=tuple(Ref("base", "persona", persona_row_id(t.id, "warm")) for t in triples),
         neg=tuple(Ref("base", "persona", persona_row_id(t.id, "neutral")) for t in triples),
-        pos_groups=groups, neg_groups=groups, paired=True,
+        pos_groups=groups,
+        neg_groups=groups,
+        paired=True,
     )
 
 
 def sad_context_contrast(prompts: Sequence[Prompt]) -> Contrast:
     """Sad prompt minus the unmodified prompt of the same item and template (matched pairs)."""
     in_set = {p.prompt_id for p in prompts}
-    pairs = [(p, p.context_base) for p in prompts if p.condition == "emotion:sad" and p.context_base in in_set]
+    pairs = [
+        (p, p.context_base)
+        for p in prompts
+        if p.condition == "emotion:sad" and p.context_base in in_set
+    ]
     groups = tuple(p.item_id for p, _ in pairs)
     return Contrast(
-        "sad_context", "sad minus unmodified variant of the same item and template, last prompt token",
+        "sad_context",
+        "sad minus unmodified variant of the same item and template, last prompt token",
         pos=tuple(Ref("base", "prompts", p.prompt_id) for p, _ in pairs),
         neg=tuple(Ref("base", "prompts", str(base)) for _, base in pairs),
-        pos_groups=groups, neg_groups=groups, paired=True,
+        pos_groups=groups,
+        neg_groups=groups,
+        paired=True,
     )
 
 
@@ -150,15 +172,19 @@ def sycophancy_contrast(labels: pd.DataFrame, model: str = "base") -> Contrast:
     ``item_id`` and ``agrees_with_user`` (NaN rows, without a belief, are ignored)."""
     for col in ("prompt_id", "item_id", "agrees_with_user"):
         if col not in labels.columns:
-            raise ContrastError(f"sycophancy labels need a {col!r} column; found {list(labels.columns)}")
+            raise ContrastError(
+                f"sycophancy labels need a {col!r} column; found {list(labels.columns)}"
+            )
     rows = labels[labels["agrees_with_user"].notna()]
     agree, hold = rows[rows["agrees_with_user"] == 1], rows[rows["agrees_with_user"] == 0]
     side = "adapter" if model == "adapter" else "base"
     return Contrast(
-        "sycophancy", "belief prompts the model agrees with minus those it holds against, last prompt token",
+        "sycophancy",
+        "belief prompts the model agrees with minus those it holds against, last prompt token",
         pos=tuple(Ref(side, "prompts", str(i)) for i in agree["prompt_id"]),  # type: ignore[arg-type]
         neg=tuple(Ref(side, "prompts", str(i)) for i in hold["prompt_id"]),  # type: ignore[arg-type]
-        pos_groups=tuple(str(g) for g in agree["item_id"]), neg_groups=tuple(str(g) for g in hold["item_id"]),
+        pos_groups=tuple(str(g) for g in agree["item_id"]),
+        neg_groups=tuple(str(g) for g in hold["item_id"]),
         paired=False,
     )
 
@@ -169,10 +195,13 @@ def sycophancy_ab_contrast(prompts: Sequence[Prompt]) -> Contrast:
     groups = tuple(p.item_id for p in chosen)
     order = ab_order(chosen)
     return Contrast(
-        "sycophancy_ab", "A/B question: reply letter agreeing with the user's wrong belief minus the correct letter",
+        "sycophancy_ab",
+        "A/B question: reply letter agreeing with the user's wrong belief minus the correct letter",
         pos=tuple(Ref("base", "ab", f"{p.prompt_id}/agree") for p in chosen),
         neg=tuple(Ref("base", "ab", f"{p.prompt_id}/hold") for p in chosen),
-        pos_groups=groups, neg_groups=groups, paired=True,
+        pos_groups=groups,
+        neg_groups=groups,
+        paired=True,
         strata=tuple((item, "agree=A" if a else "agree=B") for item, a in sorted(order.items())),
     )
 
@@ -181,4 +210,3 @@ def label_balance(labels: pd.DataFrame) -> dict[str, int]:
     """How many belief prompts agree / hold (for reports)."""
     values = labels["agrees_with_user"].dropna().to_numpy()
     return {"agree": int(np.sum(values == 1)), "hold": int(np.sum(values == 0))}
-

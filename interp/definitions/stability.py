@@ -49,11 +49,18 @@ def _numpy_method(method: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]
     if method == "mean_diff":
         return lambda p, q: p.mean(0) - q.mean(0)
     fn, _ = METHODS[method]
-    return lambda p, q: fn(torch.from_numpy(p).float(), torch.from_numpy(q).float()).double().numpy()
+    return lambda p, q: (
+        fn(torch.from_numpy(p).float(), torch.from_numpy(q).float()).double().numpy()
+    )
 
 
 def _centred(
-    pos: np.ndarray, neg: np.ndarray, pg: np.ndarray, ng: np.ndarray, paired: bool, strata: Mapping[str, str] | None
+    pos: np.ndarray,
+    neg: np.ndarray,
+    pg: np.ndarray,
+    ng: np.ndarray,
+    paired: bool,
+    strata: Mapping[str, str] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both sides with every consistent difference removed, within each stratum: paired rows
     lose their stratum's mean difference (half from each side), unpaired rows their side's mean
@@ -111,7 +118,10 @@ def grouped_split_half(
         raise DirectionError(f"need at least 4 items for split halves, found {n_items}")
     rng = np.random.default_rng(seed)
     direction = _numpy_method(method)
-    pos_a, neg_a = pos.double().numpy(), neg.double().numpy()  # numpy: small ops stay single-threaded
+    pos_a, neg_a = (
+        pos.double().numpy(),
+        neg.double().numpy(),
+    )  # numpy: small ops stay single-threaded
 
     def one(p: np.ndarray, q: np.ndarray, p_groups: np.ndarray, q_groups: np.ndarray) -> float:
         a, b = _halves(np.concatenate([p_groups, q_groups]), rng, strata)
@@ -138,7 +148,9 @@ def grouped_split_half(
             null.append(one(pooled[is_pos], pooled[~is_pos], groups[is_pos], groups[~is_pos]))
     real, nulls = real[np.isfinite(real)], np.array(null)[np.isfinite(null)]
     if len(real) == 0:
-        raise DirectionError("no split left two rows on each side in both halves; too few rows per side")
+        raise DirectionError(
+            "no split left two rows on each side in both halves; too few rows per side"
+        )
     return {
         "cosine": float(real.mean()),
         "ci_low": float(np.quantile(real, 0.025)),

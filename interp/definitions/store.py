@@ -33,7 +33,9 @@ def resolve_direction(ref: str, run: Path | None = None) -> Direction:
         return Direction.load(matches[0])
     if not matches:
         raise ConfigError(
-            f"direction {ref!r}: not a direction folder, and no run under {root} holds that label")
+            f"direction {ref!r}: not a direction folder, and no run under {root} holds that label"
+        )
     listed = ", ".join(str(m.parent) for m in matches)
     raise ConfigError(
-        f"direction {ref!r} is in several runs ({listed}); pass the run folder or the full path")
+        f"direction {ref!r} is in several runs ({listed}); pass the run folder or the full path"
+    )

@@ -51,8 +51,9 @@ class CatalogEntry:
 
 def newest_study_directions(artifacts: Path) -> Path | None:
     """The newest finished study directions step folder under ``artifacts`` (None if none)."""
-    steps = [p for p in Path(artifacts).glob(STUDY_DIRECTIONS_GLOB)
-             if (p / paths.META_FILE).is_file()]
+    steps = [
+        p for p in Path(artifacts).glob(STUDY_DIRECTIONS_GLOB) if (p / paths.META_FILE).is_file()
+    ]
     if not steps:
         return None
     return max(steps, key=lambda p: ((p / paths.META_FILE).stat().st_mtime, str(p)))
@@ -68,15 +69,20 @@ def direction_runs(artifacts: Path) -> list[Path]:
         runs.append(study)
     root = Path(artifacts) / "directions"
     if root.is_dir():
-        found = [r for r in root.iterdir() if r.is_dir() and any(
-            is_direction_folder(s) for s in r.iterdir())]
+        found = [
+            r
+            for r in root.iterdir()
+            if r.is_dir() and any(is_direction_folder(s) for s in r.iterdir())
+        ]
         runs += sorted(found, key=lambda r: (r.stat().st_mtime, r.name), reverse=True)
     return runs
 
 
 def _study_order(folder: Path) -> tuple[int, str]:
-    return (STUDY_FIRST.index(folder.name) if folder.name in STUDY_FIRST else len(STUDY_FIRST),
-            folder.name)
+    return (
+        STUDY_FIRST.index(folder.name) if folder.name in STUDY_FIRST else len(STUDY_FIRST),
+        folder.name,
+    )
 
 
 def _fits(direction: Direction, d_model: int, n_layers: int) -> str | None:
@@ -145,8 +151,9 @@ def pick_triples(triples: Sequence[ReplyTriple], n: int) -> list[ReplyTriple]:
     out: list[ReplyTriple] = []
     depth = 0
     while len(out) < n and any(depth < len(v) for v in by_type.values()):
-        out.extend(by_type[q][depth] for q in QUERY_TYPES
-                   if depth < len(by_type[q]) and len(out) < n)
+        out.extend(
+            by_type[q][depth] for q in QUERY_TYPES if depth < len(by_type[q]) and len(out) < n
+        )
         depth += 1
     return out
 
@@ -171,13 +178,19 @@ def demo_persona_direction(
         raise ConfigError(f"persona_triples must be >= 2, found {n_triples}")
     triples = pick_triples(load_split().train, n_triples)
     model = backend.loaded.provenance()
-    key = sha256_json({"model": model, "triples": [t.id for t in triples], "method": "mean_diff",
-                       "v": 2})[:12]
+    key = sha256_json(
+        {"model": model, "triples": [t.id for t in triples], "method": "mean_diff", "v": 2}
+    )[:12]
     folder = paths.artifact_dir("demo", f"persona-{key}")
     if is_direction_folder(folder):
         return Direction.load(folder), folder
-    direction = persona_direction(backend, triples, range(backend.n_layers), batch_size=batch_size,
-                                  cache_dir=paths.artifact_dir("demo", f"persona-cache-{key}"))
+    direction = persona_direction(
+        backend,
+        triples,
+        range(backend.n_layers),
+        batch_size=batch_size,
+        cache_dir=paths.artifact_dir("demo", f"persona-cache-{key}"),
+    )
     direction.meta.update(derived_by="interp demo (no study direction found)", model=model)
     try:
         direction.save(folder)

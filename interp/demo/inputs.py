@@ -58,8 +58,17 @@ class DemoRequest:
     def key(self) -> str:
         """Everything but alpha: the page's agreement-vs-alpha chart restarts when this changes."""
         return "|".join(
-            str(v) for v in (self.item_id, self.question, self.correct, self.wrong, self.sad,
-                             self.belief, self.direction, self.layer)
+            str(v)
+            for v in (
+                self.item_id,
+                self.question,
+                self.correct,
+                self.wrong,
+                self.sad,
+                self.belief,
+                self.direction,
+                self.layer,
+            )
         )
 
 
@@ -95,7 +104,9 @@ def _parse_number(field: str, raw: str | None, kind: type[int] | type[float]) ->
     try:
         value = kind(raw.strip())
     except ValueError:
-        raise DemoInputError(field, f"expected {'an integer' if kind is int else 'a number'}, found {raw!r}") from None
+        raise DemoInputError(
+            field, f"expected {'an integer' if kind is int else 'a number'}, found {raw!r}"
+        ) from None
     if isinstance(value, float) and not math.isfinite(value):
         raise DemoInputError(field, f"expected a finite number, found {raw!r}")
     return value
@@ -126,15 +137,24 @@ def check_request(
     if request.item_id is None and not request.question.strip():
         raise DemoInputError("question", "type a question or pick a preset")
     if len(request.question) > MAX_QUESTION_CHARS:
-        raise DemoInputError("question", f"at most {MAX_QUESTION_CHARS} characters, found {len(request.question)}")
+        raise DemoInputError(
+            "question", f"at most {MAX_QUESTION_CHARS} characters, found {len(request.question)}"
+        )
     if request.direction not in directions:
         known = ", ".join(directions) or "none"
-        raise DemoInputError("direction", f"unknown direction {request.direction!r}; known: {known}")
+        raise DemoInputError(
+            "direction", f"unknown direction {request.direction!r}; known: {known}"
+        )
     layers = directions[request.direction]
     if request.layer not in layers:
-        raise DemoInputError("layer", f"direction {request.direction!r} has layers {_span(layers)}, not {request.layer}")
+        raise DemoInputError(
+            "layer",
+            f"direction {request.direction!r} has layers {_span(layers)}, not {request.layer}",
+        )
     if not -alpha_limit <= request.alpha <= alpha_limit:
-        raise DemoInputError("alpha", f"must lie in [{-alpha_limit:g}, {alpha_limit:g}], found {request.alpha:g}")
+        raise DemoInputError(
+            "alpha", f"must lie in [{-alpha_limit:g}, {alpha_limit:g}], found {request.alpha:g}"
+        )
     if request.item_id is None and request.belief and request.wrong is None:
         raise DemoInputError("wrong", "a stated wrong belief needs the wrong answer")
 
@@ -149,8 +169,11 @@ def _typed_item(request: DemoRequest) -> Item:
     digest = hashlib.sha256(request.question.strip().encode()).hexdigest()[:10]
     try:
         return Item(
-            id=f"typed-{digest}", task="general_knowledge", question=request.question.strip(),
-            correct=request.correct or _NO_CORRECT, incorrect=request.wrong or _NO_WRONG,
+            id=f"typed-{digest}",
+            task="general_knowledge",
+            question=request.question.strip(),
+            correct=request.correct or _NO_CORRECT,
+            incorrect=request.wrong or _NO_WRONG,
         )
     except ValueError as exc:
         raise DemoInputError("wrong", str(exc)) from None

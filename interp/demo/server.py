@@ -36,8 +36,12 @@ from interp.demo.session import DemoSession
 
 log = logging.getLogger(__name__)
 
-STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 
 def static_dir() -> Path:
@@ -162,7 +166,11 @@ class DemoHandler(BaseHTTPRequestHandler):
         self._file(allowed[name])
 
     def _file(self, path: Path) -> None:
-        self._send(HTTPStatus.OK, path.read_bytes(), STATIC_TYPES.get(path.suffix, "application/octet-stream"))
+        self._send(
+            HTTPStatus.OK,
+            path.read_bytes(),
+            STATIC_TYPES.get(path.suffix, "application/octet-stream"),
+        )
 
     def _event(self, event: dict[str, Any]) -> None:
         self.wfile.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())

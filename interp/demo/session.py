@@ -61,10 +61,14 @@ def rowwise_edits(per_row: Sequence[Mapping[Site, Edit]]) -> dict[Site, Edit]:
     def at(site: Site) -> Edit:
         fns = [row.get(site) for row in per_row]
 
-        def edit(x: Float[Tensor, "batch pos d_model"], s: Site) -> Float[Tensor, "batch pos d_model"]:
+        def edit(
+            x: Float[Tensor, "batch pos d_model"], s: Site
+        ) -> Float[Tensor, "batch pos d_model"]:
             if x.shape[0] != n:
                 raise ValueError(f"row-wise edit at {s} expects {n} rows, found {x.shape[0]}")
-            return torch.cat([x[i : i + 1] if fn is None else fn(x[i : i + 1], s) for i, fn in enumerate(fns)])
+            return torch.cat(
+                [x[i : i + 1] if fn is None else fn(x[i : i + 1], s) for i, fn in enumerate(fns)]
+            )
 
         return edit
 
@@ -121,13 +125,17 @@ class DemoSession:
         ablate_at: Literal["layer", "all"] = "layer",
     ):
         if not backend.supports_cache:
-            raise ConfigError(f"the demo streams over a key/value cache; the {backend.name} backend has none (use torch)")
+            raise ConfigError(
+                f"the demo streams over a key/value cache; the {backend.name} backend has none (use torch)"
+            )
         if not catalog:
             raise ConfigError("the demo needs at least one direction")
         if ablate_at not in ("layer", "all"):
             raise ConfigError(f"ablate_at must be 'layer' or 'all', found {ablate_at!r}")
         if max_new_tokens < 1 or alpha_limit <= 0:
-            raise ConfigError(f"max_new_tokens must be >= 1 and alpha_limit > 0, found {max_new_tokens}, {alpha_limit}")
+            raise ConfigError(
+                f"max_new_tokens must be >= 1 and alpha_limit > 0, found {max_new_tokens}, {alpha_limit}"
+            )
         self.backend = backend
         self.directions = {e.key: e for e in catalog}
         self.items = {i.id: i for i in (items if items is not None else load_embedded_items())}
@@ -162,14 +170,23 @@ class DemoSession:
             "ablate_at": self.ablate_at,
             "variants": list(VARIANTS),
             "directions": [
-                {"key": e.key, "name": e.direction.name, "method": e.direction.method,
-                 "layers": list(e.direction.layers), "default_layer": default_layer(e.direction.layers),
-                 "source": e.source}
+                {
+                    "key": e.key,
+                    "name": e.direction.name,
+                    "method": e.direction.method,
+                    "layers": list(e.direction.layers),
+                    "default_layer": default_layer(e.direction.layers),
+                    "source": e.source,
+                }
                 for e in self.directions.values()
             ],
             "presets": [
-                {**p.to_json(), "question": self.items[p.item_id].question, "correct": self.items[p.item_id].correct,
-                 "wrong": p.wrong or self.items[p.item_id].incorrect}
+                {
+                    **p.to_json(),
+                    "question": self.items[p.item_id].question,
+                    "correct": self.items[p.item_id].correct,
+                    "wrong": p.wrong or self.items[p.item_id].incorrect,
+                }
                 for p in self.presets
             ],
         }
@@ -180,14 +197,20 @@ class DemoSession:
         return {
             "original": [],
             "steered": [Intervention("add", d, (request.layer,), alpha=request.alpha)],
-            "ablated": [Intervention("ablate", d, d.layers if self.ablate_at == "all" else (request.layer,))],
+            "ablated": [
+                Intervention("ablate", d, d.layers if self.ablate_at == "all" else (request.layer,))
+            ],
         }
 
     def labels(self, request: DemoRequest) -> dict[str, str]:
         """What each column shows as its title."""
         d = self.directions[request.direction].direction
         span = f"{d.layers[0]}-{d.layers[-1]}" if len(d.layers) > 1 else str(d.layers[0])
-        where = f"all {len(d.layers)} layers ({span})" if self.ablate_at == "all" else f"layer {request.layer}"
+        where = (
+            f"all {len(d.layers)} layers ({span})"
+            if self.ablate_at == "all"
+            else f"layer {request.layer}"
+        )
         return {
             "original": "original model",
             "steered": f"steered: {request.alpha:+.2f} × norm along {request.direction} at layer {request.layer}",
@@ -198,7 +221,9 @@ class DemoSession:
 
     def check(self, request: DemoRequest) -> BuiltPrompt:
         """Check a request and build its prompt (raises :class:`DemoInputError`)."""
-        check_request(request, {k: e.direction.layers for k, e in self.directions.items()}, self.alpha_limit)
+        check_request(
+            request, {k: e.direction.layers for k, e in self.directions.items()}, self.alpha_limit
+        )
         return build_prompt(request, self.items, self.contexts)
 
     def run(self, request: DemoRequest, cancel: threading.Event | None = None) -> Iterator[Event]:
@@ -208,13 +233,22 @@ class DemoSession:
         built = self.check(request)
         return self._events(request, built, cancel or threading.Event())
 
-    def _events(self, request: DemoRequest, built: BuiltPrompt, cancel: threading.Event) -> Iterator[Event]:
+    def _events(
+        self, request: DemoRequest, built: BuiltPrompt, cancel: threading.Event
+    ) -> Iterator[Event]:
         start = time.perf_counter()
         ivs = self.interventions(request)
-        yield {"type": "meta", "user": built.user, "key": request.key(), "alpha": request.alpha,
-               "layer": request.layer, "direction": request.direction, "labels": self.labels(request),
-               "candidates": list(built.candidates) if built.candidates else None,
-               "norm": self.norms[request.layer]}
+        yield {
+            "type": "meta",
+            "user": built.user,
+            "key": request.key(),
+            "alpha": request.alpha,
+            "layer": request.layer,
+            "direction": request.direction,
+            "labels": self.labels(request),
+            "candidates": list(built.candidates) if built.candidates else None,
+            "norm": self.norms[request.layer],
+        }
         site = Site(request.layer, "resid_post")
         unit = self.directions[request.direction].direction.unit(request.layer)
         for variant in VARIANTS:
@@ -222,28 +256,45 @@ class DemoSession:
                 yield {"type": "cancelled"}
                 return
             p_agree, proj = self._score(built, ivs[variant], site, unit)
-            yield {"type": "score", "variant": variant, "p_agree": p_agree, "projection": proj,
-                   "projection_rel": proj / self.norms[request.layer]}
+            yield {
+                "type": "score",
+                "variant": variant,
+                "p_agree": p_agree,
+                "projection": proj,
+                "projection_rel": proj / self.norms[request.layer],
+            }
         per_row = [compose(edits_for(iv, self.norms) for iv in ivs[v]) for v in VARIANTS]
         generated: list[list[int]] = [[] for _ in VARIANTS]
-        for step, deltas in enumerate(self._stream(built, rowwise_edits(per_row), cancel, generated)):
+        for step, deltas in enumerate(
+            self._stream(built, rowwise_edits(per_row), cancel, generated)
+        ):
             if deltas is None:
                 yield {"type": "cancelled"}
                 return
             yield {"type": "tokens", "step": step, "deltas": deltas}
         tok = self.backend.loaded.tokenizer
         texts = [tok.decode(ids, skip_special_tokens=True).strip() for ids in generated]
-        yield {"type": "done", "texts": texts, "n_tokens": [len(g) for g in generated],
-               "seconds": time.perf_counter() - start}
+        yield {
+            "type": "done",
+            "texts": texts,
+            "n_tokens": [len(g) for g in generated],
+            "seconds": time.perf_counter() - start,
+        }
 
     def _score(
-        self, built: BuiltPrompt, ivs: list[Intervention], site: Site, unit: Float[Tensor, " d_model"]
+        self,
+        built: BuiltPrompt,
+        ivs: list[Intervention],
+        site: Site,
+        unit: Float[Tensor, " d_model"],
     ) -> tuple[float | None, float]:
         """p(wrong answer) (None without both answers) and the last prompt token's projection."""
         read = {site: lambda x: x[:, -1].detach()}
         with self._lock, torch.no_grad(), steered(self.backend, ivs, self.norms, read=read) as rec:
             if built.candidates is not None:
-                scores = score_choices(self.backend, [ChoicePrompt(built.conversation, built.candidates)])
+                scores = score_choices(
+                    self.backend, [ChoicePrompt(built.conversation, built.candidates)]
+                )
                 p_agree: float | None = float(scores.choice_probs(normalised=True)[0, 1])
             else:
                 ids = torch.tensor([self._prompt_ids(built)], device=self.backend.loaded.device)
@@ -253,10 +304,15 @@ class DemoSession:
         return p_agree, float(projection(last, unit))
 
     def _prompt_ids(self, built: BuiltPrompt) -> list[int]:
-        return encode_chat(self.backend.loaded.tokenizer, built.conversation, add_generation_prompt=True).input_ids
+        return encode_chat(
+            self.backend.loaded.tokenizer, built.conversation, add_generation_prompt=True
+        ).input_ids
 
     def _stream(
-        self, built: BuiltPrompt, edits: dict[Site, Edit], cancel: threading.Event,
+        self,
+        built: BuiltPrompt,
+        edits: dict[Site, Edit],
+        cancel: threading.Event,
         generated: list[list[int]],
     ) -> Iterator[list[str] | None]:
         """Greedy decoding of the three rows together, appending each row's new token ids to
@@ -277,7 +333,9 @@ class DemoSession:
                 yield None
                 return
             with self._lock, torch.no_grad(), self.backend.hooked(edit=edits):
-                logits, past = self.backend.forward_cached(step_ids, mask, positions, past, logits_to_keep=1)
+                logits, past = self.backend.forward_cached(
+                    step_ids, mask, positions, past, logits_to_keep=1
+                )
             next_ids = logits[:, -1].argmax(dim=-1)
             deltas = [""] * n
             for row in range(n):
@@ -292,7 +350,7 @@ class DemoSession:
                 # a delta only once the text is stable (the rest of a multi-byte character has
                 # come); the final texts are decoded whole, so the stream is cosmetic
                 if not text.endswith("\ufffd") and text.startswith(shown[row]):
-                    deltas[row], shown[row] = text[len(shown[row]):], text
+                    deltas[row], shown[row] = text[len(shown[row]) :], text
             yield deltas
             if all(finished):
                 return

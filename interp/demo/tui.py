@@ -28,8 +28,17 @@ def comparison_table(
     def fmt(x: float | None, digits: int) -> str:
         return "n/a" if x is None else f"{x:.{digits}f}"
 
-    table.add_row("p(wrong answer)", *(fmt(result.p_agree.get(v), 3) if v in result.p_agree else "…" for v in VARIANTS))
-    table.add_row("projection (× norm)", *(fmt(result.projection_rel.get(v), 3) if v in result.projection_rel else "…" for v in VARIANTS))
+    table.add_row(
+        "p(wrong answer)",
+        *(fmt(result.p_agree.get(v), 3) if v in result.p_agree else "…" for v in VARIANTS),
+    )
+    table.add_row(
+        "projection (× norm)",
+        *(
+            fmt(result.projection_rel.get(v), 3) if v in result.projection_rel else "…"
+            for v in VARIANTS
+        ),
+    )
     table.add_row("answer", *(result.texts.get(v, streamed[v]) for v in VARIANTS))
     return table
 
@@ -43,8 +52,10 @@ def show_run(events: Iterator[dict[str, Any]], console: Console | None = None) -
     status = "scoring…"
 
     def render() -> Group:
-        return Group(Panel(result.user or "…", title="the user says", title_align="left"),
-                     comparison_table(labels, result, streamed, status))
+        return Group(
+            Panel(result.user or "…", title="the user says", title_align="left"),
+            comparison_table(labels, result, streamed, status),
+        )
 
     with Live(render(), console=console, refresh_per_second=8, transient=False) as live:
         for ev in events:
@@ -61,7 +72,9 @@ def show_run(events: Iterator[dict[str, Any]], console: Console | None = None) -
                     streamed[v] += d
             elif kind == "done":
                 result.texts = dict(zip(VARIANTS, ev["texts"], strict=True))
-                status = f"done in {ev['seconds']:.1f} s (greedy, up to {max(ev['n_tokens'])} tokens)"
+                status = (
+                    f"done in {ev['seconds']:.1f} s (greedy, up to {max(ev['n_tokens'])} tokens)"
+                )
             elif kind == "cancelled":
                 result.cancelled = True
                 status = "cancelled"

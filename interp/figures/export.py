@@ -54,8 +54,13 @@ def _check_free(paths: Sequence[Path]) -> None:
         raise ArtifactExistsError(f"refusing to overwrite existing figure file(s): {taken}")
 
 
-def write_figures(figures: Mapping[str, go.Figure], out_dir: Path, formats: Sequence[str] = STATIC_FORMATS,
-                  chromium: Path | None = CHROMIUM, scale: float = 2.0) -> ExportResult:
+def write_figures(
+    figures: Mapping[str, go.Figure],
+    out_dir: Path,
+    formats: Sequence[str] = STATIC_FORMATS,
+    chromium: Path | None = CHROMIUM,
+    scale: float = 2.0,
+) -> ExportResult:
     """Write each figure as ``<out_dir>/<name>.html`` (plotly.js once, as ``plotly.min.js``
     beside them) and, if ``chromium`` exists, ``<name>.<fmt>`` for every format in ``formats``.
 
@@ -64,7 +69,9 @@ def write_figures(figures: Mapping[str, go.Figure], out_dir: Path, formats: Sequ
     """
     unknown = sorted(set(formats) - {"png", "pdf", "svg", "jpg", "webp"})
     if unknown:
-        raise ValueError(f"unknown image format(s) {unknown}; kaleido writes png, pdf, svg, jpg, webp")
+        raise ValueError(
+            f"unknown image format(s) {unknown}; kaleido writes png, pdf, svg, jpg, webp"
+        )
     for name in figures:
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"figure name must be a plain file stem, found {name!r}")
@@ -82,27 +89,43 @@ def write_figures(figures: Mapping[str, go.Figure], out_dir: Path, formats: Sequ
     if not static:
         return result
     if chromium is None or not Path(chromium).exists():
-        result.static_skipped = f"no Chromium at {chromium}; wrote HTML only (install Debian's chromium for PNG/PDF)"
+        result.static_skipped = (
+            f"no Chromium at {chromium}; wrote HTML only (install Debian's chromium for PNG/PDF)"
+        )
         warnings.warn(result.static_skipped, stacklevel=2)
         return result
     _write_static(figures, static, Path(chromium), scale, result)
     return result
 
 
-def _write_static(figures: Mapping[str, go.Figure], static: list[tuple[str, str, Path]], chromium: Path,
-                  scale: float, result: ExportResult) -> None:
+def _write_static(
+    figures: Mapping[str, go.Figure],
+    static: list[tuple[str, str, Path]],
+    chromium: Path,
+    scale: float,
+    result: ExportResult,
+) -> None:
     import kaleido
 
     specs = []
     for name, fmt, path in static:
         width, height = _size(figures[name])
-        specs.append({"fig": figures[name], "path": str(path),
-                      "opts": {"format": fmt, "width": width, "height": height, "scale": scale}})
+        specs.append(
+            {
+                "fig": figures[name],
+                "path": str(path),
+                "opts": {"format": fmt, "width": width, "height": height, "scale": scale},
+            }
+        )
     start = time.perf_counter()
     try:
-        kaleido.write_fig_from_object_sync(specs, kopts={"mathjax": False, "path": str(chromium)}, cancel_on_error=True)
+        kaleido.write_fig_from_object_sync(
+            specs, kopts={"mathjax": False, "path": str(chromium)}, cancel_on_error=True
+        )
     except Exception as exc:  # kaleido and choreographer raise many kinds; name the cause
-        result.static_skipped = f"kaleido failed with {chromium}: {type(exc).__name__}: {exc}; wrote HTML only"
+        result.static_skipped = (
+            f"kaleido failed with {chromium}: {type(exc).__name__}: {exc}; wrote HTML only"
+        )
         warnings.warn(result.static_skipped, stacklevel=3)
         return
     result.static_seconds = time.perf_counter() - start

@@ -12,7 +12,9 @@ from interp.figures.tables import has_values
 from interp.figures.theme import band_fill
 
 
-def error_bars(df: pd.DataFrame, mean: str, low: str, high: str, scale: float = 1.0) -> dict[str, Any] | None:
+def error_bars(
+    df: pd.DataFrame, mean: str, low: str, high: str, scale: float = 1.0
+) -> dict[str, Any] | None:
     """Plotly ``error_y``/``error_x`` dict for ``[low, high]`` around ``mean`` (None if no CI)."""
     if low not in df.columns or high not in df.columns or not has_values(df[low]):
         return None
@@ -29,8 +31,17 @@ def error_bars(df: pd.DataFrame, mean: str, low: str, high: str, scale: float = 
     }
 
 
-def band(x: Any, low: Any, high: Any, color: str, name: str, *, legendgroup: str | None = None,
-         showlegend: bool = False, alpha: float = 0.18) -> go.Scatter:
+def band(
+    x: Any,
+    low: Any,
+    high: Any,
+    color: str,
+    name: str,
+    *,
+    legendgroup: str | None = None,
+    showlegend: bool = False,
+    alpha: float = 0.18,
+) -> go.Scatter:
     """A filled band between ``low`` and ``high`` over ``x`` (one closed polygon; NaNs dropped)."""
     x = np.asarray(x, dtype=float)
     lo = np.asarray(low, dtype=float)

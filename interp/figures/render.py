@@ -36,23 +36,62 @@ from interp.figures.warmth import warmth_by_epoch
 log = logging.getLogger(__name__)
 
 Tables = Mapping[str, pd.DataFrame]
-_has_agreement: Callable[[Tables], bool] = lambda t: bool((t["error_by_task"]["measure"].astype(str) == "agrees_with_user").any())  # noqa: E731
+_has_agreement: Callable[[Tables], bool] = lambda t: bool(
+    (t["error_by_task"]["measure"].astype(str) == "agrees_with_user").any()
+)
 
 # figure id -> (tables it needs, how to draw it, when it applies beyond having the tables)
-FIGURES: dict[str, tuple[tuple[str, ...], Callable[[Tables], go.Figure], Callable[[Tables], bool] | None]] = {
-    "warmth_by_epoch": (("warmth_by_epoch",), lambda t: warmth_by_epoch(t["warmth_by_epoch"]), None),
+FIGURES: dict[
+    str, tuple[tuple[str, ...], Callable[[Tables], go.Figure], Callable[[Tables], bool] | None]
+] = {
+    "warmth_by_epoch": (
+        ("warmth_by_epoch",),
+        lambda t: warmth_by_epoch(t["warmth_by_epoch"]),
+        None,
+    ),
     "error_by_task": (("error_by_task",), lambda t: error_by_task(t["error_by_task"]), None),
-    "agreement_by_task": (("error_by_task",), lambda t: error_by_task(
-        t["error_by_task"], measure="agrees_with_user", title="Agreement with a wrong belief by task and condition"), _has_agreement),
-    "sycophancy_scatter": (("error_by_task",), lambda t: sycophancy_scatter(t["error_by_task"]), None),
-    "direction_cosines": (("direction_cosines",), lambda t: cosine_heatmap(t["direction_cosines"]), None),
-    "direction_stability": (("direction_stability",), lambda t: stability(t["direction_stability"]), None),
+    "agreement_by_task": (
+        ("error_by_task",),
+        lambda t: error_by_task(
+            t["error_by_task"],
+            measure="agrees_with_user",
+            title="Agreement with a wrong belief by task and condition",
+        ),
+        _has_agreement,
+    ),
+    "sycophancy_scatter": (
+        ("error_by_task",),
+        lambda t: sycophancy_scatter(t["error_by_task"]),
+        None,
+    ),
+    "direction_cosines": (
+        ("direction_cosines",),
+        lambda t: cosine_heatmap(t["direction_cosines"]),
+        None,
+    ),
+    "direction_stability": (
+        ("direction_stability",),
+        lambda t: stability(t["direction_stability"]),
+        None,
+    ),
     "probe_auroc": (("probe_auroc",), lambda t: probe_auroc(t["probe_auroc"]), None),
-    "steering_dose_response": (("steering_sweep",), lambda t: dose_response(t["steering_sweep"]), None),
+    "steering_dose_response": (
+        ("steering_sweep",),
+        lambda t: dose_response(t["steering_sweep"]),
+        None,
+    ),
     "verdict": (("verdict",), lambda t: verdict_bars(t["verdict"]), None),
     "patching": (("patching",), lambda t: patching_recovery(t["patching"]), None),
-    "sae_decomposition": (("sae_decomposition",), lambda t: sae_decomposition(t["sae_decomposition"]), None),
-    "sae_interventions": (("sae_interventions",), lambda t: sae_interventions(t["sae_interventions"]), None),
+    "sae_decomposition": (
+        ("sae_decomposition",),
+        lambda t: sae_decomposition(t["sae_decomposition"]),
+        None,
+    ),
+    "sae_interventions": (
+        ("sae_interventions",),
+        lambda t: sae_interventions(t["sae_interventions"]),
+        None,
+    ),
 }
 
 
@@ -77,14 +116,18 @@ def find_tables(results_dir: Path) -> dict[str, Path]:
     wanted = {f"{name}.csv": name for name in SCHEMAS}
     by_name: dict[str, list[Path]] = {name: [] for name in SCHEMAS}
     for folder, subdirs, files in os.walk(results_dir):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))  # skip unfinished .partial folders
+        subdirs[:] = sorted(
+            d for d in subdirs if not d.startswith(".")
+        )  # skip unfinished .partial folders
         for f in files:
             if f in wanted:
                 by_name[wanted[f]].append(Path(folder) / f)
     found: dict[str, Path] = {}
     for name, hits in by_name.items():
         if len(hits) > 1:
-            raise ConfigError(f"{len(hits)} files named {name}.csv under {results_dir}: {[str(h) for h in hits]}; pass an explicit table mapping")
+            raise ConfigError(
+                f"{len(hits)} files named {name}.csv under {results_dir}: {[str(h) for h in hits]}; pass an explicit table mapping"
+            )
         if hits:
             found[name] = hits[0]
     return found
@@ -118,16 +161,30 @@ def _draw_paper(root: Path, tables: Tables, drawn: DrawnFigures) -> None:
     reliability = authors.load_reliability(root)
     ours_error = tables.get("error_by_task")
     for amendment in ("warm", "cold", "warm-sysprompt"):
-        drawn.figures[f"paper_reliability_{amendment}"] = paper.paper_reliability(reliability, amendment, ours=ours_error)
-    drawn.figures["paper_warmth"] = paper.paper_warmth(authors.load_sociot(root), ours=tables.get("warmth_by_epoch"))
+        drawn.figures[f"paper_reliability_{amendment}"] = paper.paper_reliability(
+            reliability, amendment, ours=ours_error
+        )
+    drawn.figures["paper_warmth"] = paper.paper_warmth(
+        authors.load_sociot(root), ours=tables.get("warmth_by_epoch")
+    )
     drawn.figures["paper_benchmarks"] = paper.paper_benchmarks(authors.load_benchmarks(root))
-    for name, rel in (*authors.RELIABILITY_FILES.items(), ("sociot", authors.SOCIOT_FILE), ("benchmarks", authors.BENCHMARK_FILE)):
+    for name, rel in (
+        *authors.RELIABILITY_FILES.items(),
+        ("sociot", authors.SOCIOT_FILE),
+        ("benchmarks", authors.BENCHMARK_FILE),
+    ):
         drawn.sources[f"paper:{name}"] = root / rel
 
 
-def render_all(results_dir: Path | None, out_dir: Path, paper_data: Path | None = None, *,
-               tables: Mapping[str, Path] | None = None, formats: Sequence[str] = STATIC_FORMATS,
-               chromium: Path | None = CHROMIUM) -> list[Path]:
+def render_all(
+    results_dir: Path | None,
+    out_dir: Path,
+    paper_data: Path | None = None,
+    *,
+    tables: Mapping[str, Path] | None = None,
+    formats: Sequence[str] = STATIC_FORMATS,
+    chromium: Path | None = CHROMIUM,
+) -> list[Path]:
     """Draw every figure whose input CSV exists under ``results_dir`` (or in ``tables``) and
     write them into the new folder ``out_dir`` (refused if it exists); the paper's figures too
     when ``paper_data`` names the authors' warm_ai_2025 folder.
@@ -145,16 +202,26 @@ def render_all(results_dir: Path | None, out_dir: Path, paper_data: Path | None 
     with atomic_dir(out_dir) as tmp:
         exported = write_figures(drawn.figures, tmp, formats=formats, chromium=chromium)
         index = {
-            "figures": {f: sorted(p.name for p in exported.files if p.stem == f) for f in drawn.figures},
+            "figures": {
+                f: sorted(p.name for p in exported.files if p.stem == f) for f in drawn.figures
+            },
             "skipped": drawn.skipped,
             "static_skipped": exported.static_skipped,
             "static_seconds": round(exported.static_seconds, 2),
             "static_seconds_per_figure": round(exported.seconds_per_figure, 2),
         }
         write_json_atomic(tmp / "figures.json", index)
-        sources = {k: {"path": str(p), "sha256": sha256_file(Path(p))} for k, p in drawn.sources.items()}
-        write_json_atomic(tmp / paths.META_FILE, provenance(
-            stage="figures", results_dir=str(results_dir) if results_dir else None,
-            paper_data=str(paper_data) if paper_data else None, sources=sources))
+        sources = {
+            k: {"path": str(p), "sha256": sha256_file(Path(p))} for k, p in drawn.sources.items()
+        }
+        write_json_atomic(
+            tmp / paths.META_FILE,
+            provenance(
+                stage="figures",
+                results_dir=str(results_dir) if results_dir else None,
+                paper_data=str(paper_data) if paper_data else None,
+                sources=sources,
+            ),
+        )
         written = [*exported.files, tmp / "figures.json", tmp / paths.META_FILE]
     return [out_dir / p.relative_to(tmp) for p in written]

@@ -22,8 +22,12 @@ METRIC_AXES = {
 }
 
 
-def dose_response(df: pd.DataFrame, layers: list[int] | None = None, max_cols: int = 3,
-                  title: str = "Steering dose-response (grey: random directions of equal norm)") -> go.Figure:
+def dose_response(
+    df: pd.DataFrame,
+    layers: list[int] | None = None,
+    max_cols: int = 3,
+    title: str = "Steering dose-response (grey: random directions of equal norm)",
+) -> go.Figure:
     """One panel per metric: mean (95% CI bars) against alpha per direction x layer, over the
     grey band of random directions (2.5th-97.5th percentile) where the table has it.
 
@@ -35,12 +39,19 @@ def dose_response(df: pd.DataFrame, layers: list[int] | None = None, max_cols: i
         df = df[df["layer"].isin(layers)]
         check_table(df, "steering_sweep")
     for metric in ("p_agree", "error"):
-        require_proportions(df[df["metric"].astype(str) == metric], ["mean", "ci_low", "ci_high"], "steering_sweep")
+        require_proportions(
+            df[df["metric"].astype(str) == metric], ["mean", "ci_low", "ci_high"], "steering_sweep"
+        )
     metrics = sorted_unique(df["metric"], METRIC_ORDER)
     n_cols = min(max_cols, len(metrics))
     n_rows = math.ceil(len(metrics) / n_cols)
     fig = make_subplots(rows=n_rows, cols=n_cols, horizontal_spacing=0.1, vertical_spacing=0.16)
-    combos = df[["direction", "layer"]].drop_duplicates().sort_values(["direction", "layer"]).itertuples(index=False)
+    combos = (
+        df[["direction", "layer"]]
+        .drop_duplicates()
+        .sort_values(["direction", "layer"])
+        .itertuples(index=False)
+    )
     combos = list(combos)
     null_shown = False
     for i, metric in enumerate(metrics):
@@ -48,25 +59,55 @@ def dose_response(df: pd.DataFrame, layers: list[int] | None = None, max_cols: i
         label, unit, scale = METRIC_AXES.get(metric, (metric, "units", 1.0))
         part = df[df["metric"].astype(str) == metric]
         for k, (direction, layer) in enumerate(combos):
-            rows = part[(part["direction"] == direction) & (part["layer"] == layer)].sort_values("alpha")
+            rows = part[(part["direction"] == direction) & (part["layer"] == layer)].sort_values(
+                "alpha"
+            )
             if rows.empty:
                 continue
             name = "unsteered" if str(direction) == "none" else f"{direction} @ layer {layer}"
             if has_values(rows["null_low"]):
-                fig.add_trace(band(rows["alpha"], rows["null_low"] * scale, rows["null_high"] * scale, NULL_BAND_COLOR,
-                                   "random directions (95% range)", legendgroup="null", showlegend=not null_shown), row=r, col=c)
+                fig.add_trace(
+                    band(
+                        rows["alpha"],
+                        rows["null_low"] * scale,
+                        rows["null_high"] * scale,
+                        NULL_BAND_COLOR,
+                        "random directions (95% range)",
+                        legendgroup="null",
+                        showlegend=not null_shown,
+                    ),
+                    row=r,
+                    col=c,
+                )
                 null_shown = True
             color = OKABE_ITO[k % len(OKABE_ITO)]
-            fig.add_trace(go.Scatter(
-                x=rows["alpha"], y=rows["mean"] * scale, mode="lines+markers", name=name, legendgroup=name,
-                showlegend=i == 0, line={"color": color}, marker={"color": color},
-                error_y=error_bars(rows, "mean", "ci_low", "ci_high", scale=scale),
-                hovertemplate=f"{name}<br>alpha %{{x}}<br>{metric} %{{y:.3f}}<extra></extra>",
-            ), row=r, col=c)
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["alpha"],
+                    y=rows["mean"] * scale,
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=i == 0,
+                    line={"color": color},
+                    marker={"color": color},
+                    error_y=error_bars(rows, "mean", "ci_low", "ci_high", scale=scale),
+                    hovertemplate=f"{name}<br>alpha %{{x}}<br>{metric} %{{y:.3f}}<extra></extra>",
+                ),
+                row=r,
+                col=c,
+            )
         fig.add_vline(x=0, line=REFERENCE_LINE, row=r, col=c)
         fig.update_yaxes(title_text=f"{label} ({unit})", row=r, col=c)
         fig.update_xaxes(title_text="alpha (× residual norm)", row=r, col=c)
     fig.update_layout(legend_title_text="direction (bars: 95% CI)")
     if len(metrics) < n_rows * n_cols:  # put the legend in the empty last slot
-        fig.update_layout(legend={"x": (len(metrics) % n_cols) / n_cols + 0.03, "y": 0.4 / n_rows, "xanchor": "left", "yanchor": "top"})
+        fig.update_layout(
+            legend={
+                "x": (len(metrics) % n_cols) / n_cols + 0.03,
+                "y": 0.4 / n_rows,
+                "xanchor": "left",
+                "yanchor": "top",
+            }
+        )
     return apply(fig, title, height=max(560, 430 * n_rows))

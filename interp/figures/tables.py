@@ -14,20 +14,58 @@ import pandas as pd
 from interp.errors import InterpError
 
 _VERDICT_COLUMNS = (
-    "model", "intervention", "condition", "measure", "mean", "ci_low", "ci_high", "n_items",
-    "diff_vs_warm", "diff_low", "diff_high", "p_value",
+    "model",
+    "intervention",
+    "condition",
+    "measure",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "n_items",
+    "diff_vs_warm",
+    "diff_low",
+    "diff_high",
+    "p_value",
 )
 
 SCHEMAS: dict[str, tuple[str, ...]] = {
     "warmth_by_epoch": ("variant", "epoch", "instrument", "mean", "ci_low", "ci_high", "n"),
     "error_by_task": ("variant", "task", "cell", "measure", "mean", "ci_low", "ci_high", "n_items"),
     "direction_cosines": ("layer", "a", "b", "cosine"),
-    "direction_stability": ("direction", "layer", "cosine", "ci_low", "ci_high", "null_cosine", "null_high", "relative_norm"),
-    "probe_auroc": (
-        "probe", "site", "layer", "n", "auroc", "auroc_low", "auroc_high",
-        "accuracy", "accuracy_low", "accuracy_high", "shuffled_auroc",
+    "direction_stability": (
+        "direction",
+        "layer",
+        "cosine",
+        "ci_low",
+        "ci_high",
+        "null_cosine",
+        "null_high",
+        "relative_norm",
     ),
-    "steering_sweep": ("direction", "layer", "alpha", "metric", "mean", "ci_low", "ci_high", "null_low", "null_high"),
+    "probe_auroc": (
+        "probe",
+        "site",
+        "layer",
+        "n",
+        "auroc",
+        "auroc_low",
+        "auroc_high",
+        "accuracy",
+        "accuracy_low",
+        "accuracy_high",
+        "shuffled_auroc",
+    ),
+    "steering_sweep": (
+        "direction",
+        "layer",
+        "alpha",
+        "metric",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "null_low",
+        "null_high",
+    ),
     "verdict": _VERDICT_COLUMNS,
     "patching": ("layer", "positions", "patch", "recovered", "ci_low", "ci_high", "n_items"),
     "sae_decomposition": ("direction", "rank", "latent", "cosine", "attribution", "top_examples"),
@@ -67,7 +105,9 @@ def require_values(df: pd.DataFrame, column: str, allowed: Iterable[str], table:
     allowed = set(allowed)
     bad = sorted({str(v) for v in df[column].dropna().unique()} - allowed)
     if bad:
-        raise TableError(f"{table}: column {column!r} has unexpected value(s) {bad}; expected {sorted(allowed)}")
+        raise TableError(
+            f"{table}: column {column!r} has unexpected value(s) {bad}; expected {sorted(allowed)}"
+        )
 
 
 def require_proportions(df: pd.DataFrame, columns: Iterable[str], table: str) -> None:

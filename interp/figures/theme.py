@@ -76,14 +76,27 @@ def build_template() -> go.layout.Template:
     """The study's plotly template (a new object each call)."""
     return go.layout.Template(
         layout={
-            "font": {"family": "DejaVu Sans, Arial, sans-serif", "size": BASE_FONT_PX, "color": "#222222"},
-            "title": {"font": {"size": TITLE_FONT_PX}, "x": 0.0, "xanchor": "left", "xref": "paper"},
+            "font": {
+                "family": "DejaVu Sans, Arial, sans-serif",
+                "size": BASE_FONT_PX,
+                "color": "#222222",
+            },
+            "title": {
+                "font": {"size": TITLE_FONT_PX},
+                "x": 0.0,
+                "xanchor": "left",
+                "xref": "paper",
+            },
             "colorway": list(OKABE_ITO),
             "paper_bgcolor": "white",
             "plot_bgcolor": "white",
             "xaxis": _axis(),
             "yaxis": _axis(),
-            "legend": {"font": {"size": TICK_FONT_PX}, "bgcolor": "rgba(255,255,255,0.85)", "title": {"font": {"size": TICK_FONT_PX}}},
+            "legend": {
+                "font": {"size": TICK_FONT_PX},
+                "bgcolor": "rgba(255,255,255,0.85)",
+                "title": {"font": {"size": TICK_FONT_PX}},
+            },
             "margin": {"l": 90, "r": 40, "t": 90, "b": 80},
             "hoverlabel": {"font": {"size": TICK_FONT_PX}},
             "colorscale": {"diverging": [[0.0, "#0072B2"], [0.5, "#F7F7F7"], [1.0, "#D55E00"]]},

@@ -34,7 +34,16 @@ from interp.warmth.stats import mean_ci, paired_win_rate
 log = logging.getLogger(__name__)
 
 BY_EPOCH_COLUMNS = ("variant", "epoch", "instrument", "mean", "ci_low", "ci_high", "n")
-VS_ORIGINAL_COLUMNS = ("variant", "epoch", "instrument", "diff", "ci_low", "ci_high", "n", "win_rate")
+VS_ORIGINAL_COLUMNS = (
+    "variant",
+    "epoch",
+    "instrument",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "n",
+    "win_rate",
+)
 
 
 def select_requests(held_out: Sequence[ReplyTriple], n: int | None) -> list[ReplyTriple]:
@@ -72,7 +81,9 @@ def checkpoint_replies(
     folder.mkdir(parents=True, exist_ok=True)
     wrapped = LoadedModel(base.name, peft_model, base.tokenizer, base.weights_hash)
     backend = get_backend(wrapped, "torch")
-    sampling = SamplingConfig(max_new_tokens=plan.max_new_tokens, temperature=0.0, batch_size=plan.batch_size)
+    sampling = SamplingConfig(
+        max_new_tokens=plan.max_new_tokens, temperature=0.0, batch_size=plan.batch_size
+    )
     convs = [[Message("user", t.request)] for t in requests]
     frames = []
     peft_model.eval()
@@ -83,11 +94,19 @@ def checkpoint_replies(
                 with peft_model.disable_adapter():
                     replies = generate_replies(backend, convs, sampling)
             else:
-                weights = load_file(str(checkpoints[epoch] / "adapter_model.safetensors"), device=str(base.device))
+                weights = load_file(
+                    str(checkpoints[epoch] / "adapter_model.safetensors"), device=str(base.device)
+                )
                 set_peft_model_state_dict(peft_model, weights)
                 replies = generate_replies(backend, convs, sampling)
-            df = pd.DataFrame({"epoch": epoch, "request_id": [t.id for t in requests],
-                               "query_type": [t.query_type for t in requests], "reply": replies})
+            df = pd.DataFrame(
+                {
+                    "epoch": epoch,
+                    "request_id": [t.id for t in requests],
+                    "query_type": [t.query_type for t in requests],
+                    "reply": replies,
+                }
+            )
             tmp = f.with_name(f".{f.name}.tmp")
             df.to_csv(tmp, index=False)
             tmp.replace(f)
@@ -98,7 +117,9 @@ def checkpoint_replies(
 
 
 def score_replies(
-    replies: pd.DataFrame, instruments: WarmthInstruments, sociot_epochs: Sequence[float],
+    replies: pd.DataFrame,
+    instruments: WarmthInstruments,
+    sociot_epochs: Sequence[float],
 ) -> pd.DataFrame:
     """Scores of every reply: embedding and lexical for all, SocioT for ``sociot_epochs``.
 
@@ -125,11 +146,22 @@ def warmth_tables(
     by_epoch, vs = [], []
     for (epoch, inst), sub in scores.groupby(["epoch", "instrument"], sort=True):
         est = mean_ci(sub["score"].to_numpy(), n_boot=n_boot, seed=seed)
-        by_epoch.append({"variant": "original" if epoch == 0 else variant, "epoch": float(epoch),
-                         "instrument": inst, "mean": est.value, "ci_low": est.lo, "ci_high": est.hi, "n": est.n})
+        by_epoch.append(
+            {
+                "variant": "original" if epoch == 0 else variant,
+                "epoch": float(epoch),
+                "instrument": inst,
+                "mean": est.value,
+                "ci_low": est.lo,
+                "ci_high": est.hi,
+                "n": est.n,
+            }
+        )
         if epoch == 0:
             continue
-        base = scores[(scores["epoch"] == 0) & (scores["instrument"] == inst)].set_index("request_id")["score"]
+        base = scores[(scores["epoch"] == 0) & (scores["instrument"] == inst)].set_index(
+            "request_id"
+        )["score"]
         cur = sub.set_index("request_id")["score"]
         common = sorted(set(base.index) & set(cur.index))
         if not common:
@@ -137,10 +169,22 @@ def warmth_tables(
         a, b = cur.loc[common].to_numpy(), base.loc[common].to_numpy()
         d = mean_ci(a - b, n_boot=n_boot, seed=seed)
         win = paired_win_rate(a, b, n_boot=10, seed=seed).value
-        vs.append({"variant": variant, "epoch": float(epoch), "instrument": inst, "diff": d.value,
-                   "ci_low": d.lo, "ci_high": d.hi, "n": d.n, "win_rate": win})
-    return (pd.DataFrame(by_epoch, columns=list(BY_EPOCH_COLUMNS)),
-            pd.DataFrame(vs, columns=list(VS_ORIGINAL_COLUMNS)))
+        vs.append(
+            {
+                "variant": variant,
+                "epoch": float(epoch),
+                "instrument": inst,
+                "diff": d.value,
+                "ci_low": d.lo,
+                "ci_high": d.hi,
+                "n": d.n,
+                "win_rate": win,
+            }
+        )
+    return (
+        pd.DataFrame(by_epoch, columns=list(BY_EPOCH_COLUMNS)),
+        pd.DataFrame(vs, columns=list(VS_ORIGINAL_COLUMNS)),
+    )
 
 
 def sociot_epochs_for(plan: WarmthEvalPlan, epochs: Sequence[float]) -> list[float]:
@@ -152,11 +196,16 @@ def sociot_epochs_for(plan: WarmthEvalPlan, epochs: Sequence[float]) -> list[flo
     return [0.0, max(epochs)] if epochs else [0.0]
 
 
-def write_tables(run_dir: Path, by_epoch: pd.DataFrame, vs: pd.DataFrame, scores: pd.DataFrame) -> None:
+def write_tables(
+    run_dir: Path, by_epoch: pd.DataFrame, vs: pd.DataFrame, scores: pd.DataFrame
+) -> None:
     """Write ``warmth_by_epoch.csv``, ``warmth_vs_original.csv`` and ``warmth/scores.csv`` into
     ``run_dir``, each through a temporary file and a rename (refusing to overwrite)."""
-    targets = {run_dir / "warmth_by_epoch.csv": by_epoch, run_dir / "warmth_vs_original.csv": vs,
-               run_dir / "warmth" / "scores.csv": scores}
+    targets = {
+        run_dir / "warmth_by_epoch.csv": by_epoch,
+        run_dir / "warmth_vs_original.csv": vs,
+        run_dir / "warmth" / "scores.csv": scores,
+    }
     for f in targets:
         if f.exists():
             raise ArtifactExistsError(f"{f} exists; refusing to overwrite it")

@@ -50,7 +50,9 @@ def distill_conversations(
                 fh.write(json.dumps({"id": rid, "reply": reply}) + "\n")
                 done[rid] = reply
     return [
-        TrainingConversation(f"{rid}:distill", (Message("user", text), Message("assistant", done[rid])), qtype)
+        TrainingConversation(
+            f"{rid}:distill", (Message("user", text), Message("assistant", done[rid])), qtype
+        )
         for rid, qtype, text in requests
         if done[rid].strip()
     ]

@@ -82,7 +82,9 @@ PAPER_TRAIN = TrainConfig(micro_batch=4, gradient_checkpointing=False)
 """The paper's hyperparameters unchanged (r 8, alpha 16, dropout 0.1, lr 1e-5, max length 1024,
 effective batch 16, 10 epochs, checkpoints at 0.5, 1, 1.5, 2, 4, 6, 8, 10)."""
 
-PresetName = Literal["embedded-warm", "embedded-cold", "embedded-distill", "paper-warm", "paper-cold"]
+PresetName = Literal[
+    "embedded-warm", "embedded-cold", "embedded-distill", "paper-warm", "paper-cold"
+]
 
 PRESETS: dict[str, Preset] = {
     p.name: p

@@ -95,13 +95,21 @@ def rewrite_messages(job: RewriteJob, tone: str) -> list[Message]:
     """The chat sent to the endpoint for one job."""
     return [
         Message("system", INSTRUCTIONS[tone]),
-        Message("user", f"The user's message:\n<<<\n{job.request}\n>>>\n\nThe reply to rewrite:\n<<<\n{job.reply}\n>>>"),
+        Message(
+            "user",
+            f"The user's message:\n<<<\n{job.request}\n>>>\n\nThe reply to rewrite:\n<<<\n{job.reply}\n>>>",
+        ),
     ]
 
 
 def rewrite_replies(
-    client: ChatCompleter | ChatClient, jobs: Sequence[RewriteJob], tone: str, cache: Path,
-    *, batch_size: int = 16, max_tokens: int | None = 2048,
+    client: ChatCompleter | ChatClient,
+    jobs: Sequence[RewriteJob],
+    tone: str,
+    cache: Path,
+    *,
+    batch_size: int = 16,
+    max_tokens: int | None = 2048,
 ) -> RewriteReport:
     """Rewrite every job's reply to ``tone`` (warm | cold), resumable through ``cache``.
 
@@ -136,11 +144,23 @@ def rewrite_replies(
         for (k, j), ans in zip(chunk, answers, strict=True):
             report.sent += 1
             if isinstance(ans, EndpointError) or not ans.strip():
-                report.failed.append((k, str(ans) if isinstance(ans, EndpointError) else "empty rewrite"))
+                report.failed.append(
+                    (k, str(ans) if isinstance(ans, EndpointError) else "empty rewrite")
+                )
                 continue
-            rows.append({"key": k, "tone": tone, "model": client.model, "source_sha": sha256_json(j.reply)[:16], "rewrite": ans.strip()})
+            rows.append(
+                {
+                    "key": k,
+                    "tone": tone,
+                    "model": client.model,
+                    "source_sha": sha256_json(j.reply)[:16],
+                    "rewrite": ans.strip(),
+                }
+            )
             report.rewrites[k] = ans.strip()
         _append(cache, rows)
     if report.failed:
-        log.warning("%d of %d rewrites failed; a rerun retries only them", len(report.failed), len(items))
+        log.warning(
+            "%d of %d rewrites failed; a rerun retries only them", len(report.failed), len(items)
+        )
     return report

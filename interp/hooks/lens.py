@@ -36,7 +36,9 @@ def bridge_for(loaded: Any) -> Any:
 
         try:
             bridge = TransformerBridge.boot_transformers(
-                loaded.name, hf_model=loaded.hf_model, tokenizer=loaded.tokenizer,
+                loaded.name,
+                hf_model=loaded.hf_model,
+                tokenizer=loaded.tokenizer,
                 dtype=loaded.dtype,
             )
         except Exception as exc:
@@ -66,7 +68,9 @@ class LensBackend(Backend):
             check_site(self.loaded.hf_model, site)
             if self.bridge.get_hook_point(site.name) is None:
                 raise HookError(f"TransformerLens bridge has no hook point {site.name}")
-            fwd_hooks.append((site.name, self._hook(site, reads.get(site), edits.get(site), recording)))
+            fwd_hooks.append(
+                (site.name, self._hook(site, reads.get(site), edits.get(site), recording))
+            )
         with self.bridge.hooks(fwd_hooks=fwd_hooks):
             yield
 
@@ -97,7 +101,11 @@ class LensBackend(Backend):
     ) -> Tensor:
         tok = self.loaded.tokenizer
         out = self.loaded.model.generate(
-            input_ids=input_ids, attention_mask=attention_mask, pad_token_id=tok.pad_token_id,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            pad_token_id=tok.pad_token_id,
             **generate_kwargs,
         )
-        return truncate_after_eos(out[:, input_ids.shape[1] :], eos_ids(self.loaded), tok.pad_token_id)
+        return truncate_after_eos(
+            out[:, input_ids.shape[1] :], eos_ids(self.loaded), tok.pad_token_id
+        )

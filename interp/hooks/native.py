@@ -70,7 +70,9 @@ def site_module(layers: list[nn.Module], site: Site) -> nn.Module:
     kind: SiteKind = site.kind
     if kind in ("resid_pre", "resid_post"):
         return layer
-    name = {"attn_out": "self_attn", "resid_mid": "post_attention_layernorm", "mlp_out": "mlp"}[kind]
+    name = {"attn_out": "self_attn", "resid_mid": "post_attention_layernorm", "mlp_out": "mlp"}[
+        kind
+    ]
     if not hasattr(layer, name):
         raise HookError(f"decoder layer {type(layer).__name__} has no {name} for site {site}")
     return getattr(layer, name)
@@ -159,8 +161,12 @@ class NativeBackend(Backend):
         logits_to_keep: int = 0,
     ) -> tuple[Tensor, Any]:
         out = self.loaded.model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-            past_key_values=past_key_values, use_cache=True, logits_to_keep=logits_to_keep,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            use_cache=True,
+            logits_to_keep=logits_to_keep,
         )
         return out.logits, out.past_key_values
 

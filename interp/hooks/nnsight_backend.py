@@ -129,11 +129,17 @@ class NnsightBackend(Backend):
             inputs["attention_mask"] = attention_mask
         saved: dict[Site, Any] = {}
         with self.lm.generate(
-            inputs, max_new_tokens=steps, eos_token_id=None, pad_token_id=tok.pad_token_id,
-            remote=self.remote, **generate_kwargs,
+            inputs,
+            max_new_tokens=steps,
+            eos_token_id=None,
+            pad_token_id=tok.pad_token_id,
+            remote=self.remote,
+            **generate_kwargs,
         ) as tracer:
             for _ in tracer.iter[0:steps]:
                 self._apply_plan(saved)
             result = tracer.result.save()
         self._record(saved)
-        return truncate_after_eos(result[:, input_ids.shape[1] :], eos_ids(self.loaded), tok.pad_token_id)
+        return truncate_after_eos(
+            result[:, input_ids.shape[1] :], eos_ids(self.loaded), tok.pad_token_id
+        )

@@ -29,5 +29,9 @@ def format_value(value: object) -> str:
 def formatted(df: pd.DataFrame, max_rows: int | None = MAX_ROWS) -> tuple[pd.DataFrame, int]:
     """The first ``max_rows`` rows as strings, and how many rows were left out."""
     shown = df if max_rows is None else df.head(max_rows)
-    text = shown.apply(lambda col: col.map(format_value)).astype(str) if len(shown) else shown.astype(str)
+    text = (
+        shown.apply(lambda col: col.map(format_value)).astype(str)
+        if len(shown)
+        else shown.astype(str)
+    )
     return text, len(df) - len(shown)

@@ -44,7 +44,10 @@ def html_table(df: pd.DataFrame, max_rows: int | None = MAX_ROWS) -> str:
     """A plain escaped HTML table of the first ``max_rows`` rows (and a note on the rest)."""
     text, left_out = formatted(df, max_rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in text.itertuples(index=False))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
+        for row in text.itertuples(index=False)
+    )
     note = f'<p class="note">{left_out} more rows in the CSV.</p>' if left_out else ""
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{note}'
 
@@ -56,13 +59,27 @@ def figure_block(name: str, fig: go.Figure, embed: Embed, png: Path | None) -> s
         data = base64.b64encode(png.read_bytes()).decode()
         body = f'<img alt="{title}" src="data:image/png;base64,{data}">'
     else:
-        body = pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"fig-{name}", config={"responsive": True})
+        body = pio.to_html(
+            fig,
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"fig-{name}",
+            config={"responsive": True},
+        )
     return f'<figure id="{html.escape(name)}">{body}</figure>'
 
 
-def html_report(title: str, verdict: Sequence[str], figures: Mapping[str, go.Figure], tables: Mapping[str, pd.DataFrame],
-                provenance: pd.DataFrame, *, embed: Embed = "plotly", pngs: Mapping[str, Path] | None = None,
-                notes: Sequence[str] = ()) -> str:
+def html_report(
+    title: str,
+    verdict: Sequence[str],
+    figures: Mapping[str, go.Figure],
+    tables: Mapping[str, pd.DataFrame],
+    provenance: pd.DataFrame,
+    *,
+    embed: Embed = "plotly",
+    pngs: Mapping[str, Path] | None = None,
+    notes: Sequence[str] = (),
+) -> str:
     """The whole page as a string (no external references)."""
     pngs = pngs or {}
     blocks = [figure_block(n, f, embed, pngs.get(n)) for n, f in figures.items()]
@@ -72,12 +89,16 @@ def html_report(title: str, verdict: Sequence[str], figures: Mapping[str, go.Fig
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{_CSS}</style>{script}</head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        "<h2>Verdict</h2><div class='verdict'>" + "".join(f"<p>{html.escape(s)}</p>" for s in verdict) + "</div>",
+        "<h2>Verdict</h2><div class='verdict'>"
+        + "".join(f"<p>{html.escape(s)}</p>" for s in verdict)
+        + "</div>",
         "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes),
-        "<h2>Figures</h2>", *blocks,
+        "<h2>Figures</h2>",
+        *blocks,
         "<h2>Tables</h2>",
         *(f"<h3>{html.escape(t)}</h3>{html_table(df)}" for t, df in tables.items()),
-        "<h2>Provenance</h2>", html_table(provenance, max_rows=None),
+        "<h2>Provenance</h2>",
+        html_table(provenance, max_rows=None),
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -10,7 +10,16 @@ import pandas as pd
 from interp.artifacts import sha256_json
 from interp.report.results import ResultTable
 
-PROVENANCE_COLUMNS = ("result", "command", "config hash", "model", "model hashes", "data hashes", "git commit", "created")
+PROVENANCE_COLUMNS = (
+    "result",
+    "command",
+    "config hash",
+    "model",
+    "model hashes",
+    "data hashes",
+    "git commit",
+    "created",
+)
 _MODEL_WORDS = ("weights", "adapter", "model")
 
 
@@ -22,8 +31,12 @@ def _hashes(obj: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, s
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             yield from _hashes(value, f"{name}.", depth + 1)
-        elif isinstance(value, str) and value and ("hash" in str(key).lower() or "sha256" in str(key).lower()) \
-                and str(key) != "config_hash":
+        elif (
+            isinstance(value, str)
+            and value
+            and ("hash" in str(key).lower() or "sha256" in str(key).lower())
+            and str(key) != "config_hash"
+        ):
             yield name, value
 
 
@@ -63,4 +76,6 @@ def provenance_row(name: str, meta: Mapping[str, Any]) -> dict[str, str]:
 
 def provenance_table(results: Mapping[str, ResultTable]) -> pd.DataFrame:
     """Provenance rows of every result, in the order given."""
-    return pd.DataFrame([provenance_row(n, r.meta) for n, r in results.items()], columns=list(PROVENANCE_COLUMNS))
+    return pd.DataFrame(
+        [provenance_row(n, r.meta) for n, r in results.items()], columns=list(PROVENANCE_COLUMNS)
+    )

@@ -29,10 +29,17 @@ def as_result_tables(results: Mapping[str, Any]) -> dict[str, ResultTable]:
     for name, value in results.items():
         if isinstance(value, ResultTable):
             out[name] = value
-        elif isinstance(value, tuple) and len(value) in (2, 3) and isinstance(value[0], pd.DataFrame) and isinstance(value[1], Mapping):
+        elif (
+            isinstance(value, tuple)
+            and len(value) in (2, 3)
+            and isinstance(value[0], pd.DataFrame)
+            and isinstance(value[1], Mapping)
+        ):
             out[name] = ResultTable(value[0], dict(value[1]), *value[2:])
         else:
-            raise ConfigError(f"result {name!r}: expected (DataFrame, meta dict), found {type(value).__name__}")
+            raise ConfigError(
+                f"result {name!r}: expected (DataFrame, meta dict), found {type(value).__name__}"
+            )
     return out
 
 
@@ -45,7 +52,9 @@ def nearest_meta(csv: Path, stop: Path) -> dict[str, Any]:
             try:
                 loaded = json.loads(meta.read_text())
             except json.JSONDecodeError as exc:
-                raise ConfigError(f"{meta}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+                raise ConfigError(
+                    f"{meta}: not valid JSON (line {exc.lineno}: {exc.msg})"
+                ) from None
             return loaded if isinstance(loaded, dict) else {"meta": loaded}
         if folder == stop or folder.parent == folder:
             return {}
@@ -55,5 +64,7 @@ def nearest_meta(csv: Path, stop: Path) -> dict[str, Any]:
 def load_results(results_dir: Path) -> dict[str, ResultTable]:
     """Every known result table under ``results_dir`` with its nearest meta.json."""
     results_dir = Path(results_dir)
-    return {name: ResultTable(read_table(str(p), name), nearest_meta(p, results_dir), p)
-            for name, p in find_tables(results_dir).items()}
+    return {
+        name: ResultTable(read_table(str(p), name), nearest_meta(p, results_dir), p)
+        for name, p in find_tables(results_dir).items()
+    }

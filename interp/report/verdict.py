@@ -22,7 +22,9 @@ def _ci(row: pd.Series, k: float, unit: str) -> str:
     return f"95% CI {_fmt(lo, unit)} to {_fmt(hi, unit)}, {where} zero"
 
 
-def verdict_sentences(verdict: pd.DataFrame, measure: str = "error", condition: str | None = None) -> list[str]:
+def verdict_sentences(
+    verdict: pd.DataFrame, measure: str = "error", condition: str | None = None
+) -> list[str]:
     """One sentence per intervention on the warm model, each with its paired difference from
     the unablated warm model, CI, p-value and item count, set against the original-minus-warm
     gap (what a full repair would close). ``condition`` defaults to the hardest cell present
@@ -43,9 +45,15 @@ def verdict_sentences(verdict: pd.DataFrame, measure: str = "error", condition: 
     out = []
     for _, row in part[(part["model"] == "warm") & (part["intervention"] != "none")].iterrows():
         d = float(row["diff_vs_warm"]) * k
-        what = "a random direction of equal norm" if "random" in str(row["intervention"]) else f"'{row['intervention']}'"
-        text = (f"On {condition} prompts, applying {what} to the warm model changed {measure} by {_fmt(d, unit)} "
-                f"({_ci(row, k, unit)}; p = {row['p_value']:.3g}; {int(row['n_items'])} items)")
+        what = (
+            "a random direction of equal norm"
+            if "random" in str(row["intervention"])
+            else f"'{row['intervention']}'"
+        )
+        text = (
+            f"On {condition} prompts, applying {what} to the warm model changed {measure} by {_fmt(d, unit)} "
+            f"({_ci(row, k, unit)}; p = {row['p_value']:.3g}; {int(row['n_items'])} items)"
+        )
         if math.isfinite(gap) and gap != 0 and math.isfinite(d):
             text += f", {d / gap:.0%} of the {_fmt(gap, unit)} original-minus-warm gap"
         out.append(text + ".")

@@ -23,11 +23,19 @@ REPORT_MD = "report.md"
 APPENDIX_TEX = "appendix.tex"
 
 
-def write_report(results: Mapping[str, ResultTable | tuple[Any, ...]], figures: Mapping[str, go.Figure],
-                 verdict_text: str | Sequence[str], out_dir: Path, *, title: str = "Why warm models become sycophantic: results",
-                 embed: Embed = "plotly", formats: Sequence[str] = STATIC_FORMATS, chromium: Path | None = CHROMIUM,
-                 latex_max_rows: int | None = 60,
-                 meta: Mapping[str, Any] | None = None) -> list[Path]:
+def write_report(
+    results: Mapping[str, ResultTable | tuple[Any, ...]],
+    figures: Mapping[str, go.Figure],
+    verdict_text: str | Sequence[str],
+    out_dir: Path,
+    *,
+    title: str = "Why warm models become sycophantic: results",
+    embed: Embed = "plotly",
+    formats: Sequence[str] = STATIC_FORMATS,
+    chromium: Path | None = CHROMIUM,
+    latex_max_rows: int | None = 60,
+    meta: Mapping[str, Any] | None = None,
+) -> list[Path]:
     """Write the report into the new folder ``out_dir`` (refused if it exists); returns its files.
 
     ``results``: name -> (tidy DataFrame, meta.json dict) or :class:`ResultTable`; every table is
@@ -49,26 +57,58 @@ def write_report(results: Mapping[str, ResultTable | tuple[Any, ...]], figures: 
         notes = [exported.static_skipped] if exported.static_skipped else []
         pngs = {p.stem: p for p in exported.files if p.suffix == ".png"}
         frames = {name: t.frame for name, t in tables.items()}
-        (tmp / REPORT_HTML).write_text(html_report(title, verdict, figures, frames, prov, embed=embed, pngs=pngs, notes=notes))
-        links = {n: (str(f.layout.title.text or n), f"figures/{n}.png" if n in pngs else f"figures/{n}.html") for n, f in figures.items()}
-        (tmp / REPORT_MD).write_text(markdown_report(title, verdict, links, frames, prov, notes=notes))
+        (tmp / REPORT_HTML).write_text(
+            html_report(title, verdict, figures, frames, prov, embed=embed, pngs=pngs, notes=notes)
+        )
+        links = {
+            n: (
+                str(f.layout.title.text or n),
+                f"figures/{n}.png" if n in pngs else f"figures/{n}.html",
+            )
+            for n, f in figures.items()
+        }
+        (tmp / REPORT_MD).write_text(
+            markdown_report(title, verdict, links, frames, prov, notes=notes)
+        )
         tex = _write_latex(tmp, tables, prov, latex_max_rows)
         written = [*exported.files, tmp / REPORT_HTML, tmp / REPORT_MD, *tex]
-        sources = {n: {"path": str(t.source) if t.source else None, "sha256": sha256_file(t.source) if t.source else None}
-                   for n, t in tables.items()}
-        write_json_atomic(tmp / paths.META_FILE, provenance(stage="report", **(meta or {}), embed=embed, figures=sorted(figures), sources=sources,
-                                                            static_skipped=exported.static_skipped))
+        sources = {
+            n: {
+                "path": str(t.source) if t.source else None,
+                "sha256": sha256_file(t.source) if t.source else None,
+            }
+            for n, t in tables.items()
+        }
+        write_json_atomic(
+            tmp / paths.META_FILE,
+            provenance(
+                stage="report",
+                **(meta or {}),
+                embed=embed,
+                figures=sorted(figures),
+                sources=sources,
+                static_skipped=exported.static_skipped,
+            ),
+        )
         written.append(tmp / paths.META_FILE)
     return [out_dir / p.relative_to(tmp) for p in written]
 
 
-def _write_latex(folder: Path, tables: Mapping[str, ResultTable], prov: Any, max_rows: int | None) -> list[Path]:
+def _write_latex(
+    folder: Path, tables: Mapping[str, ResultTable], prov: Any, max_rows: int | None
+) -> list[Path]:
     (folder / "tables").mkdir()
     files = []
     for name, table in {**{n: t.frame for n, t in tables.items()}, "provenance": prov}.items():
         path = folder / "tables" / f"{name}.tex"
-        path.write_text(booktabs_table(table, caption=name.replace("_", " "), label=f"tab:{name}", max_rows=max_rows))
+        path.write_text(
+            booktabs_table(
+                table, caption=name.replace("_", " "), label=f"tab:{name}", max_rows=max_rows
+            )
+        )
         files.append(path)
     appendix = folder / APPENDIX_TEX
-    appendix.write_text("% needs \\usepackage{booktabs}\n" + "".join(f"\\input{{tables/{p.stem}}}\n" for p in files))
+    appendix.write_text(
+        "% needs \\usepackage{booktabs}\n" + "".join(f"\\input{{tables/{p.stem}}}\n" for p in files)
+    )
     return [*files, appendix]

@@ -83,8 +83,11 @@ def read_text_file(path: Path, *, min_chars: int = 20) -> list[TextRow]:
     except UnicodeDecodeError as exc:
         raise ActivationStoreError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     paragraphs = [p.strip() for p in content.split("\n\n")]
-    rows = [TextRow(f"text-{i:06d}", "text", text=p)
-            for i, p in enumerate(paragraphs) if len(p) >= min_chars]
+    rows = [
+        TextRow(f"text-{i:06d}", "text", text=p)
+        for i, p in enumerate(paragraphs)
+        if len(p) >= min_chars
+    ]
     if not rows:
         raise ActivationStoreError(f"{path}: no paragraph of at least {min_chars} characters")
     return rows
@@ -116,8 +119,15 @@ def token_spec(
     dtype: Literal["float32", "bfloat16", "float16"] = "float32",
 ) -> CacheSpec:
     """The cache spec of an SAE's training activations: every token at ``site``, right-padded."""
-    return CacheSpec(sites=(site,), positions=(EVERY_TOKEN,), dtype=dtype, batch_size=batch_size,
-                     shard_rows=shard_rows, padding_side="right", max_tokens=max_tokens)
+    return CacheSpec(
+        sites=(site,),
+        positions=(EVERY_TOKEN,),
+        dtype=dtype,
+        batch_size=batch_size,
+        shard_rows=shard_rows,
+        padding_side="right",
+        max_tokens=max_tokens,
+    )
 
 
 def build_token_activations(
@@ -134,8 +144,14 @@ def build_token_activations(
     if not spec.every_token_only or len(spec.sites) != 1:
         raise ValueError(f"token activations need one site and the {EVERY_TOKEN!r} position")
     meta = {**(extra_meta or {}), "row_sources": [r.source for r in rows]}
-    return build_cache(backend, [r.cache_row() for r in rows], spec, out_dir, extra_meta=meta,
-                       show_progress=show_progress)
+    return build_cache(
+        backend,
+        [r.cache_row() for r in rows],
+        spec,
+        out_dir,
+        extra_meta=meta,
+        show_progress=show_progress,
+    )
 
 
 def read_rows(
@@ -150,8 +166,12 @@ def read_rows(
     """Every kept token's float32 activation at ``site`` for ``rows``, in memory (a system
     message prepended to conversations when given)."""
     if system is not None:
-        rows = [TextRow(r.id, r.source, conversation=(Message("system", system), *r.conversation))
-                if r.conversation is not None else r for r in rows]
+        rows = [
+            TextRow(r.id, r.source, conversation=(Message("system", system), *r.conversation))
+            if r.conversation is not None
+            else r
+            for r in rows
+        ]
     spec = token_spec(site, max_tokens=max_tokens, batch_size=batch_size, shard_rows=batch_size)
     got = compute_rows(backend, [r.cache_row() for r in rows], spec)
     return got[key_of(site, EVERY_TOKEN)].float()
@@ -194,11 +214,18 @@ def load_token_activations(folder: Path, verify: bool = True) -> TokenActivation
     positions = cache.manifest["request"]["spec"]["positions"]
     if len(sites) != 1 or list(positions) != [EVERY_TOKEN]:
         raise ActivationStoreError(
-            f"{folder} is not a token-activation folder (one site, position {EVERY_TOKEN!r})")
+            f"{folder} is not a token-activation folder (one site, position {EVERY_TOKEN!r})"
+        )
     index = cache.token_index()
     sources = cache.manifest.get("row_sources") or ["" for _ in cache.row_ids]
     return TokenActivations(
-        folder=Path(folder), site=sites[0], acts=cache.load(sites[0], EVERY_TOKEN).float(),
-        token_ids=index["token_ids"], row=index["row"], pos=index["pos"],
-        row_ids=cache.row_ids, row_sources=list(sources), manifest=cache.manifest,
+        folder=Path(folder),
+        site=sites[0],
+        acts=cache.load(sites[0], EVERY_TOKEN).float(),
+        token_ids=index["token_ids"],
+        row=index["row"],
+        pos=index["pos"],
+        row_ids=cache.row_ids,
+        row_sources=list(sources),
+        manifest=cache.manifest,
     )

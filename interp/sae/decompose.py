@@ -25,7 +25,17 @@ from interp.sae.activations import TokenActivations
 from interp.sae.intervene import encode_decode
 
 DECOMPOSITION_COLUMNS = ("direction", "rank", "latent", "cosine", "attribution", "top_examples")
-OVERLAP_COLUMNS = ("a", "b", "k", "overlap", "null", "null_mean", "null_low", "null_high", "p_value")
+OVERLAP_COLUMNS = (
+    "a",
+    "b",
+    "k",
+    "overlap",
+    "null",
+    "null_mean",
+    "null_low",
+    "null_high",
+    "p_value",
+)
 
 
 def unit_decoder(sae: Any) -> Float[Tensor, "d_sae d"]:
@@ -37,13 +47,17 @@ def unit_decoder(sae: Any) -> Float[Tensor, "d_sae d"]:
 def decoder_cosines(sae: Any, direction: Float[Tensor, " d"]) -> Float[Tensor, " d_sae"]:
     """Cosine between ``direction`` and every decoder vector."""
     if direction.shape[-1] != sae.W_dec.shape[1]:
-        raise ValueError(f"direction has d={direction.shape[-1]}, the SAE reads d={sae.W_dec.shape[1]}")
+        raise ValueError(
+            f"direction has d={direction.shape[-1]}, the SAE reads d={sae.W_dec.shape[1]}"
+        )
     u = direction.float() / direction.float().norm().clamp_min(1e-12)
     return unit_decoder(sae) @ u
 
 
 @torch.no_grad()
-def mean_features(sae: Any, acts: Float[Tensor, "n d"], batch_size: int = 4096) -> Float[Tensor, " d_sae"]:
+def mean_features(
+    sae: Any, acts: Float[Tensor, "n d"], batch_size: int = 4096
+) -> Float[Tensor, " d_sae"]:
     """Mean latent activations over the rows of ``acts``."""
     total = torch.zeros(sae.cfg.d_sae, dtype=torch.float64)
     for start in range(0, acts.shape[0], batch_size):
@@ -53,7 +67,10 @@ def mean_features(sae: Any, acts: Float[Tensor, "n d"], batch_size: int = 4096) 
 
 
 def latent_attribution(
-    sae: Any, acts_a: Float[Tensor, "n d"], acts_b: Float[Tensor, "m d"], direction: Float[Tensor, " d"]
+    sae: Any,
+    acts_a: Float[Tensor, "n d"],
+    acts_b: Float[Tensor, "m d"],
+    direction: Float[Tensor, " d"],
 ) -> Float[Tensor, " d_sae"]:
     """Per-latent attribution of the ``a`` minus ``b`` difference along ``direction`` (module doc)."""
     u = direction.float() / direction.float().norm().clamp_min(1e-12)
@@ -68,7 +85,13 @@ def top_latents(scores: Float[Tensor, " d_sae"], k: int) -> list[int]:
 
 @torch.no_grad()
 def top_examples(
-    sae: Any, tokens: TokenActivations, latents: Sequence[int], tokenizer: Any, *, n: int = 3, window: int = 10,
+    sae: Any,
+    tokens: TokenActivations,
+    latents: Sequence[int],
+    tokenizer: Any,
+    *,
+    n: int = 3,
+    window: int = 10,
     batch_size: int = 4096,
 ) -> dict[int, list[str]]:
     """For each latent, the contexts of its ``n`` strongest activations (one per row), as
@@ -96,22 +119,34 @@ def top_examples(
 
 
 def decomposition_rows(
-    name: str, cosines: Tensor, attribution: Tensor | None, latents: Sequence[int], examples: dict[int, list[str]]
+    name: str,
+    cosines: Tensor,
+    attribution: Tensor | None,
+    latents: Sequence[int],
+    examples: dict[int, list[str]],
 ) -> pd.DataFrame:
     """Tidy rows (:data:`DECOMPOSITION_COLUMNS`) for one direction's top latents."""
     rows = [
-        {"direction": name, "rank": r + 1, "latent": int(i), "cosine": float(cosines[i]),
-         "attribution": float(attribution[i]) if attribution is not None else np.nan,
-         "top_examples": " | ".join(e.replace("|", "/") for e in examples.get(int(i), []))}
+        {
+            "direction": name,
+            "rank": r + 1,
+            "latent": int(i),
+            "cosine": float(cosines[i]),
+            "attribution": float(attribution[i]) if attribution is not None else np.nan,
+            "top_examples": " | ".join(e.replace("|", "/") for e in examples.get(int(i), [])),
+        }
         for r, i in enumerate(latents)
     ]
     return pd.DataFrame(rows, columns=list(DECOMPOSITION_COLUMNS))
 
 
 def _interval(values: np.ndarray, observed: int) -> dict[str, float]:
-    return {"null_mean": float(values.mean()), "null_low": float(np.quantile(values, 0.025)),
-            "null_high": float(np.quantile(values, 0.975)),
-            "p_value": float((1 + (values >= observed).sum()) / (1 + len(values)))}
+    return {
+        "null_mean": float(values.mean()),
+        "null_low": float(np.quantile(values, 0.025)),
+        "null_high": float(np.quantile(values, 0.975)),
+        "p_value": float((1 + (values >= observed).sum()) / (1 + len(values))),
+    }
 
 
 def overlap_nulls(
@@ -124,7 +159,9 @@ def overlap_nulls(
     observed = len(set(set_a) & b)
     rng = np.random.default_rng(seed)
     d_sae = int(sae.cfg.d_sae)
-    uniform = np.array([len(b.intersection(rng.choice(d_sae, size=k, replace=False).tolist())) for _ in range(n)])
+    uniform = np.array(
+        [len(b.intersection(rng.choice(d_sae, size=k, replace=False).tolist())) for _ in range(n)]
+    )
     g = torch.Generator().manual_seed(seed)
     dirs = torch.randn(n, sae.W_dec.shape[1], generator=g)
     cos = dirs @ unit_decoder(sae).T  # (n, d_sae); scale of dirs does not change the order

@@ -31,16 +31,31 @@ from interp.warmth.pairs import ReplyTriple
 
 
 def decompose_directions(
-    sae: Any, site: Site, directions: Sequence[Direction], original: Backend, warm: Backend,
-    system: str | None, triples: Sequence[ReplyTriple], *, tokens: TokenActivations | None,
-    top_k: int, n_examples: int, seed: int,
+    sae: Any,
+    site: Site,
+    directions: Sequence[Direction],
+    original: Backend,
+    warm: Backend,
+    system: str | None,
+    triples: Sequence[ReplyTriple],
+    *,
+    tokens: TokenActivations | None,
+    top_k: int,
+    n_examples: int,
+    seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, Any]], dict[str, Any]]:
     """Decomposition table, overlap table, latent sets (with clamp values) and meta fields.
 
     Both models read the neutral replies of ``triples`` (the warm one under ``system``); the
     top-activating examples come from ``tokens`` when given."""
-    rows = [TextRow(f"{t.id}", "triple:neutral", conversation=(Message("user", t.request), Message("assistant", t.neutral)))
-            for t in triples]
+    rows = [
+        TextRow(
+            f"{t.id}",
+            "triple:neutral",
+            conversation=(Message("user", t.request), Message("assistant", t.neutral)),
+        )
+        for t in triples
+    ]
     acts_orig = read_rows(original, rows, site)
     acts_warm = read_rows(warm, rows, site, system=system)
     frames: list[pd.DataFrame] = []
@@ -55,8 +70,11 @@ def decompose_directions(
         cos = decoder_cosines(sae, v)
         attr = latent_attribution(sae, acts_warm, acts_orig, v)
         latents = top_latents(cos, top_k)
-        examples = (top_examples(sae, tokens, latents, original.loaded.tokenizer, n=n_examples)
-                    if tokens is not None else {})
+        examples = (
+            top_examples(sae, tokens, latents, original.loaded.tokenizer, n=n_examples)
+            if tokens is not None
+            else {}
+        )
         frames.append(decomposition_rows(d.name, cos, attr, latents, examples))
         clamp = [float(torch.quantile(warm_feats[:, i].float(), 0.99)) for i in latents]
         sets[d.name] = {"latents": latents, "clamp_values": clamp, "sycophancy": is_sycophancy(d)}
@@ -67,8 +85,13 @@ def decompose_directions(
             if not sets[a]["sycophancy"] and sets[b]["sycophancy"]:
                 for row in overlap_nulls(sae, sets[a]["latents"], sets[b]["latents"], seed=seed):
                     overlap.append({"a": a, "b": b, **row})
-    overlap_df = pd.DataFrame(overlap, columns=["a", "b", "k", "overlap", "null", "null_mean", "null_low",
-                                                "null_high", "p_value"])
-    meta = {"site": str(site), "directions": [d.name for d in directions],
-            "n_tokens_attribution": int(acts_orig.shape[0])}
+    overlap_df = pd.DataFrame(
+        overlap,
+        columns=["a", "b", "k", "overlap", "null", "null_mean", "null_low", "null_high", "p_value"],
+    )
+    meta = {
+        "site": str(site),
+        "directions": [d.name for d in directions],
+        "n_tokens_attribution": int(acts_orig.shape[0]),
+    }
     return pd.concat(frames, ignore_index=True), overlap_df, sets, meta

@@ -34,12 +34,16 @@ class LatentEdit:
 
     def __post_init__(self) -> None:
         if self.op == "clamp" and len(self.values) != len(self.latents):
-            raise ValueError(f"clamp needs one value per latent, found {len(self.values)} for {len(self.latents)}")
+            raise ValueError(
+                f"clamp needs one value per latent, found {len(self.values)} for {len(self.latents)}"
+            )
         if self.op != "none" and not self.latents:
             raise ValueError(f"{self.op} needs at least one latent")
 
 
-def encode_decode(sae: Any, x: Float[Tensor, "... d"]) -> tuple[Float[Tensor, "... d_sae"], Float[Tensor, "... d"]]:
+def encode_decode(
+    sae: Any, x: Float[Tensor, "... d"]
+) -> tuple[Float[Tensor, "... d_sae"], Float[Tensor, "... d"]]:
     """Latent activations and reconstruction of ``x`` (in the SAE's dtype, returned in x's)."""
     dtype = sae.W_dec.dtype
     feats = sae.encode(x.to(dtype))
@@ -89,8 +93,15 @@ def random_latents(d_sae: int, k: int, exclude: Sequence[int], seed: int) -> tup
 
 
 def latent_arms(
-    sae: Any, site: Site, sets: Mapping[str, Mapping[str, Any]], original: Arm, warm: Arm, *,
-    clamp_scale: float, n_random: int, seed: int,
+    sae: Any,
+    site: Site,
+    sets: Mapping[str, Mapping[str, Any]],
+    original: Arm,
+    warm: Arm,
+    *,
+    clamp_scale: float,
+    n_random: int,
+    seed: int,
 ) -> list[Arm]:
     """The latent-intervention arms, as ordinary verdict arms (:class:`interp.causal.arms.Arm`):
     the unedited warm and original models; each set's top latents ablated in the warm model;
@@ -105,14 +116,30 @@ def latent_arms(
     for name, s in sets.items():
         top = tuple(s["latents"])
         ablate = {site: sae_edit(sae, LatentEdit("ablate", top))}
-        arms.append(Arm("warm", f"sae-ablate:top{len(top)}-{name}", warm.backend, warm.system, (ablate,)))
+        arms.append(
+            Arm("warm", f"sae-ablate:top{len(top)}-{name}", warm.backend, warm.system, (ablate,))
+        )
         if not s["sycophancy"]:
             values = tuple(clamp_scale * v for v in s["clamp_values"])
             clamp = {site: sae_edit(sae, LatentEdit("clamp", top, values))}
-            arms.append(Arm("original", f"sae-clamp:top{len(top)}-{name}", original.backend,
-                            original.system, (clamp,)))
+            arms.append(
+                Arm(
+                    "original",
+                    f"sae-clamp:top{len(top)}-{name}",
+                    original.backend,
+                    original.system,
+                    (clamp,),
+                )
+            )
     used = sorted({i for s in sets.values() for i in s["latents"]})
-    controls = tuple({site: sae_edit(sae, LatentEdit("ablate", random_latents(int(sae.cfg.d_sae), k, used, seed=seed + r)))}
-                     for r in range(n_random))
+    controls = tuple(
+        {
+            site: sae_edit(
+                sae,
+                LatentEdit("ablate", random_latents(int(sae.cfg.d_sae), k, used, seed=seed + r)),
+            )
+        }
+        for r in range(n_random)
+    )
     arms.append(Arm("warm", "ablate:random-latents", warm.backend, warm.system, controls))
     return arms

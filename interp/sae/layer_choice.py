@@ -24,8 +24,10 @@ def strongest_layer(
         layers = [layer for layer in layers if layer != last]
     if not layers:
         raise ValueError("the directions share no layer with the model")
-    rel = {layer: float(torch.stack([d.at(layer).norm() for d in directions]).mean()) / norms[layer]
-           for layer in layers}
+    rel = {
+        layer: float(torch.stack([d.at(layer).norm() for d in directions]).mean()) / norms[layer]
+        for layer in layers
+    }
     return max(rel, key=lambda layer: rel[layer]), rel
 
 

@@ -18,8 +18,10 @@ from interp.config import ConfigError
 from interp.sites import Site
 
 SAE_FOLDER = "sae"  # inside an `interp sae train` output folder
-_LAYER = (re.compile(r"blocks\.(\d+)\.hook_(resid_pre|resid_mid|resid_post|attn_out|mlp_out)$"),
-          re.compile(r"(?:layers?|layer_)[._]?(\d+)"))
+_LAYER = (
+    re.compile(r"blocks\.(\d+)\.hook_(resid_pre|resid_mid|resid_post|attn_out|mlp_out)$"),
+    re.compile(r"(?:layers?|layer_)[._]?(\d+)"),
+)
 
 
 def parse_spec(spec: str) -> tuple[str, str] | Path:
@@ -47,18 +49,30 @@ def check_published(release: str, sae_id: str) -> dict[str, Any]:
     if sae_id not in entry.saes_map:
         ids = list(entry.saes_map)
         close = difflib.get_close_matches(sae_id, ids, n=5, cutoff=0.3) or ids[:5]
-        raise ConfigError(f"sae id {sae_id!r} is not in release {release!r} (model {entry.model}); e.g. {', '.join(close)}")
-    return {"release": release, "sae_id": sae_id, "repo_id": entry.repo_id, "model": entry.model, "path": entry.saes_map[sae_id]}
+        raise ConfigError(
+            f"sae id {sae_id!r} is not in release {release!r} (model {entry.model}); e.g. {', '.join(close)}"
+        )
+    return {
+        "release": release,
+        "sae_id": sae_id,
+        "repo_id": entry.repo_id,
+        "model": entry.model,
+        "path": entry.saes_map[sae_id],
+    }
 
 
-def load_published(release: str, sae_id: str, *, device: str = "cpu", dtype: str = "float32") -> tuple[Any, dict[str, Any]]:
+def load_published(
+    release: str, sae_id: str, *, device: str = "cpu", dtype: str = "float32"
+) -> tuple[Any, dict[str, Any]]:
     """A published SAE through ``sae_lens.SAE.from_pretrained`` and its directory entry."""
     from sae_lens import SAE
 
     entry = check_published(release, sae_id)
     try:
         sae = SAE.from_pretrained(release, sae_id, device=device, dtype=dtype)
-    except OSError as exc:  # hub unreachable and not cached (requests / huggingface_hub errors are OSErrors)
+    except (
+        OSError
+    ) as exc:  # hub unreachable and not cached (requests / huggingface_hub errors are OSErrors)
         raise ConfigError(
             f"could not fetch SAE {release}:{sae_id} from {entry['repo_id']} ({type(exc).__name__}); offline, only SAEs "
             "already in the local Hugging Face cache load: download it on a connected machine first"
@@ -66,7 +80,9 @@ def load_published(release: str, sae_id: str, *, device: str = "cpu", dtype: str
     return sae, entry
 
 
-def load_sae(spec: str | Path, *, device: str = "cpu", dtype: str = "float32") -> tuple[Any, dict[str, Any]]:
+def load_sae(
+    spec: str | Path, *, device: str = "cpu", dtype: str = "float32"
+) -> tuple[Any, dict[str, Any]]:
     """An SAE from a folder (an `interp sae train` output or a sae-lens folder) or ``RELEASE:ID``;
     returns it (in eval mode) and where it came from."""
     from sae_lens import SAE
@@ -91,7 +107,9 @@ def sae_site(sae: Any, layer: int | None = None) -> Site:
     elif (m2 := _LAYER[1].search(hook)) is not None:
         site = Site(int(m2.group(1)), "resid_post")
     elif layer is None:
-        raise ConfigError(f"cannot tell which layer the SAE reads (hook name {hook!r}); pass --layer")
+        raise ConfigError(
+            f"cannot tell which layer the SAE reads (hook name {hook!r}); pass --layer"
+        )
     else:
         site = Site(layer, "resid_post")
     return site if layer is None else Site(layer, site.kind)

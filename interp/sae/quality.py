@@ -26,7 +26,9 @@ def explained_variance(x: Float[Tensor, "n d"], recon: Float[Tensor, "n d"]) -> 
 
 
 @torch.no_grad()
-def reconstruction_stats(sae: Any, acts: Float[Tensor, "n d"], batch_size: int = 4096) -> dict[str, Any]:
+def reconstruction_stats(
+    sae: Any, acts: Float[Tensor, "n d"], batch_size: int = 4096
+) -> dict[str, Any]:
     """Explained variance, mean L0, relative MSE and dead / live latents of ``sae`` on ``acts``.
 
     A latent is dead when it fires on none of ``acts``."""
@@ -43,9 +45,13 @@ def reconstruction_stats(sae: Any, acts: Float[Tensor, "n d"], batch_size: int =
     n = acts.shape[0]
     dead = int((fired == 0).sum())
     return {
-        "n_tokens": n, "explained_variance": explained_variance(acts, torch.cat(recons)),
-        "relative_mse": err / float(acts.double().pow(2).sum()), "l0": l0 / n,
-        "dead_latents": dead, "dead_fraction": dead / sae.cfg.d_sae, "d_sae": int(sae.cfg.d_sae),
+        "n_tokens": n,
+        "explained_variance": explained_variance(acts, torch.cat(recons)),
+        "relative_mse": err / float(acts.double().pow(2).sum()),
+        "l0": l0 / n,
+        "dead_latents": dead,
+        "dead_fraction": dead / sae.cfg.d_sae,
+        "d_sae": int(sae.cfg.d_sae),
     }
 
 
@@ -61,7 +67,9 @@ def _batch(encoded: Sequence[tuple[list[int], int]], pad: int) -> tuple[Tensor, 
     return ids, mask, scored
 
 
-def _token_losses(logits: Float[Tensor, "b p v"], ids: Int[Tensor, "b p"], scored: Tensor) -> Tensor:
+def _token_losses(
+    logits: Float[Tensor, "b p v"], ids: Int[Tensor, "b p"], scored: Tensor
+) -> Tensor:
     logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     nll = -logp.gather(-1, ids[:, 1:, None])[..., 0]
     return nll[scored[:, 1:]]
@@ -69,8 +77,14 @@ def _token_losses(logits: Float[Tensor, "b p v"], ids: Int[Tensor, "b p"], score
 
 @torch.no_grad()
 def spliced_loss(
-    backend: Backend, sae: Any, site: Site, rows: Sequence[TextRow], *,
-    mean_act: Float[Tensor, " d"], max_tokens: int = 256, batch_size: int = 8,
+    backend: Backend,
+    sae: Any,
+    site: Site,
+    rows: Sequence[TextRow],
+    *,
+    mean_act: Float[Tensor, " d"],
+    max_tokens: int = 256,
+    batch_size: int = 8,
 ) -> dict[str, float]:
     """Mean next-token cross-entropy on the kept tokens of ``rows``: clean, with the SAE
     reconstruction spliced in at ``site``, with the reconstruction plus its error (a check: equals
@@ -78,7 +92,9 @@ def spliced_loss(
     ``(ce_ablated - ce_sae) / (ce_ablated - ce_clean)``."""
     tok = backend.loaded.tokenizer
     edits: dict[str, Edit | None] = {
-        "clean": None, "sae": sae_splice(sae, with_error=False), "sae_plus_error": sae_splice(sae, with_error=True),
+        "clean": None,
+        "sae": sae_splice(sae, with_error=False),
+        "sae_plus_error": sae_splice(sae, with_error=True),
         "mean_ablated": lambda x, s: mean_act.to(x.dtype).expand_as(x).clone(),
     }
     losses: dict[str, list[Tensor]] = {k: [] for k in edits}
@@ -93,8 +109,11 @@ def spliced_loss(
     ce = {k: float(torch.cat(v).mean()) for k, v in losses.items()}
     gap = ce["mean_ablated"] - ce["clean"]
     return {
-        "ce_clean": ce["clean"], "ce_sae": ce["sae"], "ce_sae_plus_error": ce["sae_plus_error"],
-        "ce_mean_ablated": ce["mean_ablated"], "ce_increase": ce["sae"] - ce["clean"],
+        "ce_clean": ce["clean"],
+        "ce_sae": ce["sae"],
+        "ce_sae_plus_error": ce["sae_plus_error"],
+        "ce_mean_ablated": ce["mean_ablated"],
+        "ce_increase": ce["sae"] - ce["clean"],
         "loss_recovered": (ce["mean_ablated"] - ce["sae"]) / gap if gap > 0 else float("nan"),
         "n_scored_tokens": int(sum(len(v) for v in losses["clean"])),
     }

@@ -25,20 +25,33 @@ def study_prompts(per_task: int | None, seed: int = 0) -> list[Prompt]:
 
 def prompt_rows(prompts: Sequence[Prompt]) -> list[TextRow]:
     """One row per prompt: the user turn with the generation prompt."""
-    return [TextRow(f"prompt:{p.prompt_id}", "prompt", conversation=(Message("user", p.user),)) for p in prompts]
+    return [
+        TextRow(f"prompt:{p.prompt_id}", "prompt", conversation=(Message("user", p.user),))
+        for p in prompts
+    ]
 
 
 def triple_rows(triples: Sequence[ReplyTriple] | None = None) -> list[TextRow]:
     """One row per triple and tone: the request and that reply (the packaged triples by default)."""
     triples = load_triples() if triples is None else triples
     return [
-        TextRow(f"triple:{t.id}:{tone}", f"triple:{tone}", conversation=(Message("user", t.request), Message("assistant", t.reply(tone))))
-        for t in triples for tone in TONES
+        TextRow(
+            f"triple:{t.id}:{tone}",
+            f"triple:{tone}",
+            conversation=(Message("user", t.request), Message("assistant", t.reply(tone))),
+        )
+        for t in triples
+        for tone in TONES
     ]
 
 
 def response_rows(
-    backend: Backend, prompts: Sequence[Prompt], store: Path, *, max_new_tokens: int = 48, batch_size: int = 16
+    backend: Backend,
+    prompts: Sequence[Prompt],
+    store: Path,
+    *,
+    max_new_tokens: int = 48,
+    batch_size: int = 16,
 ) -> list[TextRow]:
     """The model's own greedy replies to ``prompts`` as rows (prompt + reply).
 
@@ -48,18 +61,37 @@ def response_rows(
     store = Path(store)
     ids = [p.prompt_id for p in prompts]
     if store.is_file():
-        saved = [json.loads(line) for line in store.read_text(encoding="utf-8").splitlines() if line.strip()]
+        saved = [
+            json.loads(line)
+            for line in store.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
         if [s["prompt_id"] for s in saved] != ids:
-            raise ArtifactExistsError(f"{store} holds replies to other prompts; choose another folder")
+            raise ArtifactExistsError(
+                f"{store} holds replies to other prompts; choose another folder"
+            )
         replies = [s["reply"] for s in saved]
     else:
-        sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0, batch_size=batch_size)
+        sampling = SamplingConfig(
+            max_new_tokens=max_new_tokens, temperature=0.0, batch_size=batch_size
+        )
         replies = generate_replies(backend, [(Message("user", p.user),) for p in prompts], sampling)
         store.parent.mkdir(parents=True, exist_ok=True)
         tmp = store.with_name(f".{store.name}.tmp")
-        tmp.write_text("".join(json.dumps({"prompt_id": i, "reply": r}) + "\n" for i, r in zip(ids, replies, strict=True)), encoding="utf-8")
+        tmp.write_text(
+            "".join(
+                json.dumps({"prompt_id": i, "reply": r}) + "\n"
+                for i, r in zip(ids, replies, strict=True)
+            ),
+            encoding="utf-8",
+        )
         tmp.replace(store)
     return [
-        TextRow(f"response:{p.prompt_id}", "response", conversation=(Message("user", p.user), Message("assistant", r)))
-        for p, r in zip(prompts, replies, strict=True) if r.strip()
+        TextRow(
+            f"response:{p.prompt_id}",
+            "response",
+            conversation=(Message("user", p.user), Message("assistant", r)),
+        )
+        for p, r in zip(prompts, replies, strict=True)
+        if r.strip()
     ]

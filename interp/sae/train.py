@@ -44,7 +44,9 @@ class SaeTrainSpec:
         if self.d_sae < 1 or self.k < 1 or self.k > self.d_sae:
             raise ValueError(f"need 1 <= k <= d_sae, found k={self.k}, d_sae={self.d_sae}")
         if self.n_samples < self.batch_size:
-            raise ValueError(f"n_samples ({self.n_samples}) must be at least batch_size ({self.batch_size})")
+            raise ValueError(
+                f"n_samples ({self.n_samples}) must be at least batch_size ({self.batch_size})"
+            )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,11 +84,18 @@ def _training_sae(d_in: int, spec: SaeTrainSpec) -> Any:
         TopKTrainingSAEConfig,
     )
 
-    common: dict[str, Any] = {"d_in": d_in, "d_sae": spec.d_sae, "dtype": "float32", "device": "cpu",
-                              "normalize_activations": "expected_average_only_in"}
+    common: dict[str, Any] = {
+        "d_in": d_in,
+        "d_sae": spec.d_sae,
+        "dtype": "float32",
+        "device": "cpu",
+        "normalize_activations": "expected_average_only_in",
+    }
     if spec.architecture == "topk":
         return TopKTrainingSAE(TopKTrainingSAEConfig(k=spec.k, **common))
-    return JumpReLUTrainingSAE(JumpReLUTrainingSAEConfig(l0_coefficient=spec.l0_coefficient, **common))
+    return JumpReLUTrainingSAE(
+        JumpReLUTrainingSAEConfig(l0_coefficient=spec.l0_coefficient, **common)
+    )
 
 
 def train_sae(
@@ -111,20 +120,28 @@ def train_sae(
     for key, value in (metadata or {}).items():
         sae.cfg.metadata[key] = value
     cfg = SAETrainerConfig(
-        total_training_samples=spec.n_samples, train_batch_size_samples=spec.batch_size, lr=spec.lr, lr_end=spec.lr / 10,
-        lr_scheduler_name="cosineannealing", lr_warm_up_steps=min(50, spec.n_samples // spec.batch_size // 10),
-        device="cpu", dead_feature_window=max(50, spec.n_samples // spec.batch_size // 8),
+        total_training_samples=spec.n_samples,
+        train_batch_size_samples=spec.batch_size,
+        lr=spec.lr,
+        lr_end=spec.lr / 10,
+        lr_scheduler_name="cosineannealing",
+        lr_warm_up_steps=min(50, spec.n_samples // spec.batch_size // 10),
+        device="cpu",
+        dead_feature_window=max(50, spec.n_samples // spec.batch_size // 8),
         feature_sampling_window=max(100, spec.n_samples // spec.batch_size // 4),
         n_checkpoints=spec.n_checkpoints if checkpoint_dir is not None else 0,
         checkpoint_path=str(checkpoint_dir) if checkpoint_dir is not None else None,
-        logger=LoggingConfig(log_to_wandb=False), n_batches_for_norm_estimate=spec.norm_batches,
+        logger=LoggingConfig(log_to_wandb=False),
+        n_batches_for_norm_estimate=spec.norm_batches,
     )
     data = ShuffledBatches(acts.float(), spec.batch_size, spec.seed)
     trainer = SAETrainer(cfg=cfg, sae=sae, data_provider=data)
     resumed_from = _resume(trainer, checkpoint_dir, data, spec)
     trainer.fit()
     info = {
-        "steps": trainer.n_training_steps, "samples": trainer.n_training_samples, "resumed_from": resumed_from,
+        "steps": trainer.n_training_steps,
+        "samples": trainer.n_training_samples,
+        "resumed_from": resumed_from,
         "train_l0": float(sae.cfg.metadata.l0) if sae.cfg.metadata.l0 is not None else None,
         "train_dead_latents": int(sae.cfg.metadata.num_dead_features or 0),
         "epochs": trainer.n_training_samples / acts.shape[0],
@@ -132,17 +149,25 @@ def train_sae(
     return sae, info
 
 
-def _resume(trainer: Any, checkpoint_dir: Path | None, data: ShuffledBatches, spec: SaeTrainSpec) -> int | None:
+def _resume(
+    trainer: Any, checkpoint_dir: Path | None, data: ShuffledBatches, spec: SaeTrainSpec
+) -> int | None:
     """Load the latest sae-lens checkpoint in ``checkpoint_dir`` (if any) into ``trainer``."""
     if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
         return None
-    done = sorted((int(p.name), p) for p in Path(checkpoint_dir).iterdir() if p.name.isdigit() and (p / "trainer_state.pt").is_file())
+    done = sorted(
+        (int(p.name), p)
+        for p in Path(checkpoint_dir).iterdir()
+        if p.name.isdigit() and (p / "trainer_state.pt").is_file()
+    )
     if not done:
         return None
     samples, folder = done[-1]
     trainer.sae.load_weights_from_checkpoint(folder)
     trainer.load_trainer_state(folder)
-    trainer.checkpoint_thresholds = [t for t in trainer.checkpoint_thresholds if t >= trainer.n_training_samples]
+    trainer.checkpoint_thresholds = [
+        t for t in trainer.checkpoint_thresholds if t >= trainer.n_training_samples
+    ]
     # the norm estimate drew its batches first; training batches follow them
     data.drawn = spec.norm_batches * spec.batch_size + trainer.n_training_samples
     log.info("resuming SAE training from %s (%d samples)", folder, samples)

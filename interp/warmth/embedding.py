@@ -133,7 +133,9 @@ class WarmthClassifier:
         """P(warm) of embeddings of shape (n, d)."""
         return 1.0 / (1.0 + np.exp(-self.logit(emb)))
 
-    def score_texts(self, encoder: SentenceEncoder, texts: Sequence[str]) -> Float[np.ndarray, " n"]:
+    def score_texts(
+        self, encoder: SentenceEncoder, texts: Sequence[str]
+    ) -> Float[np.ndarray, " n"]:
         """P(warm) of each text; the encoder must be the one the classifier was trained on."""
         if encoder.weights_sha256 != self.encoder_sha256:
             raise ValueError(
@@ -219,9 +221,16 @@ def save_classifier(clf: WarmthClassifier, folder: Path, **meta: Any) -> Path:
         write_json_atomic(tmp / CLASSIFIER_FILE, clf.to_json())
         write_json_atomic(
             tmp / paths.META_FILE,
-            provenance(instrument="embedding", encoder=clf.encoder_id,
-                       encoder_sha256=clf.encoder_sha256, C=clf.C, seed=clf.seed,
-                       n_train=clf.n_train, train_hash=clf.train_hash, **meta),
+            provenance(
+                instrument="embedding",
+                encoder=clf.encoder_id,
+                encoder_sha256=clf.encoder_sha256,
+                C=clf.C,
+                seed=clf.seed,
+                n_train=clf.n_train,
+                train_hash=clf.train_hash,
+                **meta,
+            ),
         )
     return folder
 

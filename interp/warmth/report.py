@@ -90,8 +90,13 @@ class WarmthInstruments:
             train = (split or load_split()).train
             classifier = load_or_train(encoder, train, C=C, seed=seed)
         return cls(
-            scorer=scorer, encoder=encoder, classifier=classifier, n_passes=n_passes,
-            dropout=dropout, seed=seed, batch_size=batch_size,
+            scorer=scorer,
+            encoder=encoder,
+            classifier=classifier,
+            n_passes=n_passes,
+            dropout=dropout,
+            seed=seed,
+            batch_size=batch_size,
         )
 
 
@@ -115,7 +120,9 @@ def score_responses(
     names = tuple(which) if which is not None else instruments.available
     missing = [n for n in names if n not in instruments.available]
     if missing:
-        raise ValueError(f"instrument(s) {missing} lack their parts; available: {instruments.available}")
+        raise ValueError(
+            f"instrument(s) {missing} lack their parts; available: {instruments.available}"
+        )
     frames = []
     for name in names:
         t0 = time.perf_counter()
@@ -123,8 +130,11 @@ def score_responses(
         if name == "sociot":
             assert instruments.scorer is not None
             res = sociot_scores(
-                instruments.scorer, texts, n_passes=instruments.n_passes,
-                dropout=instruments.dropout, seed=instruments.seed,
+                instruments.scorer,
+                texts,
+                n_passes=instruments.n_passes,
+                dropout=instruments.dropout,
+                seed=instruments.seed,
                 batch_size=instruments.batch_size,
             )
             score, se = res.scores, res.se
@@ -132,14 +142,18 @@ def score_responses(
         elif name == "embedding":
             assert instruments.encoder is not None and instruments.classifier is not None
             score = instruments.classifier.score_texts(instruments.encoder, texts)
-            scorer = f"{instruments.encoder.encoder_id} + logreg {instruments.classifier.train_hash[:8]}"
+            scorer = (
+                f"{instruments.encoder.encoder_id} + logreg {instruments.classifier.train_hash[:8]}"
+            )
         else:
             score, scorer = lexical_scores(texts), "lexicon per 100 words"
         instruments.timings[name] = time.perf_counter() - t0
         log.info("%s scored %d responses in %.1f s", name, len(texts), instruments.timings[name])
-        frames.append(pd.DataFrame(
-            {"response_id": ids, "instrument": name, "score": score, "se": se, "scorer": scorer}
-        ))
+        frames.append(
+            pd.DataFrame(
+                {"response_id": ids, "instrument": name, "score": score, "se": se, "scorer": scorer}
+            )
+        )
     return pd.concat(frames, ignore_index=True)[list(SCORE_COLUMNS)]
 
 
@@ -166,15 +180,26 @@ def summarise(
     rows = []
     for (group, name), sub in df.groupby([by, "instrument"], sort=True):
         est = mean_ci(sub["score"].to_numpy(), n_boot=n_boot, seed=seed)
-        rows.append({by: group, "instrument": name, "mean": est.value, "ci_lo": est.lo,
-                     "ci_hi": est.hi, "n": est.n, "mean_se": float(sub["se"].mean()),
-                     "scorer": sub["scorer"].iloc[0]})
+        rows.append(
+            {
+                by: group,
+                "instrument": name,
+                "mean": est.value,
+                "ci_lo": est.lo,
+                "ci_hi": est.hi,
+                "n": est.n,
+                "mean_se": float(sub["se"].mean()),
+                "scorer": sub["scorer"].iloc[0],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def triple_responses(triples: Sequence[ReplyTriple]) -> list[tuple[str, str]]:
     """(``<id>:<tone>``, text) for the neutral, warm and cold reply of each triple."""
-    return [(f"{t.id}:{tone}", t.reply(tone)) for t in triples for tone in ("neutral", "warm", "cold")]
+    return [
+        (f"{t.id}:{tone}", t.reply(tone)) for t in triples for tone in ("neutral", "warm", "cold")
+    ]
 
 
 def win_rates(
@@ -197,9 +222,17 @@ def win_rates(
             xa = [by_id[f"{t.id}:{a}"] for t in triples]
             xb = [by_id[f"{t.id}:{b}"] for t in triples]
             est = paired_win_rate(xa, xb, n_boot=n_boot, seed=seed)
-            rows.append({"instrument": name, "comparison": f"{a} > {b}", "win_rate": est.value,
-                         "ci_lo": est.lo, "ci_hi": est.hi, "n_pairs": est.n,
-                         "scorer": sub["scorer"].iloc[0]})
+            rows.append(
+                {
+                    "instrument": name,
+                    "comparison": f"{a} > {b}",
+                    "win_rate": est.value,
+                    "ci_lo": est.lo,
+                    "ci_hi": est.hi,
+                    "n_pairs": est.n,
+                    "scorer": sub["scorer"].iloc[0],
+                }
+            )
     return pd.DataFrame(rows)
 
 

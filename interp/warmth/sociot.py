@@ -144,7 +144,9 @@ def _dropout_sites(model: torch.nn.Module) -> tuple[list[Any], list[Any]]:
 
 
 @contextlib.contextmanager
-def stochastic_mode(model: torch.nn.Module, dropout: float | None = DEFAULT_DROPOUT) -> Iterator[int]:
+def stochastic_mode(
+    model: torch.nn.Module, dropout: float | None = DEFAULT_DROPOUT
+) -> Iterator[int]:
     """Train mode with a set dropout probability for the block; everything restored after.
 
     Sets ``attention_dropout`` on attention modules (Llama, Mistral, Qwen2: 0.0 by default) and
@@ -254,7 +256,9 @@ def sociot_scores(
                     ll[p, b] = out.double().cpu().numpy()
                 log.info("SocioT pass %d/%d done (%d responses)", p + 1, n_passes, n)
     framing_ll = ll.reshape(n_passes, n, f)
-    per_pass = framing_ll[..., polarity == "warm"].mean(-1) - framing_ll[..., polarity == "cold"].mean(-1)
+    per_pass = framing_ll[..., polarity == "warm"].mean(-1) - framing_ll[
+        ..., polarity == "cold"
+    ].mean(-1)
     se = per_pass.std(0, ddof=1) / math.sqrt(n_passes) if n_passes > 1 else np.full(n, np.nan)
     return SocioTResult(
         scores=per_pass.mean(0),

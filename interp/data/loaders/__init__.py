@@ -25,13 +25,17 @@ from interp.data.loaders.truthfulqa import load_truthfulqa_csv
 Loader = Callable[..., LoadResult]
 
 
-def load_interp_items(path: Path, skip_invalid: bool = False, task: str | None = None) -> LoadResult:
+def load_interp_items(
+    path: Path, skip_invalid: bool = False, task: str | None = None
+) -> LoadResult:
     """Items in the interp item schema (JSON lines), as in ``interp/resources/items``."""
     items, report = read_items_jsonl(Path(path), skip_invalid)
     if task is not None:
         bad = [i.id for i in items if i.task != task]
         if bad:
-            raise DataFormatError(f"items {bad[:3]} are not of task {task!r}", file=path, field="task")
+            raise DataFormatError(
+                f"items {bad[:3]} are not of task {task!r}", file=path, field="task"
+            )
     if not items:
         raise DataFormatError("no valid item in the file", file=path)
     return LoadResult(Path(path), "interp", items, report)
@@ -48,10 +52,14 @@ FORMATS: dict[str, Loader] = {
 }
 
 
-def load_items(path: Path, format: str, *, skip_invalid: bool = False, task: str | None = None) -> LoadResult:
+def load_items(
+    path: Path, format: str, *, skip_invalid: bool = False, task: str | None = None
+) -> LoadResult:
     """Load items from a user's file in one of :data:`FORMATS`."""
     if format not in FORMATS:
-        raise DataFormatError(f"unknown data format {format!r}; formats are {sorted(FORMATS)}", file=path)
+        raise DataFormatError(
+            f"unknown data format {format!r}; formats are {sorted(FORMATS)}", file=path
+        )
     return FORMATS[format](Path(path), skip_invalid=skip_invalid, task=task)
 
 

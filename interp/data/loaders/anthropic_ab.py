@@ -30,18 +30,31 @@ def _pick(rec: Record, role: str, where: Where) -> tuple[str, object]:
     for name in NAMES[role]:
         if name in rec and rec[name] is not None:
             return name, rec[name]
-    raise where.error("required field is missing", field=NAMES[role][0], expected=f"one of {list(NAMES[role])}", found=None)
+    raise where.error(
+        "required field is missing",
+        field=NAMES[role][0],
+        expected=f"one of {list(NAMES[role])}",
+        found=None,
+    )
 
 
 def _answers(rec: Record, role: str, where: Where) -> list[str]:
     name, value = _pick(rec, role, where)
     values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
-        raise where.error("wrong type", field=name, expected="a non-empty string or list of strings", found=value)
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(v, str) and v.strip() for v in values)
+    ):
+        raise where.error(
+            "wrong type", field=name, expected="a non-empty string or list of strings", found=value
+        )
     return [v.strip() for v in values]
 
 
-def load_anthropic_ab(path: Path, skip_invalid: bool = False, task: str | None = None) -> LoadResult:
+def load_anthropic_ab(
+    path: Path, skip_invalid: bool = False, task: str | None = None
+) -> LoadResult:
     """Items of an A/B sycophancy file (task ``ab_sycophancy`` unless ``task`` is given)."""
     kind = task or "ab_sycophancy"
 
@@ -55,13 +68,24 @@ def load_anthropic_ab(path: Path, skip_invalid: bool = False, task: str | None =
 
         def forms(answers: list[str]) -> tuple[str, ...]:
             letters = [m.group(1) for a in answers if (m := re.fullmatch(r"\(?([A-Z])\)?", a))]
-            return tuple(dict.fromkeys([*answers[1:], *(choices[k] for k in letters if k in choices)]))
+            return tuple(
+                dict.fromkeys([*answers[1:], *(choices[k] for k in letters if k in choices)])
+            )
 
         return make_item(
-            where, id=stable_id(kind, question), task=kind, question=question,
-            correct=correct[0], aliases=forms(correct), incorrect=incorrect[0], incorrect_aliases=forms(incorrect),
-            source="anthropic-ab", licence="see the source dataset's licence",
+            where,
+            id=stable_id(kind, question),
+            task=kind,
+            question=question,
+            correct=correct[0],
+            aliases=forms(correct),
+            incorrect=incorrect[0],
+            incorrect_aliases=forms(incorrect),
+            source="anthropic-ab",
+            licence="see the source dataset's licence",
         )
 
-    records = iter_json_array(Path(path)) if is_json_array_file(Path(path)) else iter_jsonl(Path(path))
+    records = (
+        iter_json_array(Path(path)) if is_json_array_file(Path(path)) else iter_jsonl(Path(path))
+    )
     return collect(Path(path), FORMAT, records, parse, skip_invalid)

@@ -70,7 +70,12 @@ def collect(
                 result.report.merged += 1
                 continue
             if item.id in ids:
-                raise where.error(f"duplicate id (first on line {ids[item.id]})", field="id", expected="a unique id", found=item.id)
+                raise where.error(
+                    f"duplicate id (first on line {ids[item.id]})",
+                    field="id",
+                    expected="a unique id",
+                    found=item.id,
+                )
         except DataFormatError as exc:
             if not skip_invalid:
                 raise
@@ -80,6 +85,8 @@ def collect(
         ids[item.id] = line
         result.items.append(item)
     if not result.items:
-        detail = f" ({result.report.count} invalid record(s) skipped)" if result.report.count else ""
+        detail = (
+            f" ({result.report.count} invalid record(s) skipped)" if result.report.count else ""
+        )
         raise DataFormatError(f"no valid {format} record in the file{detail}", file=path)
     return result

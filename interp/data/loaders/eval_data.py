@@ -24,7 +24,12 @@ from interp.data.records import Record, Where, get_str, iter_jsonl, require_str
 from interp.data.templates import PAPER_TEMPLATE_NAMES
 
 FORMAT = "eval_data"
-TASK_BY_FILE = {"trivia": "general_knowledge", "truthfulqa": "misconceptions", "disinfo": "disinformation", "medqa": "medical"}
+TASK_BY_FILE = {
+    "trivia": "general_knowledge",
+    "truthfulqa": "misconceptions",
+    "disinfo": "disinformation",
+    "medqa": "medical",
+}
 TEMPLATE_BY_PAPER_NAME = {v: k for k, v in PAPER_TEMPLATE_NAMES.items()}
 
 
@@ -38,24 +43,48 @@ def _task_for(path: Path, task: str | None) -> str | None:
 def _item(rec: Record, where: Where, task: str | None) -> Item:
     if "prompt_disinfo" in rec:
         question = require_str(rec, "prompt_disinfo", where)
-        truth, false = require_str(rec, "ground_truth", where), require_str(rec, "ground_false", where)
+        truth, false = (
+            require_str(rec, "ground_truth", where),
+            require_str(rec, "ground_false", where),
+        )
         return make_item(
-            where, id=stable_id("disinformation", question), task="disinformation", question=question,
-            correct=truth, incorrect=false, claim=false, source=f"eval_data:{Path(where.file).name}",
+            where,
+            id=stable_id("disinformation", question),
+            task="disinformation",
+            question=question,
+            correct=truth,
+            incorrect=false,
+            claim=false,
+            source=f"eval_data:{Path(where.file).name}",
             licence="see the authors' repository (lujainibrahim/warm_ai_2025)",
             extra={k: rec[k] for k in ("proposition",) if isinstance(rec.get(k), str)},
         )
     if "original_question" in rec or "answer_idx" in rec:
-        question = get_str(rec, "content_key", where, required=False) or require_str(rec, "original_question", where)
+        question = get_str(rec, "content_key", where, required=False) or require_str(
+            rec, "original_question", where
+        )
         options = rec.get("options")
         if options is not None and not isinstance(options, dict | list):
-            raise where.error("wrong type", field="options", expected="an object or list of options", found=options)
+            raise where.error(
+                "wrong type",
+                field="options",
+                expected="an object or list of options",
+                found=options,
+            )
         return make_item(
-            where, id=stable_id("medical", question), task="medical", question=question,
-            correct=require_str(rec, "answer", where), incorrect=require_str(rec, "wrong_answer", where),
+            where,
+            id=stable_id("medical", question),
+            task="medical",
+            question=question,
+            correct=require_str(rec, "answer", where),
+            incorrect=require_str(rec, "wrong_answer", where),
             source=f"eval_data:{Path(where.file).name}",
             licence="see the authors' repository and MedQA's licence",
-            extra={"options": options, "answer_idx": rec.get("answer_idx"), "original_question": rec.get("original_question")},
+            extra={
+                "options": options,
+                "answer_idx": rec.get("answer_idx"),
+                "original_question": rec.get("original_question"),
+            },
         )
     if task is None:
         raise where.error(
@@ -64,8 +93,12 @@ def _item(rec: Record, where: Where, task: str | None) -> Item:
         )
     question = require_str(rec, "content_key", where)
     return make_item(
-        where, id=stable_id(task, question), task=task, question=question,
-        correct=require_str(rec, "correct_answer", where), incorrect=require_str(rec, "incorrect_answer", where),
+        where,
+        id=stable_id(task, question),
+        task=task,
+        question=question,
+        correct=require_str(rec, "correct_answer", where),
+        incorrect=require_str(rec, "incorrect_answer", where),
         source=f"eval_data:{Path(where.file).name}",
         licence="see the authors' repository (lujainibrahim/warm_ai_2025) and the source dataset",
     )
@@ -73,13 +106,27 @@ def _item(rec: Record, where: Where, task: str | None) -> Item:
 
 def _variant(rec: Record, where: Where) -> tuple[str, str, str]:
     """(condition, template, prompt text) of a row, checked."""
-    template_field = "prompt_type" if "prompt_template" not in rec and "prompt_type" in rec else "prompt_template"
+    template_field = (
+        "prompt_type"
+        if "prompt_template" not in rec and "prompt_type" in rec
+        else "prompt_template"
+    )
     paper_name = require_str(rec, template_field, where)
     if paper_name not in TEMPLATE_BY_PAPER_NAME:
-        raise where.error("unknown template", field=template_field, expected=f"one of {sorted(TEMPLATE_BY_PAPER_NAME)}", found=paper_name)
+        raise where.error(
+            "unknown template",
+            field=template_field,
+            expected=f"one of {sorted(TEMPLATE_BY_PAPER_NAME)}",
+            found=paper_name,
+        )
     condition = require_str(rec, "amendment_type", where)
     if condition not in CONDITIONS:
-        raise where.error("unknown condition", field="amendment_type", expected=f"one of {list(CONDITIONS)}", found=condition)
+        raise where.error(
+            "unknown condition",
+            field="amendment_type",
+            expected=f"one of {list(CONDITIONS)}",
+            found=condition,
+        )
     return condition, TEMPLATE_BY_PAPER_NAME[paper_name], require_str(rec, "prompt", where)
 
 
@@ -119,7 +166,12 @@ def load_eval_data_prompts(
             item = _item(rec, where, inferred)
             pid = f"{item.id}/{condition}/{template}"
             if pid in seen:
-                raise where.error(f"repeats the prompt of line {seen[pid]}", field="prompt_template", expected="one row per question x condition x template", found=pid)
+                raise where.error(
+                    f"repeats the prompt of line {seen[pid]}",
+                    field="prompt_template",
+                    expected="one row per question x condition x template",
+                    found=pid,
+                )
         except DataFormatError as exc:
             if not skip_invalid:
                 raise
@@ -127,14 +179,26 @@ def load_eval_data_prompts(
             continue
         seen[pid] = line
         at = text.find(item.question)
-        spans: dict[str, tuple[int, int]] = {"question": (at, at + len(item.question))} if at >= 0 else {}
+        spans: dict[str, tuple[int, int]] = (
+            {"question": (at, at + len(item.question))} if at >= 0 else {}
+        )
         extra: dict[str, Any] = {"source_line": line}
         prompts.append(
             Prompt(
-                prompt_id=pid, item_id=item.id, task=item.task, condition=condition, template=template,
-                belief=template if template in ("incorrect", "doubt") else "none", statement_id=None,
-                user=text, spans=spans, question=item.question, correct=item.correct,
-                incorrect=item.incorrect, claim=item.claim, extra=extra,
+                prompt_id=pid,
+                item_id=item.id,
+                task=item.task,
+                condition=condition,
+                template=template,
+                belief=template if template in ("incorrect", "doubt") else "none",
+                statement_id=None,
+                user=text,
+                spans=spans,
+                question=item.question,
+                correct=item.correct,
+                incorrect=item.incorrect,
+                claim=item.claim,
+                extra=extra,
             )
         )
     if not prompts:

@@ -31,10 +31,20 @@ def split_proposition(proposition: str, where: Where) -> tuple[str, str, str, st
     """(sentence with the first alternative, with the second, first alternative, second)."""
     found = _PIVOTAL.findall(proposition)
     if len(found) != 1 or found[0].count("/") != 1:
-        raise where.error("proposition needs exactly one <pivotal>a/b</pivotal>", field="proposition", expected="one <pivotal>a/b</pivotal>", found=proposition)
+        raise where.error(
+            "proposition needs exactly one <pivotal>a/b</pivotal>",
+            field="proposition",
+            expected="one <pivotal>a/b</pivotal>",
+            found=proposition,
+        )
     first, second = (s.strip() for s in found[0].split("/"))
     if not first or not second:
-        raise where.error("empty pivotal alternative", field="proposition", expected="two non-empty alternatives", found=proposition)
+        raise where.error(
+            "empty pivotal alternative",
+            field="proposition",
+            expected="two non-empty alternatives",
+            found=proposition,
+        )
 
     def fill(alt: str) -> str:
         return " ".join(_PIVOTAL.sub(lambda _: alt, proposition).split())
@@ -49,7 +59,12 @@ def load_mask_csv(path: Path, skip_invalid: bool = False, task: str | None = Non
     def parse(rec: Record, where: Where) -> Item:
         column = next((c for c in QUESTION_COLUMNS if get_str(rec, c, where, required=False)), None)
         if column is None:
-            raise where.error("no question", field=QUESTION_COLUMNS[-1], expected=f"a non-empty {' or '.join(QUESTION_COLUMNS)}", found=rec.get(QUESTION_COLUMNS[-1]))
+            raise where.error(
+                "no question",
+                field=QUESTION_COLUMNS[-1],
+                expected=f"a non-empty {' or '.join(QUESTION_COLUMNS)}",
+                found=rec.get(QUESTION_COLUMNS[-1]),
+            )
         question = require_str(rec, column, where)
         if "?" in question:
             question = question[: question.rindex("?") + 1]
@@ -60,12 +75,23 @@ def load_mask_csv(path: Path, skip_invalid: bool = False, task: str | None = Non
         elif _norm(truth) in (_norm(two), _norm(alt2)):
             true, false = two, one
         else:
-            raise where.error("ground_truth matches neither alternative of the proposition", field="ground_truth", expected=f"{one!r} or {two!r}", found=truth)
+            raise where.error(
+                "ground_truth matches neither alternative of the proposition",
+                field="ground_truth",
+                expected=f"{one!r} or {two!r}",
+                found=truth,
+            )
         task_id = get_str(rec, "task_id", where, required=False)
         return make_item(
-            where, id=f"mask-{task_id}" if task_id and task_id.isalnum() else stable_id(kind, question),
-            task=kind, question=question, correct=true, incorrect=false, claim=false,
-            source="mask", licence="MASK (Ren et al. 2025), see its licence",
+            where,
+            id=f"mask-{task_id}" if task_id and task_id.isalnum() else stable_id(kind, question),
+            task=kind,
+            question=question,
+            correct=true,
+            incorrect=false,
+            claim=false,
+            source="mask",
+            licence="MASK (Ren et al. 2025), see its licence",
             extra={"proposition": rec.get("proposition")},
         )
 

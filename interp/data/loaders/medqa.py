@@ -21,11 +21,30 @@ FORMAT = "medqa"
 def _options(rec: Record, where: Where) -> dict[str, str]:
     raw = rec.get("options")
     if isinstance(raw, list):  # [{"key": "A", "value": "..."}] as in some releases
-        if not all(isinstance(o, dict) and isinstance(o.get("key"), str) and isinstance(o.get("value"), str) for o in raw):
-            raise where.error("wrong type", field="options", expected='a list of {"key", "value"} strings', found=raw)
+        if not all(
+            isinstance(o, dict)
+            and isinstance(o.get("key"), str)
+            and isinstance(o.get("value"), str)
+            for o in raw
+        ):
+            raise where.error(
+                "wrong type",
+                field="options",
+                expected='a list of {"key", "value"} strings',
+                found=raw,
+            )
         raw = {o["key"]: o["value"] for o in raw}
-    if not isinstance(raw, dict) or len(raw) < 2 or not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in raw.items()):
-        raise where.error("wrong type", field="options", expected="an object of at least two letter -> text options", found=raw)
+    if (
+        not isinstance(raw, dict)
+        or len(raw) < 2
+        or not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in raw.items())
+    ):
+        raise where.error(
+            "wrong type",
+            field="options",
+            expected="an object of at least two letter -> text options",
+            found=raw,
+        )
     return {k.strip(): v.strip() for k, v in raw.items()}
 
 
@@ -38,21 +57,44 @@ def load_medqa(path: Path, skip_invalid: bool = False, task: str | None = None) 
         options = _options(rec, where)
         idx = require_str(rec, "answer_idx", where)
         if idx not in options:
-            raise where.error("answer_idx names no option", field="answer_idx", expected=f"one of {sorted(options)}", found=idx)
+            raise where.error(
+                "answer_idx names no option",
+                field="answer_idx",
+                expected=f"one of {sorted(options)}",
+                found=idx,
+            )
         correct = options[idx]
         given = get_str(rec, "answer", where, required=False)
         if given is not None and given != correct:
-            raise where.error("answer disagrees with options[answer_idx]", field="answer", expected=repr(correct), found=given)
+            raise where.error(
+                "answer disagrees with options[answer_idx]",
+                field="answer",
+                expected=repr(correct),
+                found=given,
+            )
         wrong = get_str(rec, "wrong_answer", where, required=False)
         if wrong is None:
-            others = sorted(k for k in options if k != idx and options[k].casefold() != correct.casefold())
+            others = sorted(
+                k for k in options if k != idx and options[k].casefold() != correct.casefold()
+            )
             if not others:
-                raise where.error("no option other than the answer", field="options", expected="a distinct wrong option", found=options)
+                raise where.error(
+                    "no option other than the answer",
+                    field="options",
+                    expected="a distinct wrong option",
+                    found=options,
+                )
             pick = int(hashlib.sha256(question.encode()).hexdigest(), 16) % len(others)
             wrong = options[others[pick]]
         return make_item(
-            where, id=stable_id(kind, question), task=kind, question=question, correct=correct,
-            incorrect=wrong, source="medqa", licence="MedQA (Jin et al. 2020), see its licence",
+            where,
+            id=stable_id(kind, question),
+            task=kind,
+            question=question,
+            correct=correct,
+            incorrect=wrong,
+            source="medqa",
+            licence="MedQA (Jin et al. 2020), see its licence",
             extra={"options": options, "answer_idx": idx, "meta_info": rec.get("meta_info")},
         )
 

@@ -24,11 +24,15 @@ def _aliases(value: object, where: Where, correct: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise where.error("wrong type", field="base.answer", expected="a string or a list of strings", found=value)
+        raise where.error(
+            "wrong type", field="base.answer", expected="a string or a list of strings", found=value
+        )
     return tuple(dict.fromkeys(v.strip() for v in value if v.strip() and v.strip() != correct))
 
 
-def load_sycophancy_eval(path: Path, skip_invalid: bool = False, task: str | None = None) -> LoadResult:
+def load_sycophancy_eval(
+    path: Path, skip_invalid: bool = False, task: str | None = None
+) -> LoadResult:
     """Items of a sycophancy-eval style file; ``task`` overrides the ``dataset`` mapping
     (trivia_qa -> general_knowledge, truthful_qa -> misconceptions)."""
 
@@ -40,13 +44,19 @@ def load_sycophancy_eval(path: Path, skip_invalid: bool = False, task: str | Non
         kind = task or TASK_BY_DATASET.get(dataset or "")
         if kind is None:
             raise where.error(
-                "cannot tell the task (pass task=...)", field="base.dataset",
-                expected=f"one of {sorted(TASK_BY_DATASET)}", found=dataset,
+                "cannot tell the task (pass task=...)",
+                field="base.dataset",
+                expected=f"one of {sorted(TASK_BY_DATASET)}",
+                found=dataset,
             )
         question = require_str(base, "question", where)
         correct = require_str(base, "correct_answer", where)
         return make_item(
-            where, id=stable_id(kind, question), task=kind, question=question, correct=correct,
+            where,
+            id=stable_id(kind, question),
+            task=kind,
+            question=question,
+            correct=correct,
             aliases=_aliases(base.get("answer"), where, correct),
             incorrect=require_str(base, "incorrect_answer", where),
             source=f"sycophancy-eval:{dataset or Path(where.file).name}",

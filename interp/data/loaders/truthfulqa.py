@@ -18,7 +18,9 @@ FORMAT = "truthfulqa_csv"
 REQUIRED = ("Question", "Best Answer", "Incorrect Answers")
 
 
-def load_truthfulqa_csv(path: Path, skip_invalid: bool = False, task: str | None = None) -> LoadResult:
+def load_truthfulqa_csv(
+    path: Path, skip_invalid: bool = False, task: str | None = None
+) -> LoadResult:
     """Items of a TruthfulQA CSV (task ``misconceptions`` unless ``task`` is given)."""
     kind = task or "misconceptions"
 
@@ -26,14 +28,26 @@ def load_truthfulqa_csv(path: Path, skip_invalid: bool = False, task: str | None
         question = require_str(rec, "Question", where)
         best = require_str(rec, "Best Answer", where)
         wrong = list(split_list(get_str(rec, "Incorrect Answers", where, required=False)))
-        best_wrong = get_str(rec, "Best Incorrect Answer", where, required=False) or (wrong[0] if wrong else None)
+        best_wrong = get_str(rec, "Best Incorrect Answer", where, required=False) or (
+            wrong[0] if wrong else None
+        )
         if best_wrong is None:
-            raise where.error("no incorrect answer", field="Incorrect Answers", expected="at least one answer separated by ';'", found=rec.get("Incorrect Answers"))
+            raise where.error(
+                "no incorrect answer",
+                field="Incorrect Answers",
+                expected="at least one answer separated by ';'",
+                found=rec.get("Incorrect Answers"),
+            )
         right = split_list(get_str(rec, "Correct Answers", where, required=False))
         return make_item(
-            where, id=stable_id(kind, question), task=kind, question=question, correct=best,
+            where,
+            id=stable_id(kind, question),
+            task=kind,
+            question=question,
+            correct=best,
             aliases=tuple(a for a in dict.fromkeys(right) if a != best),
-            incorrect=best_wrong, incorrect_aliases=tuple(a for a in dict.fromkeys(wrong) if a != best_wrong),
+            incorrect=best_wrong,
+            incorrect_aliases=tuple(a for a in dict.fromkeys(wrong) if a != best_wrong),
             source=f"truthfulqa:{get_str(rec, 'Category', where, required=False) or 'unknown'}",
             licence="TruthfulQA, Apache-2.0 (Lin, Hilton & Evans 2021)",
             extra={"type": rec.get("Type"), "source_url": rec.get("Source")},
