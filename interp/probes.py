@@ -137,9 +137,9 @@ def probe_layers(
 ) -> tuple[pd.DataFrame, dict[int, Tensor]]:
     """One probe per layer: a tidy table (one row per layer) and the weight vectors."""
     results = [
-        probe_layer(activations[layer], y, groups, layer=layer, **kwargs)
+        probe_layer(activations[layer], y, groups, layer=layer, **kwargs)  # type: ignore[arg-type]
         for layer in sorted(activations)
-    ]  # type: ignore[arg-type]
+    ]
     table = pd.DataFrame([{k: v for k, v in r.__dict__.items() if k != "weight"} for r in results])
     return table, {r.layer: r.weight for r in results}
 

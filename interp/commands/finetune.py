@@ -141,8 +141,11 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
     check_inputs(preset)
     t_start = time.perf_counter()
     loaded = load_model(
-        preset.model, dtype=preset.dtype, device=config.device, device_map=config.device_map
-    )  # type: ignore[arg-type]
+        preset.model,
+        dtype=preset.dtype,  # type: ignore[arg-type]
+        device=config.device,
+        device_map=config.device_map,
+    )
     split = load_split()
     convs = training_conversations(
         DataSpec.parse(preset.data),

@@ -38,9 +38,9 @@ def cache_spec(
     return CacheSpec(
         sites=tuple(sites([site_kind], range(n_layers))),
         positions=(rowset.position,),
-        dtype=dtype,
+        dtype=dtype,  # type: ignore[arg-type]
         batch_size=batch_size,
-        shard_rows=batch_size * 16,  # type: ignore[arg-type]
+        shard_rows=batch_size * 16,
     )
 
 

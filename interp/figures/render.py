@@ -36,9 +36,11 @@ from interp.figures.warmth import warmth_by_epoch
 log = logging.getLogger(__name__)
 
 Tables = Mapping[str, pd.DataFrame]
-_has_agreement: Callable[[Tables], bool] = lambda t: bool(
-    (t["error_by_task"]["measure"].astype(str) == "agrees_with_user").any()
-)
+
+
+def _has_agreement(t: Tables) -> bool:
+    return bool((t["error_by_task"]["measure"].astype(str) == "agrees_with_user").any())
+
 
 # figure id -> (tables it needs, how to draw it, when it applies beyond having the tables)
 FIGURES: dict[
