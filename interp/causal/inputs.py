@@ -77,7 +77,8 @@ def named_directions(
     folders: Sequence[str | Path], names: Sequence[str], layers: Sequence[int]
 ) -> list[Direction]:
     """The directions in ``folders`` (Direction folders or runs holding them) whose names start
-    with one of ``names`` and that have every layer in ``layers``; an error names what is missing."""
+    with one of ``names`` and that have every layer in ``layers``; an error names what is
+    missing."""
     found = find_direction_folders(folders)
     dirs = [Direction.load(f) for f in found]
     keep = [d for d in dirs if d.name.startswith(tuple(names)) and set(layers) <= set(d.layers)]

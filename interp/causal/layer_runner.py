@@ -1,11 +1,11 @@
 """Run a slice of decoder layers of an HF Llama / Mistral / Qwen2 model from a saved residual.
 
-The prefix-reuse sweep (:mod:`interp.causal.sweep`) computes the residual stream up to a layer once, then
-runs only the layers above the intervention for each setting. :class:`LayerRunner` reproduces the
-model's own forward for any slice: the same position ids (from the attention mask, as every
-backend passes them), the same rotary position embeddings, the same causal / padding mask (one
-per attention type, so Qwen2's and Mistral's sliding-window layers get theirs), the final norm and
-the unembedding. Running every layer from the embeddings equals ``backend.forward`` (tested).
+The prefix-reuse sweep (:mod:`interp.causal.sweep`) computes the residual stream up to a layer once,
+then runs only the layers above the intervention for each setting. :class:`LayerRunner` reproduces
+the model's own forward for any slice: the same position ids (from the attention mask, as every
+backend passes them), the same rotary position embeddings, the same causal / padding mask (one per
+attention type, so Qwen2's and Mistral's sliding-window layers get theirs), the final norm and the
+unembedding. Running every layer from the embeddings equals ``backend.forward`` (tested).
 
 The decoder layers are called as modules, so hooks installed by the torch backend (and LoRA
 layers injected by peft) apply to the layers the runner executes.
@@ -53,7 +53,8 @@ def inner_model(hf_model: Any) -> Any:
     inner = getattr(hf_model, "model", None)
     if inner is None or not hasattr(inner, "embed_tokens"):
         raise RunnerError(
-            f"{type(hf_model).__name__} has no .model with embed_tokens (not a Llama-layout causal LM)"
+            f"{type(hf_model).__name__} has no .model with embed_tokens (not a Llama-layout "
+            "causal LM)"
         )
     return inner
 
@@ -99,7 +100,8 @@ class LayerRunner:
     def prepare(
         self, attention_mask: Int[Tensor, "batch pos"], like: Float[Tensor, "batch pos d_model"]
     ) -> Prepared:
-        """Position ids, rotary embeddings and attention masks for a batch (``like`` gives dtype/device)."""
+        """Position ids, rotary embeddings and attention masks for a batch (``like`` gives
+        dtype/device)."""
         from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 
         position_ids = position_ids_from_mask(attention_mask)

@@ -79,7 +79,8 @@ def patch_readings(
             ids_s, mask_s, g_s = pad_batch(bs, pad, source.loaded.device)
             ids_t, mask_t, g_t = pad_batch(bt, pad, target.loaded.device)
             shared = [_shared_suffix(a, b) for a, b in zip(bs.ids, bt.ids, strict=True)]
-            # the last prompt token: targets start right after it, so it sits len(targets) from the end
+            # the last prompt token: targets start right after it, so it sits len(targets) from the
+            # end
             last_from_end = [len(t) + 1 for t in bt.targets]
             if any(s < k for s, k in zip(shared, last_from_end, strict=True)):
                 raise ValueError(
@@ -176,7 +177,8 @@ def patch_both_ways(
     seed: int,
 ) -> pd.DataFrame:
     """Patch original -> warm and warm -> original at every layer in ``layers`` (last token and
-    all shared positions): the fraction of the gap recovered, one table (:data:`PATCHING_COLUMNS`)."""
+    all shared positions): the fraction of the gap recovered, one table
+    (:data:`PATCHING_COLUMNS`)."""
     tables = []
     for src, tgt in ((original, warm), (warm, original)):
         readings = patch_readings(src, tgt, prompts, layers, batch_size=batch_size)

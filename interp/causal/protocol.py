@@ -15,8 +15,9 @@ Run on two disjoint item splits (:mod:`interp.data.split`):
    (:func:`interp.causal.removal.matched_random_directions`), each its own arm on the headline
    cells (all cells when there is none).
 4. **Damage.** Every arm's KL to its unedited model over the unedited continuation, and its
-   held-out loss increase (:mod:`interp.causal.damage`); an arm whose damage exceeds every null
-   arm's is marked damaged.
+   held-out loss increase on neutral text (:mod:`interp.causal.damage`); an arm whose held-out
+   loss increase exceeds every null arm's is marked damaged (the KL is reported, not used for
+   the mark: an edit that restores the answer has to move the answer's distribution).
 
 Tables: :func:`arm_table` (every arm x cell x measure, per task and pooled, with paired
 differences from the unedited warm model, exact McNemar p and Benjamini-Hochberg q),
@@ -64,6 +65,9 @@ HEADLINE_RULE = (
     "error exceeds the original's (pooled over tasks, point estimate > {threshold:g} pp)"
 )
 ALL_TASKS = "all"
+# what marks an arm damaged: held-out loss above every null arm's. KL over the continuation is
+# reported beside it but does not mark damage: an edit that restores the answer must move it.
+DAMAGE_MEASURES = ("heldout_loss_increase",)
 
 
 @dataclass(frozen=True)
@@ -410,7 +414,9 @@ def damage_table(
         lo, hi = float(np.nanmin(vals)), float(np.nanmax(vals))
         null_lo.append(lo)
         null_hi.append(hi)
-        damaged.append(bool("/null:" not in str(r.arm) and r.mean > hi))
+        damaged.append(
+            bool(r.measure in DAMAGE_MEASURES and "/null:" not in str(r.arm) and r.mean > hi)
+        )
     return means.assign(null_min=null_lo, null_max=null_hi, damaged=damaged)
 
 

@@ -1,11 +1,12 @@
 """Token rows and what a causal experiment reads from them: candidate log-probabilities
 (forced choice), next-token distributions (KL against an unedited run) and held-out text loss.
 
-Every experiment of :mod:`interp.causal.sweep`, :mod:`interp.causal.verdict` and :mod:`interp.causal.patching` scores
-the same kind of rows: a token sequence, a list of target tokens it must predict from position
-``start`` on, and whether the full next-token distribution at ``start`` is kept (for KL). Rows are
-left-padded into batches; logits are computed only at the gathered positions, which is what makes
-a suffix-only run cheap (the unembedding of 49k tokens costs about a third of SmolLM2's layers).
+Every experiment of :mod:`interp.causal.sweep`, :mod:`interp.causal.verdict` and
+:mod:`interp.causal.patching` scores the same kind of rows: a token sequence, a list of target
+tokens it must predict from position ``start`` on, and whether the full next-token distribution at
+``start`` is kept (for KL). Rows are left-padded into batches; logits are computed only at the
+gathered positions, which is what makes a suffix-only run cheap (the unembedding of 49k tokens costs
+about a third of SmolLM2's layers).
 """
 
 from __future__ import annotations

@@ -173,7 +173,8 @@ def verdict_sentence(
         return f"No verdict: the {condition} cell is missing."
     gap = warm["mean"] - orig["mean"]
     parts = [
-        f"On {condition} prompts the warm model errs {100 * warm['mean']:.1f}% vs the original's {100 * orig['mean']:.1f}% (gap {100 * gap:+.1f} pp)"
+        f"On {condition} prompts the warm model errs {100 * warm['mean']:.1f}% vs the original's "
+        f"{100 * orig['mean']:.1f}% (gap {100 * gap:+.1f} pp)"
     ]
     best: tuple[float, str, pd.Series] | None = None
     for name in warmth_directions:
@@ -189,13 +190,17 @@ def verdict_sentence(
         )
         retained = ""
         if w0 is not None and w1 is not None and wa is not None and w1["mean"] != w0["mean"]:
-            retained = f", keeping {100 * (wa['mean'] - w0['mean']) / (w1['mean'] - w0['mean']):.0f}% of the warmth gain"
+            retained = (
+                f", keeping {100 * (wa['mean'] - w0['mean']) / (w1['mean'] - w0['mean']):.0f}% of "
+                "the warmth gain"
+            )
         rnd = _cell(table, "warm", "ablate:random", condition, "error")
         rnd_txt = (
             f"; random ablations: {100 * rnd['diff_vs_warm']:+.1f} pp" if rnd is not None else ""
         )
         parts.append(
-            f"ablating {name} moves it to {100 * c['mean']:.1f}% ({100 * c['diff_vs_warm']:+.1f} pp "
+            f"ablating {name} moves it to {100 * c['mean']:.1f}% ({100 * c['diff_vs_warm']:+.1f} "
+            "pp "
             f"[{100 * c['diff_low']:+.1f}, {100 * c['diff_high']:+.1f}], p={c['p_value']:.2g}; "
             f"{_gap_text(closed)}{retained}{rnd_txt})"
         )

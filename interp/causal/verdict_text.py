@@ -5,8 +5,8 @@ Rules (:func:`restoration_status` decides, :func:`verdict_sentences` writes):
 - no headline cell (the derivation split shows the warm model no worse anywhere), or no gap on
   the evaluation split in a headline cell: the verdict says so with its numbers and claims
   neither restoration nor separability;
-- an arm is *damaged* when its KL or held-out loss increase exceeds every null arm's: its error
-  change is reported but never counted as restoration;
+- an arm is *damaged* when its held-out loss increase exceeds every null arm's: its error change
+  is reported but never counted as restoration (KL over the continuation is reported beside it);
 - a removal *restores* a gap cell only when it lowers the warm model's error (CI below zero,
   BH q < 0.05), beyond its matched null (paired contrast target minus null mean with CI below
   zero, and at or below the null's 5th percentile), undamaged;
