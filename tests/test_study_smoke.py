@@ -1,4 +1,5 @@
-"""The whole study on the tiny model: every step runs, writes what it promises, and reruns reuse it."""
+"""The whole study on the tiny model: every step runs, writes what it promises, and reruns reuse
+it."""
 
 from __future__ import annotations
 
@@ -91,3 +92,33 @@ def test_second_run_reuses_every_step(study):
     assert run_study(StudyConfig(preset="tiny", paper_data=paper, out=str(folder)), console) == 0
     state = json.loads((folder / STATE_FILE).read_text())["steps"]
     assert all(record["reused"] for record in state.values())
+
+
+def test_no_evaluated_item_derived_anything(study):
+    """On the default study path, every item that derives a direction, a label or the SAE is on
+    the derivation side of the split, and every item a causal step evaluates is on the other."""
+    import pandas as pd
+
+    from interp.data.split import side_of
+
+    folder, _, _ = study
+    state = json.loads((folder / STATE_FILE).read_text())["steps"]
+
+    def items(step: str, csv: str) -> set[str]:
+        return set(pd.read_csv(Path(state[step]["out"]) / csv)["item_id"].astype(str))
+
+    derived = items("08-directions", "sycophancy_labels.csv")
+    evaluated = (
+        items("12-ablate", "per_prompt.csv")
+        | items("16-sae-intervene", "per_prompt.csv")
+        | items("17-verdict", "per_prompt.csv")
+    )
+    assert derived and evaluated
+    assert derived.isdisjoint(evaluated)
+    assert {side_of(i) for i in derived} == {"derivation"}
+    assert {side_of(i) for i in evaluated} == {"evaluation"}
+    meta = json.loads((Path(state["17-verdict"]["out"]) / "meta.json").read_text())
+    assert set(meta["split"]["derivation"]["item_ids"]).isdisjoint(
+        meta["split"]["evaluation"]["item_ids"]
+    )
+    assert items("17-verdict", "per_prompt.csv") <= set(meta["split"]["evaluation"]["item_ids"])

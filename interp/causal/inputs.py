@@ -15,6 +15,7 @@ from interp.config import ConfigError
 from interp.data.build import prompt_list
 from interp.data.prompt_sets import Prompt
 from interp.directions import Direction, find_direction_folders
+from interp.errors import InputNotFoundError
 from interp.hooks.base import Backend
 from interp.steer import residual_norms
 from interp.warmth.pairs import ReplyTriple, load_split
@@ -29,22 +30,20 @@ def study_prompts(
     templates: Sequence[str] = ("no_belief", "incorrect"),
     conditions: Sequence[str] = CONDITIONS,
 ) -> tuple[list[Prompt], list[Prompt]]:
-    """Evaluation prompts (the first ``per_task`` embedded items per task) and the prompts of
-    the next ``per_task`` items (disjoint: for fallback directions), over ``conditions`` x
-    ``templates``."""
-    prompts, _ = prompt_list(
-        conditions=tuple(conditions), templates=tuple(templates), per_task=2 * per_task, seed=seed
-    )
-    first: dict[str, list[str]] = {}
-    for p in prompts:
-        ids = first.setdefault(p.task, [])
-        if p.item_id not in ids:
-            ids.append(p.item_id)
-    eval_items = {i for ids in first.values() for i in ids[:per_task]}
-    return (
-        [p for p in prompts if p.item_id in eval_items],
-        [p for p in prompts if p.item_id not in eval_items],
-    )
+    """Evaluation prompts (the first ``per_task`` items per task of the evaluation side of the
+    item split) and derivation prompts (the first ``per_task`` of the derivation side: for
+    fallback directions), over ``conditions`` x ``templates``."""
+    sides: list[list[Prompt]] = []
+    for side in ("evaluation", "derivation"):
+        prompts, _ = prompt_list(
+            side=side,  # type: ignore[arg-type]
+            conditions=tuple(conditions),
+            templates=tuple(templates),
+            per_task=per_task,
+            seed=seed,
+        )
+        sides.append(prompts)
+    return sides[0], sides[1]
 
 
 def triples_split() -> tuple[list[ReplyTriple], list[ReplyTriple]]:
@@ -88,3 +87,15 @@ def named_directions(
             + ", ".join(str(f) for f in folders)
         )
     return keep
+
+
+def check_direction_folders(option_name: str, folders: Sequence[str | Path]) -> None:
+    """Refuse, before any model loads, entries that are not Direction folders or runs of them
+    (the message names the option and the path)."""
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise InputNotFoundError(f"{option_name}: {folder} is not a folder")
+    try:
+        find_direction_folders(folders)
+    except InputNotFoundError as exc:
+        raise InputNotFoundError(f"{option_name}: {exc}") from None

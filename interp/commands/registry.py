@@ -164,6 +164,13 @@ COMMANDS: tuple[Command, ...] = (
         "interp.commands.steer:run_patch",
         "activation patching original <-> warm, per layer, last token vs all positions",
     ),
+    Command(
+        ("verdict",),
+        "interp.commands.verdict:VerdictConfig",
+        "interp.commands.verdict:run_verdict",
+        "the verdict protocol: gap first on the item split, counterfactual removal against a "
+        "variance-matched null, damage; the sentence its rules allow",
+    ),
 )
 
 

@@ -19,6 +19,7 @@ from interp.data.contexts import CONDITIONS, contexts_fingerprint, load_contexts
 from interp.data.items import ALL_TASKS, PAPER_TASKS, Item, load_embedded_items, select_items
 from interp.data.loaders import load_items
 from interp.data.prompt_sets import Prompt, build_prompts
+from interp.data.split import Side, side_of
 from interp.data.templates import TEMPLATES, VARIANT_SETS, TemplateStyle, variant_set
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def prompt_list(
     contexts: Path | None = None,
     items: Sequence[Item] | None = None,
     origin: dict[str, object] | None = None,
+    side: Side | None = None,
 ) -> tuple[list[Prompt], dict[str, object]]:
     """The prompts for items x interpersonal contexts x templates, and manifest fields that
     describe their inputs.
@@ -87,13 +89,17 @@ def prompt_list(
     this many items per task (the first ones); ``seed``: the statement assignment (the same for
     every model); ``separator``: what joins statement, preface and question; ``variants``: the
     named variant set; ``contexts``: a contexts JSON file instead of the embedded statements;
-    ``items``: items to use instead of the embedded ones (``origin`` describes them).
+    ``items``: items to use instead of the embedded ones (``origin`` describes them);
+    ``side``: only the items on this side of the derivation / evaluation split
+    (:mod:`interp.data.split`), chosen before ``per_task``.
     """
     check_choices(tasks=tasks, conditions=conditions, templates=templates, variants=variants,
                   per_task=per_task, seed=seed)  # fmt: skip
     if items is None:
         items = load_embedded_items([t for t in PAPER_TASKS if not tasks or t in tasks])
         origin = origin or {"source": "preset:embedded"}
+    if side is not None:
+        items = [i for i in items if side_of(i.id) == side]
     selected = select_items(items, tasks or None, per_task)
     if not selected:
         raise ConfigError("no items left after selecting tasks " + (", ".join(tasks) or "(all)"))
@@ -111,5 +117,6 @@ def prompt_list(
         "contexts_sha256": contexts_fingerprint(loaded_contexts),
         "style": dataclasses.asdict(style),
         "variants": [v.key for v in chosen],
+        "split": side or "none",
     }
     return prompts, extra

@@ -51,12 +51,18 @@ class DefinitionInputs:
     )
     definitions: tuple[str, ...] = option(
         (),
-        help=f"definitions to compute (none: all of {', '.join(DEFINITIONS)}; finetune needs --adapter)",
+        help=(
+            f"definitions to compute (none: all of {', '.join(DEFINITIONS)}; finetune needs "
+            "--adapter)"
+        ),
     )
     tasks: tuple[str, ...] = option((), help="item tasks (none: the paper's four)")
     per_task: int = option(
         12,
-        help="items per task for the prompt-based definitions (x 2 conditions x 3 templates prompts each)",
+        help=(
+            "items per task for the prompt-based definitions (x 2 conditions x 3 templates "
+            "prompts each)"
+        ),
     )
     persona_split: Literal["train", "held_out", "all"] = option(
         "train", help="which reply triples the persona definition reads"
@@ -130,8 +136,10 @@ class Prepared:
 
 
 def eval_prompts(inputs: DefinitionInputs) -> list[Prompt]:
-    """Unmodified and sad prompts, without and with a wrong belief, ``per_task`` items per task."""
+    """Unmodified and sad prompts, without and with a wrong belief, ``per_task`` items per task,
+    from the derivation side of the item split (the evaluation side never derives a direction)."""
     prompts, _ = prompt_list(
+        side="derivation",
         tasks=inputs.tasks or PAPER_TASKS,
         conditions=CONDITIONS,
         templates=TEMPLATES,
@@ -150,7 +158,8 @@ def persona_triples(split: str) -> tuple[ReplyTriple, ...]:
 def prepare(
     inputs: DefinitionInputs, source: ModelSource, need_labels: bool | None = None
 ) -> Prepared:
-    """Build the row sets and contrasts of the chosen definitions (labels through the base model)."""
+    """Build the row sets and contrasts of the chosen definitions (labels through the base
+    model)."""
     chosen = inputs.chosen
     prompts = eval_prompts(inputs)
     triples = persona_triples(inputs.persona_split)

@@ -65,8 +65,17 @@ def result_tables(tables: dict[str, Path]) -> dict[str, ResultTable]:
 
 
 def verdict_text(tables: dict[str, Path]) -> list[str]:
-    """The verdict sentences: the verdict step's verdict.md when present, else built from
-    verdict.csv."""
+    """The verdict sentences: the verdict protocol's verdict.md when it ran, else the ablation
+    step's verdict.md, else built from verdict.csv."""
+    if "verdict_gap" in tables:
+        md = tables["verdict_gap"].parent / "verdict.md"
+        lines = [
+            ln.strip()
+            for ln in md.read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")
+        ]
+        if lines:
+            return lines
     if "verdict" not in tables:
         return ["No verdict: the ablation step has not run, so there is no causal result yet."]
     md = tables["verdict"].parent / "verdict.md"

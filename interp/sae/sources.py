@@ -18,8 +18,9 @@ from interp.warmth.pairs import TONES, ReplyTriple, load_triples
 
 
 def study_prompts(per_task: int | None, seed: int = 0) -> list[Prompt]:
-    """Every condition x template of the embedded items (at most ``per_task`` items per task)."""
-    prompts, _ = prompt_list(per_task=per_task, seed=seed)
+    """Every condition x template of the derivation-side embedded items (at most ``per_task``
+    items per task): the SAE is trained where directions are derived, never on evaluated items."""
+    prompts, _ = prompt_list(side="derivation", per_task=per_task, seed=seed)
     return prompts
 
 

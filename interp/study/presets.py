@@ -43,6 +43,11 @@ class StudySize:
     verdict_per_task: int = 6
     patch_layers: tuple[int, ...] = ()
     sweep_directions: tuple[str, ...] = ("finetune", "persona", "sycophancy")
+    # the verdict protocol (step 17): items per task on each side of the split, its null
+    protocol_derivation_per_task: int = 12
+    protocol_evaluation_per_task: int = 38
+    protocol_random: int = 20
+    protocol_targets: tuple[str, ...] = ("finetune", "persona")
 
 
 def size_of(preset: PresetName) -> StudySize:
@@ -71,6 +76,8 @@ def size_of(preset: PresetName) -> StudySize:
             n_requests=2,
             sae_preset="tiny",
             verdict_per_task=2,
+            protocol_derivation_per_task=3,
+            protocol_evaluation_per_task=3,
         )
     raise ValueError(f"preset {preset!r} has no runnable steps here; use --dry-run")
 
@@ -191,9 +198,9 @@ def study_steps(preset: PresetName, paper_data: str | None = None) -> list[Step]
     return steps
 
 
-def _warm_adapter(resolve: Resolver) -> str:
-    """The warm run's final checkpoint folder (the run name before it has run, in plans)."""
-    run = resolve("01-finetune-warm")
+def _warm_adapter(resolve: Resolver, step: str = "01-finetune-warm") -> str:
+    """A fine-tune run's final checkpoint folder (the run name before it has run, in plans)."""
+    run = resolve(step)
     return str(adapter_folder(run.name)) if run.exists() else run.name
 
 
@@ -272,6 +279,20 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
             adapter=_warm_adapter(resolve),
             per_task=size.causal_per_task,
             n_warmth=size.n_requests,
+            n_boot=size.n_boot,
+        )
+
+    def verdict(resolve: Resolver):  # type: ignore[no-untyped-def]
+        return config_class(("verdict",))(
+            model=size.model,
+            warm=_warm_adapter(resolve),
+            cold=_warm_adapter(resolve, "02-finetune-cold"),
+            directions=(str(resolve("08-directions")),),
+            targets=size.protocol_targets,
+            per_task_derivation=size.protocol_derivation_per_task,
+            per_task_evaluation=size.protocol_evaluation_per_task,
+            n_random=size.protocol_random,
+            n_requests=size.n_requests,
             n_boot=size.n_boot,
         )
 
@@ -355,6 +376,20 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
             ("sae_interventions.csv",),
             figures=("sae_interventions",),
             needs=(*warm, "15-sae-decompose"),
+        ),
+        Step(
+            "17-verdict",
+            "The verdict protocol: gap first, counterfactual removal against a matched null",
+            ("verdict",),
+            verdict,
+            (
+                "verdict_gap.csv",
+                "verdict_arms.csv",
+                "verdict_null.csv",
+                "verdict_damage.csv",
+                "verdict.md",
+            ),
+            needs=(*warm, "02-finetune-cold", "08-directions"),
         ),
     ]
 

@@ -1,0 +1,216 @@
+"""``interp verdict``: the verdict protocol (:mod:`interp.causal.protocol`) on the item split.
+
+Reads the derivation split for the headline rule and the original model's mean projections,
+the evaluation split for everything it reports. Writes ``verdict_gap.csv``, ``verdict_arms.csv``,
+``verdict_null.csv``, ``verdict_damage.csv``, the per-prompt and warmth rows, ``null_match.json``
+and ``verdict.md`` (the sentence the rules allow), with both splits' item ids in meta.json.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from interp.artifacts import is_complete, result_folder, write_json_atomic, writing_result
+from interp.causal.arms import Arm
+from interp.causal.damage import DamageUnits, continuation_units, text_units
+from interp.causal.inputs import (
+    check_direction_folders,
+    named_directions,
+    triples_split,
+    warmth_scorer,
+)
+from interp.causal.pair import load_pair
+from interp.causal.protocol import Models, ProtocolSettings, run_protocol
+from interp.causal.verdict_text import verdict_sentences
+from interp.config import ConfigError, option
+from interp.data.build import prompt_list
+from interp.data.prompt_sets import Prompt
+from interp.data.split import split_record
+from interp.evaluate import conversation
+from interp.hooks import get_backend
+from interp.models import EMBEDDED, ModelLoadError, adapter_folder, load_model
+
+log = logging.getLogger(__name__)
+
+OUTPUTS = (
+    "verdict_gap.csv",
+    "verdict_arms.csv",
+    "verdict_null.csv",
+    "verdict_damage.csv",
+    "verdict.md",
+)
+
+
+@dataclass(frozen=True)
+class VerdictConfig:
+    """The verdict protocol: is the warm model worse (gap first, headline cells fixed on the
+    derivation split), and does removing a direction close the gap beyond variance-matched random
+    directions, without damage?"""
+
+    model: str = option(EMBEDDED, help="base (original) model", flag="-m")
+    warm: str = option("embedded-warm", help="warm LoRA adapter folder or fine-tuning run name")
+    cold: str | None = option(
+        "embedded-cold", help="cold adapter or run name (none or missing: no cold contrast)"
+    )
+    directions: tuple[str, ...] = option(
+        (), help="Direction folders or an `interp directions` run (required)"
+    )
+    targets: tuple[str, ...] = option(
+        ("finetune", "persona"), help="names (prefixes) of the directions to remove"
+    )
+    layers: tuple[int, ...] = option((), help="layers to remove them at (none: every layer)")
+    per_task_derivation: int = option(
+        12, help="derivation-split items per task (headline rule, mean projections)"
+    )
+    per_task_evaluation: int = option(38, help="evaluation-split items per task (0: all of them)")
+    n_random: int = option(20, help="variance-matched random directions per target (>= 20)")
+    n_requests: int = option(8, help="held-out requests whose greedy replies measure warmth")
+    max_new_tokens: int = option(32, help="tokens per warmth reply")
+    n_damage_prompts: int = option(16, help="evaluation prompts whose continuation KL is measured")
+    damage_tokens: int = option(16, help="tokens of the unedited continuation scored for KL")
+    n_heldout: int = option(16, help="held-out neutral replies whose loss measures damage")
+    headline_threshold_pp: float = option(
+        0.0, help="a cell carries the headline when its derivation gap exceeds this (pp)"
+    )
+    batch_size: int = option(16, help="prompts per forward batch")
+    seed: int = option(0, help="seed of statements, random directions and bootstraps")
+    n_boot: int = option(1000, help="bootstrap resamples")
+    out: str | None = option(
+        None, help="output folder (default: <artifacts>/verdict-protocol/<hash>)"
+    )
+
+    def __post_init__(self) -> None:
+        if self.n_random < 20:
+            raise ConfigError(
+                f"n_random must be >= 20 (a null distribution), found {self.n_random}"
+            )
+        if self.per_task_derivation < 2 or self.per_task_evaluation < 0:
+            raise ConfigError("per_task_derivation must be >= 2 and per_task_evaluation >= 0")
+        if not self.targets:
+            raise ConfigError("targets: name at least one direction to remove")
+
+
+def split_prompts(
+    per_task_derivation: int, per_task_evaluation: int, seed: int
+) -> tuple[list[Prompt], list[Prompt]]:
+    """Neutral and sad prompts, without and with a wrong belief, for the first items per task
+    of each side of the split (``per_task_evaluation=0``: the whole evaluation side)."""
+    sides: list[list[Prompt]] = []
+    for side, n in (("derivation", per_task_derivation), ("evaluation", per_task_evaluation)):
+        prompts, _ = prompt_list(
+            side=side,  # type: ignore[arg-type]
+            per_task=n or None,
+            conditions=("unmodified", "emotion:sad"),
+            templates=("no_belief", "incorrect"),
+            seed=seed,
+        )
+        sides.append(prompts)
+    return sides[0], sides[1]
+
+
+def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
+    """Run the protocol and write its tables and sentence."""
+    console = console or Console()
+    out = result_folder("verdict-protocol", config)
+    if is_complete(out, OUTPUTS):
+        console.print(f"results exist in {out}; reusing them")
+        console.print((out / "verdict.md").read_text())
+        return 0
+    if not config.directions:
+        raise ConfigError("directions: name the Direction folders (or an `interp directions` run)")
+    check_direction_folders("directions", config.directions)
+    derivation, evaluation = split_prompts(
+        config.per_task_derivation, config.per_task_evaluation, config.seed
+    )
+    pair = load_pair(config.model, config.warm)
+    layers = tuple(config.layers) or tuple(range(pair.original.n_layers))
+    targets = named_directions(config.directions, config.targets, layers)
+    cold_arm = None
+    if config.cold:
+        try:
+            cold = load_model(config.model, adapter=adapter_folder(config.cold))
+            cold_arm = Arm("cold", "none", get_backend(cold, "torch"))
+        except ModelLoadError as exc:
+            log.warning("no cold model (%s): the verdict reports no cold contrast", exc)
+    models = Models(
+        Arm("original", "none", pair.backend("original")),
+        Arm("warm", "none", pair.backend("warm"), pair.warm_system),
+        cold_arm,
+    )
+    _, held = triples_split()
+    requests = [(t.id, t.request) for t in held[: config.n_requests]]
+    texts = [(t.id, t.request, t.neutral) for t in held[: config.n_heldout]]
+    units: dict[str, tuple[DamageUnits, DamageUnits]] = {}
+    for name, arm in (("original", models.original), ("warm", models.warm)):
+        convs = [
+            (p.prompt_id, conversation(p, arm.system))
+            for p in evaluation[: config.n_damage_prompts]
+        ]
+        units[name] = (
+            continuation_units(arm.backend, convs, max_new_tokens=config.damage_tokens),
+            text_units(arm.backend.loaded.tokenizer, texts),
+        )
+    settings = ProtocolSettings(
+        n_random=config.n_random,
+        n_boot=config.n_boot,
+        seed=config.seed,
+        headline_threshold_pp=config.headline_threshold_pp,
+        batch_size=config.batch_size,
+        max_new_tokens=config.max_new_tokens,
+    )
+    result = run_protocol(
+        models,
+        targets,
+        layers,
+        derivation,
+        evaluation,
+        requests,
+        warmth_scorer(),
+        units,
+        settings,
+        progress=console.print,
+    )
+    text = verdict_sentences(
+        result.gap,
+        result.headline,
+        result.gap_cells,
+        result.arms,
+        result.null,
+        result.damage,
+        [d.name for d in targets],
+        config.headline_threshold_pp,
+    )
+    md = (
+        f"# Verdict\n\n{text}\n\nWarm model: {pair.warm_source}. Targets: "
+        f"{', '.join(d.name for d in targets)} at layers {layers[0]}-{layers[-1]}. Derivation split: "
+        f"{len({p.item_id for p in derivation})} items; evaluation split: "
+        f"{len({p.item_id for p in evaluation})} items; {config.n_random} variance-matched random "
+        "directions per target.\n"
+    )
+    with writing_result(
+        out,
+        stage="verdict-protocol",
+        config=config,
+        warm=pair.warm_source,
+        cold=config.cold if cold_arm else None,
+        headline=result.headline,
+        gap_cells=result.gap_cells,
+        split={
+            "derivation": split_record("derivation", [p.item_id for p in derivation]),
+            "evaluation": split_record("evaluation", [p.item_id for p in evaluation]),
+        },
+        **pair.original.provenance(),
+    ) as tmp:
+        result.gap.to_csv(tmp / "verdict_gap.csv", index=False)
+        result.arms.to_csv(tmp / "verdict_arms.csv", index=False)
+        result.null.to_csv(tmp / "verdict_null.csv", index=False)
+        result.damage.to_csv(tmp / "verdict_damage.csv", index=False)
+        result.per_prompt.to_csv(tmp / "per_prompt.csv", index=False)
+        result.warmth.to_csv(tmp / "warmth.csv", index=False)
+        write_json_atomic(tmp / "null_match.json", result.null_match)
+        (tmp / "verdict.md").write_text(md)
+    console.print(md)
+    return 0
