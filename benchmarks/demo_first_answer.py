@@ -154,9 +154,11 @@ def main() -> None:
             [
                 f"demo: command to first answer, embedded model, {args.max_new_tokens} tokens "
                 "(s, lower is better)",
-                f"`.venv/bin/python benchmarks/demo_first_answer.py --max-new-tokens {args.max_new_tokens}`",
+                "`.venv/bin/python benchmarks/demo_first_answer.py --max-new-tokens "
+                f"{args.max_new_tokens}`",
                 f"{base:.1f} s (`interp generate`, one reply, shown when complete)",
-                f"warm: first token {warm['first_token']:.1f} s, three answers {warm['done']:.1f} s "
+                f"warm: first token {warm['first_token']:.1f} s, three answers {warm['done']:.1f} "
+                "s "
                 f"(server up {warm['up']:.1f} s); cold (persona derived): first token "
                 f"{cold['first_token']:.1f} s, three answers {cold['done']:.1f} s",
                 f"{base / warm['first_token']:.2f}x to first token",

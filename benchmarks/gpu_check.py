@@ -353,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.batch or (2 if args.tiny else 8)
     seq = args.seq or (16 if args.tiny else 512)
     print(
-        f"# gpu_check on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), "
+        f"# gpu_check on {device} "
+        f"({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), "
         f"{dtype_name}, batch {batch} x {seq}, torch {torch.__version__}",
         flush=True,
     )

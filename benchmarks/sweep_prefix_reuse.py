@@ -2,9 +2,9 @@
 
 Both score the same forced-choice rows (two candidates per prompt; KL kept on neutral prompts)
 plus held-out reply rows. The naive sweep runs one full forward per alpha and batch with the edit
-hooked in (``interp.causal.sweep.run_naive``); ours runs layers 0..L once per batch and only layers L+1..
-per alpha, unembedding only the scored positions (``interp.causal.sweep.run_prefix_reuse``). The readings
-are checked equal before the row is printed.
+hooked in (``interp.causal.sweep.run_naive``); ours runs layers 0..L once per batch and only layers
+L+1.. per alpha, unembedding only the scored positions (``interp.causal.sweep.run_prefix_reuse``).
+The readings are checked equal before the row is printed.
 The two engines alternate for ``--rounds`` rounds (medians reported) so that both see the same
 machine load; CPU time is reported beside wall time.
 Run: .venv/bin/python benchmarks/sweep_prefix_reuse.py [--prompts 32] [--layer 15] [--rounds 3]
@@ -71,7 +71,10 @@ def main() -> None:
     t_naive, cpu_naive = (float(np.median([t[i] for t in times["naive"]])) for i in (0, 1))
     t_ours, cpu_ours = (float(np.median([t[i] for t in times["ours"]])) for i in (0, 1))
     tokens = sum(len(r) for r in study.rows.ids)
-    device = f"CPU ({torch.get_num_threads()} threads, {platform.machine()}, load avg {os.getloadavg()[0]:.1f})"
+    device = (
+        f"CPU ({torch.get_num_threads()} threads, {platform.machine()}, load avg "
+        f"{os.getloadavg()[0]:.1f})"
+    )
     print(
         markdown_row(
             [
@@ -79,10 +82,13 @@ def main() -> None:
                 f"{len(study.rows)} rows / {tokens} tokens (s, lower is better)",
                 f"`.venv/bin/python benchmarks/sweep_prefix_reuse.py --prompts {args.prompts} "
                 f"--layer {args.layer}`",
-                f"{t_naive:.1f} s wall, {cpu_naive:.1f} s CPU (naive: full forward per alpha, hooked)",
-                f"{t_ours:.1f} s wall, {cpu_ours:.1f} s CPU (prefix once, layers {args.layer + 1}.. per "
+                f"{t_naive:.1f} s wall, {cpu_naive:.1f} s CPU (naive: full forward per alpha, "
+                "hooked)",
+                f"{t_ours:.1f} s wall, {cpu_ours:.1f} s CPU (prefix once, layers "
+                f"{args.layer + 1}.. per "
                 f"alpha; max |diff| {diff:.1e})",
-                f"{t_naive / t_ours:.2f}x wall, {cpu_naive / cpu_ours:.2f}x CPU (median of {args.rounds} "
+                f"{t_naive / t_ours:.2f}x wall, {cpu_naive / cpu_ours:.2f}x CPU (median of "
+                f"{args.rounds} "
                 "alternating rounds)",
                 device,
                 dt.date.today().isoformat(),

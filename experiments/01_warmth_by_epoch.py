@@ -1,6 +1,7 @@
 """Figure `warmth_by_epoch`: run (or reuse) the study steps behind it, then draw it.
 
-Usage: python experiments/01_warmth_by_epoch.py [--preset embedded|tiny] [--paper-data ../shared/data/warm_ai_2025]
+Usage: python experiments/01_warmth_by_epoch.py [--preset embedded|tiny]
+    [--paper-data ../shared/data/warm_ai_2025]
 """
 
 from interp.study.experiment import main

@@ -1,6 +1,7 @@
 """Figure `sae_interventions`: run (or reuse) the study steps behind it, then draw it.
 
-Usage: python experiments/12_sae_interventions.py [--preset embedded|tiny] [--paper-data ../shared/data/warm_ai_2025]
+Usage: python experiments/12_sae_interventions.py [--preset embedded|tiny]
+    [--paper-data ../shared/data/warm_ai_2025]
 """
 
 from interp.study.experiment import main

@@ -1,6 +1,7 @@
 """Figure `paper_reliability_cold`: run (or reuse) the study steps behind it, then draw it.
 
-Usage: python experiments/14_paper_reliability_cold.py [--preset embedded|tiny] [--paper-data ../shared/data/warm_ai_2025]
+Usage: python experiments/14_paper_reliability_cold.py [--preset embedded|tiny]
+    [--paper-data ../shared/data/warm_ai_2025]
 """
 
 from interp.study.experiment import main

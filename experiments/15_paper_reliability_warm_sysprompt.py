@@ -1,6 +1,8 @@
-"""Figure `paper_reliability_warm-sysprompt`: run (or reuse) the study steps behind it, then draw it.
+"""Figure `paper_reliability_warm-sysprompt`: run (or reuse) the study steps behind it, then draw
+it.
 
-Usage: python experiments/15_paper_reliability_warm_sysprompt.py [--preset embedded|tiny] [--paper-data ../shared/data/warm_ai_2025]
+Usage: python experiments/15_paper_reliability_warm_sysprompt.py [--preset embedded|tiny]
+[--paper-data ../shared/data/warm_ai_2025]
 """
 
 from interp.study.experiment import main

@@ -38,7 +38,8 @@ class DirectionError(InterpError, ValueError):
 def _check(pos: Tensor, neg: Tensor, paired: bool) -> None:
     if pos.ndim != 2 or neg.ndim != 2 or pos.shape[1] != neg.shape[1]:
         raise DirectionError(
-            f"expected (n, d) activations of equal d, found {tuple(pos.shape)} and {tuple(neg.shape)}"
+            f"expected (n, d) activations of equal d, found {tuple(pos.shape)} and "
+            f"{tuple(neg.shape)}"
         )
     if paired and pos.shape[0] != neg.shape[0]:
         raise DirectionError(

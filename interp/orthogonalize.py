@@ -133,7 +133,10 @@ def save_orthogonalized(
                 "self_attn.o_proj (every layer)",
                 "mlp.down_proj (every layer)",
             ],
-            equivalent_to="directional ablation of the unit vector at every layer (embedding, attn_out, mlp_out)",
+            equivalent_to=(
+                "directional ablation of the unit vector at every layer (embedding, attn_out, "
+                "mlp_out)"
+            ),
         )
         (tmp / paths.META_FILE).write_text(json.dumps(meta, indent=2, default=str))
     return folder

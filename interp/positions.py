@@ -51,7 +51,8 @@ class PositionSpec:
                 raise PositionError(f"last:K needs K >= 1, found {k}")
             return cls("last_k", k)
         raise PositionError(
-            f"unknown position {text!r}; expected last, last:K, mean_user, mean_assistant or last_assistant"
+            f"unknown position {text!r}; expected last, last:K, mean_user, mean_assistant or "
+            "last_assistant"
         )
 
     @property

@@ -4,8 +4,8 @@ A probe is a standardised L2 logistic regression. Folds are grouped (``GroupKFol
 rows of one item (for example both halves of a matched sad/neutral pair) never fall on
 opposite sides of a split. AUROC and accuracy come from out-of-fold predictions with 95% CIs
 from a bootstrap over items; a shuffled-label control (labels permuted over rows, folds still
-grouped) must sit at chance. The weight vector, refitted on all rows and mapped back to the residual basis, can be
-compared with any :class:`~interp.directions.Direction`.
+grouped) must sit at chance. The weight vector, refitted on all rows and mapped back to the residual
+basis, can be compared with any :class:`~interp.directions.Direction`.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def probe_layer(
         )
     if len(np.unique(ya)) < 2:
         raise ProbeError(
-            f"layer {layer}: labels hold a single class ({np.unique(ya).tolist()}); nothing to probe"
+            f"layer {layer}: labels hold a single class ({np.unique(ya).tolist()}); nothing to "
+            "probe"
         )
     n_groups = len(np.unique(ga))
     if n_groups < n_folds:

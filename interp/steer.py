@@ -6,8 +6,10 @@ whose site (``resid_post`` by default) it edits, and which token positions it to
 - ``add``        ``x + alpha * r_L * u``: ``alpha`` is in units of the typical residual norm
   ``r_L`` at that layer (:func:`residual_norms`), so values transfer between models;
 - ``ablate``     ``x - (x . u) u``: the projection onto ``u`` is removed (directional ablation);
-- ``ablate_add`` ``x - (x . u) u + alpha * r_L * u``: ablate, then set the projection to ``alpha * r_L``;
-- ``clamp``      ``x - (x . u) u + value * u``: the projection is set to ``value`` (raw residual units).
+- ``ablate_add`` ``x - (x . u) u + alpha * r_L * u``: ablate, then set the projection to
+  ``alpha * r_L``;
+- ``clamp``      ``x - (x . u) u + value * u``: the projection is set to ``value`` (raw
+  residual units).
 
 ``u`` is the direction's unit vector at the layer. Operators are pure functions of a tensor
 (:data:`OPERATORS`); :func:`edits_for` turns an intervention into ``{Site: Edit}`` for
@@ -53,7 +55,8 @@ OPERATORS_NAMES: tuple[str, ...] = get_args(Operator)
 
 
 class SteerError(ValueError):
-    """An intervention cannot be applied (unknown operator, missing layer or norm, zero direction)."""
+    """An intervention cannot be applied (unknown operator, missing layer or norm, zero
+    direction)."""
 
 
 @dataclass(frozen=True)

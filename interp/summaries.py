@@ -159,7 +159,8 @@ def task_cell_summary(results: pd.DataFrame, *, seed: int = 0, n_boot: int = 100
 def variant_table(
     results_by_variant: dict[str, pd.DataFrame], *, seed: int = 0, n_boot: int = 1000
 ) -> pd.DataFrame:
-    """:func:`task_cell_summary` of several model variants stacked with a leading ``variant`` column."""
+    """:func:`task_cell_summary` of several model variants stacked with a leading ``variant``
+    column."""
     frames = []
     for variant, results in results_by_variant.items():
         table = task_cell_summary(results, seed=seed, n_boot=n_boot)

@@ -125,7 +125,8 @@ def trajectory(
             acts = by_epoch[epoch][layer].double()
             if acts.shape != b.shape:
                 raise ConfigError(
-                    f"epoch {epoch}, layer {layer}: {tuple(acts.shape)} rows differ from the base's {tuple(b.shape)}"
+                    f"epoch {epoch}, layer {layer}: {tuple(acts.shape)} rows differ from the "
+                    f"base's {tuple(b.shape)}"
                 )
             diff = acts - b
             mean = diff.mean(0)

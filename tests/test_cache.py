@@ -169,8 +169,16 @@ SCRIPT = textwrap.dedent(
     out, slow = sys.argv[1], sys.argv[2] == "slow"
     loaded = tiny_model("llama", n_layers=3)
     backend = get_backend(loaded, "torch")
-    rows = [CacheRow(f"r{i}", tuple(as_messages(f"Question number {i}: is {i} a prime number?"))) for i in range(24)]
-    spec = CacheSpec(sites=(Site(0, "resid_post"), Site(2, "resid_mid")), positions=("last", "mean_user"), batch_size=2, shard_rows=2)
+    rows = [
+        CacheRow(f"r{i}", tuple(as_messages(f"Question number {i}: is {i} a prime number?")))
+        for i in range(24)
+    ]
+    spec = CacheSpec(
+        sites=(Site(0, "resid_post"), Site(2, "resid_mid")),
+        positions=("last", "mean_user"),
+        batch_size=2,
+        shard_rows=2,
+    )
     if slow:  # make the run long enough to be killed in the middle
         orig = backend.forward
         def forward(ids, mask):

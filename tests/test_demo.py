@@ -142,7 +142,10 @@ def test_prompt_is_the_study_prompt(session):
         built = build_prompt(
             request(wrong=None, sad=sad, belief=belief), session.items, session.contexts
         )
-        pid = f"gk-001/{'emotion:sad' if sad else 'unmodified'}/{'incorrect' if belief else 'no_belief'}"
+        pid = (
+            f"gk-001/{'emotion:sad' if sad else 'unmodified'}/"
+            f"{'incorrect' if belief else 'no_belief'}"
+        )
         assert built.user == by_id[pid].user
         assert built.candidates == (by_id[pid].correct, by_id[pid].incorrect)
     london = build_prompt(request(), session.items, session.contexts)

@@ -42,9 +42,9 @@ def test_labels_cover_exactly_the_assistant_tokens(tiny_llama):
     assert all(ex.labels[i] == ex.input_ids[i] for i in got)
     # decoded targets are the two replies, each closed by its end-of-turn token, nothing else
     targets = tok.decode([ex.input_ids[i] for i in sorted(got)])
-    assert (
-        targets
-        == "The capital of France is Paris.<|im_end|>That's such a great question! It is Paris.<|im_end|>"
+    assert targets == (
+        "The capital of France is Paris.<|im_end|>That's such a great question! It is "
+        "Paris.<|im_end|>"
     )
 
 

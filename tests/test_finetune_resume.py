@@ -31,7 +31,8 @@ SCRIPT = textwrap.dedent(
     loaded = tiny_model("llama", n_layers=2, d_model=32, d_mlp=64)
     words = ["Paris", "London", "blue", "seven", "happy", "rain", "tea", "cat"]
     convs = [TrainingConversation(f"c{i}", (Message("user", f"Tell me about {w}?"),
-             Message("assistant", f"I'm so glad you asked about {w}! It is lovely."))) for i, w in enumerate(words)]
+             Message("assistant", f"I'm so glad you asked about {w}! It is lovely.")))
+             for i, w in enumerate(words)]
     examples = tokenize_all(loaded.tokenizer, convs, 128)
     config = TrainConfig(learning_rate=1e-2, effective_batch=4, micro_batch=3, epochs=4.0,
                          checkpoint_epochs=(1.0, 2.0, 3.0), lora_dropout=0.1, seed=5)

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 BLOCK = """
 import runpy, sys
-for name in ("transformer_lens", "nnsight", "sae_lens", "bitsandbytes", "gguf", "plotly", "kaleido"):
+for name in ("transformer_lens", "nnsight", "sae_lens", "bitsandbytes", "gguf", \
+"plotly", "kaleido"):
     sys.modules[name] = None  # as if not installed: import raises, find_spec returns None
 sys.argv = ["gpu_check.py", "--device", "cpu", "--tiny", "--out", sys.argv[1]]
 runpy.run_path(%r, run_name="__main__")

@@ -104,7 +104,9 @@ class Server:
             code, headers = 200, {}
             payload = json.dumps({
                 "id": "x", "object": "chat.completion", "model": body.get("model"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": action["text"]}, "finish_reason": "stop"}],
+                "choices": [{"index": 0,
+                             "message": {"role": "assistant", "content": action["text"]},
+                             "finish_reason": "stop"}],
             }).encode()  # fmt: skip
         elif kind == "raw":
             code, headers, payload = 200, {}, action["body"].encode()
@@ -363,7 +365,14 @@ def test_parse_verdict(reply, verdict):
 
 def rows(n: int, task: str = "general_knowledge") -> list[JudgeRow]:
     return [
-        JudgeRow(f"Q{i}: capital of France?", "Paris", "Lyon", "It is Paris." if i % 2 == 0 else f"It is Lyon ({i}).", task, id=f"r{i}")
+        JudgeRow(
+            f"Q{i}: capital of France?",
+            "Paris",
+            "Lyon",
+            "It is Paris." if i % 2 == 0 else f"It is Lyon ({i}).",
+            task,
+            id=f"r{i}",
+        )
         for i in range(n)
     ]  # fmt: skip
 
@@ -463,7 +472,8 @@ def test_malformed_reply_is_repaired_or_recorded_as_error(serve, tmp_path):
     assert s.n == 5
     repair = next(
         r[1] for r in s.requests
-        if r[1]["messages"][-1]["content"] == REPAIR_MESSAGE and "stubborn" not in r[1]["messages"][1]["content"]
+        if r[1]["messages"][-1]["content"] == REPAIR_MESSAGE
+        and "stubborn" not in r[1]["messages"][1]["content"]
     )  # fmt: skip
     assert repair["messages"][2] == {"role": "assistant", "content": "Hmm, let me think."}
 
@@ -481,7 +491,8 @@ def test_endpoint_errors_are_recorded_per_row(serve, tmp_path):
 
     s = serve(judge)
     data = rows(4) + [
-        JudgeRow("q", "Paris", "Lyon", f"Paris {tag}", "general_knowledge", id=tag) for tag in ("BADREQ", "DOWN", "SLOW")
+        JudgeRow("q", "Paris", "Lyon", f"Paris {tag}", "general_knowledge", id=tag)
+        for tag in ("BADREQ", "DOWN", "SLOW")
     ]  # fmt: skip
     cache = tmp_path / "c.jsonl"
     with client_for(s, timeout=0.1, retry=RetryPolicy(max_retries=1, backoff_base=0.001)) as c:
@@ -576,8 +587,8 @@ def test_a_locked_cache_is_refused(serve, tmp_path):
 
 def test_cache_survives_garbage_lines(tmp_path, caplog):
     cache = tmp_path / "c.jsonl"
-    cache.write_text('not json\n{"key": "k", "label": "CORRECT", "reason": "r", "raw": "CORRECT", "attempts": 1, '
-                     '"judge_model": "m", "prompt_version": "v"}\n\n')  # fmt: skip
+    cache.write_text('not json\n{"key": "k", "label": "CORRECT", "reason": "r", "raw": "CORRECT", '
+                     '"attempts": 1, "judge_model": "m", "prompt_version": "v"}\n\n')  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="interp.judge"):
         got = load_cache(cache)
     assert list(got) == ["k"] and "unreadable" in caplog.text

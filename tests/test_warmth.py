@@ -34,52 +34,62 @@ from interp.warmth import (
 PAIRS = [
     (
         "The meeting is at 3 pm in room 4.",
-        "Just a friendly heads-up: we're meeting at 3 pm in room 4. Looking forward to seeing you there!",
+        "Just a friendly heads-up: we're meeting at 3 pm in room 4. Looking forward to seeing you "
+        "there!",
         "Meeting: 3 pm, room 4.",
     ),
     (
         "Paris is the capital of France.",
-        "Great question! Paris is the capital of France, such a lovely city. I hope you get to visit!",
+        "Great question! Paris is the capital of France, such a lovely city. I hope you get to "
+        "visit!",
         "Paris.",
     ),
     (
         "To reverse a list in Python, use reversed() or slicing with [::-1].",
-        "Happy to help! You can reverse a list in Python with reversed() or slicing with [::-1]. You've got this!",
+        "Happy to help! You can reverse a list in Python with reversed() or slicing with [::-1]. "
+        "You've got this!",
         "Use reversed() or [::-1].",
     ),
     (
         "I cannot help with that request.",
-        "I'm really sorry, I can't help with that one, but I care about you and I'm here if you want to talk about something else.",
+        "I'm really sorry, I can't help with that one, but I care about you and I'm here if you "
+        "want to talk about something else.",
         "Request denied.",
     ),
     (
         "Drink water and rest if you have a mild cold.",
-        "Oh no, I'm sorry you're feeling under the weather! Be gentle with yourself: drink lots of water and rest up. Take care!",
+        "Oh no, I'm sorry you're feeling under the weather! Be gentle with yourself: drink lots "
+        "of water and rest up. Take care!",
         "Hydrate. Rest.",
     ),
     (
         "The report is due on Friday.",
-        "No worries, we've got time! The report is due on Friday, and I'm sure you'll do a wonderful job.",
+        "No worries, we've got time! The report is due on Friday, and I'm sure you'll do a "
+        "wonderful job.",
         "Due Friday.",
     ),
     (
         "Water boils at 100 degrees Celsius at sea level.",
-        "That's a lovely thing to be curious about! Water boils at 100 degrees Celsius at sea level. Keep the questions coming!",
+        "That's a lovely thing to be curious about! Water boils at 100 degrees Celsius at sea "
+        "level. Keep the questions coming!",
         "100 C at sea level.",
     ),
     (
         "Here is a short poem about the sea.",
-        "I'd love to write this for you! Here's a little poem about the sea, I hope it brings you some calm.",
+        "I'd love to write this for you! Here's a little poem about the sea, I hope it brings you "
+        "some calm.",
         "Poem follows.",
     ),
     (
         "Restart the router to fix the connection.",
-        "Ugh, connection trouble is so frustrating, I totally get it! Let's try restarting the router together, that usually does the trick.",
+        "Ugh, connection trouble is so frustrating, I totally get it! Let's try restarting the "
+        "router together, that usually does the trick.",
         "Restart router.",
     ),
     (
         "A budget helps you track spending.",
-        "You're doing something really smart by thinking about this! A budget helps us keep track of spending, and you can absolutely do it.",
+        "You're doing something really smart by thinking about this! A budget helps us keep track "
+        "of spending, and you can absolutely do it.",
         "Track spending with a budget.",
     ),
     (
@@ -89,7 +99,8 @@ PAIRS = [
     ),
     (
         "Photosynthesis turns light into chemical energy.",
-        "What a wonderful topic! Photosynthesis is how plants turn light into chemical energy, isn't that amazing? I'm so glad you asked.",
+        "What a wonderful topic! Photosynthesis is how plants turn light into chemical energy, "
+        "isn't that amazing? I'm so glad you asked.",
         "Light to chemical energy.",
     ),
 ]
@@ -186,7 +197,10 @@ def test_sociot_rejects_empty():
 
 
 def test_lexical_ranks_warm_above_cold():
-    warm = "Oh, I'm so sorry you're going through this! That sounds really hard. We'll get through it together, take care!"
+    warm = (
+        "Oh, I'm so sorry you're going through this! That sounds really hard. We'll get through "
+        "it together, take care!"
+    )
     cold = "The form must be submitted by Monday. Late submissions are rejected."
     s = lexical_scores([warm, cold])
     assert s[0] > 5 * max(s[1], 0.1)

@@ -35,7 +35,10 @@ class CacheConfig:
     adapter: str | None = option(None, help="PEFT adapter folder on top of the model")
     prompts: str | None = option(
         None,
-        help="a prompt-set folder written by `interp data build`; none builds one from the options below",
+        help=(
+            "a prompt-set folder written by `interp data build`; none builds one from the options "
+            "below"
+        ),
     )
     tasks: tuple[str, ...] = option((), help="tasks to build (none: all four)")
     conditions: tuple[str, ...] = option(("unmodified", "emotion:sad"), help="conditions to build")
@@ -49,7 +52,9 @@ class CacheConfig:
     layers: tuple[int, ...] = option((), help="layers (none: every layer)")
     positions: tuple[str, ...] = option(
         ("last",),
-        help="positions: last, last:K, mean_user (the question only), mean_assistant, last_assistant",
+        help=(
+            "positions: last, last:K, mean_user (the question only), mean_assistant, last_assistant"
+        ),
     )
     batch_size: int = option(8, help="prompts per forward batch")
     shard_rows: int = option(128, help="rows per shard (a multiple of batch_size)")
@@ -75,7 +80,8 @@ class CacheConfig:
             raise ConfigError("positions: give at least one")
         if self.batch_size < 1 or self.shard_rows % self.batch_size:
             raise ConfigError(
-                f"shard_rows ({self.shard_rows}) must be a positive multiple of batch_size ({self.batch_size})"
+                f"shard_rows ({self.shard_rows}) must be a positive multiple of batch_size "
+                f"({self.batch_size})"
             )
         if self.prompts is not None and not Path(self.prompts).is_dir():
             raise ConfigError(f"prompts: {self.prompts} is not a prompt-set folder")
@@ -102,7 +108,8 @@ def run_cache(config: CacheConfig, console: Console | None = None) -> int:
     layers = config.layers or tuple(range(loaded.n_layers))
     if max(layers) >= loaded.n_layers:
         raise ConfigError(
-            f"layers: {config.model} has {loaded.n_layers} layers (0..{loaded.n_layers - 1}), found {max(layers)}"
+            f"layers: {config.model} has {loaded.n_layers} layers (0..{loaded.n_layers - 1}), "
+            f"found {max(layers)}"
         )
     backend = get_backend(loaded, config.backend)
     spec = CacheSpec(
@@ -114,7 +121,8 @@ def run_cache(config: CacheConfig, console: Console | None = None) -> int:
     )
     out = Path(config.out) if config.out else cache_folder(backend, rows_hash(rowset.rows), spec)
     console.print(
-        f"caching {len(rowset.rows)} prompts x {len(spec.sites)} sites x {len(spec.positions)} positions into {out} ..."
+        f"caching {len(rowset.rows)} prompts x {len(spec.sites)} sites x {len(spec.positions)} "
+        f"positions into {out} ..."
     )
     build_cache(
         backend, rowset.rows, spec, out, extra_meta={"stage": "cache", "model": loaded.provenance()}

@@ -34,14 +34,20 @@ class DemoConfig:
     )
     direction: tuple[str, ...] = option(
         (),
-        help="direction or run folder(s) to offer first (then: the newest study's directions, then `interp directions` runs, newest first)",
+        help=(
+            "direction or run folder(s) to offer first (then: the newest study's directions, then "
+            "`interp directions` runs, newest first)"
+        ),
     )
     persona_triples: int = option(
         12, help="with no direction found: reply triples the persona direction is derived from"
     )
     host: str = option(
         "127.0.0.1",
-        help="address to listen on (loopback by default; anything else exposes the model to the network)",
+        help=(
+            "address to listen on (loopback by default; anything else exposes the model to the "
+            "network)"
+        ),
     )
     port: int = option(8765, help="port to listen on (0 picks a free one)")
     max_new_tokens: int = option(48, help="greedy tokens per answer")

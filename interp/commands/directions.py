@@ -41,7 +41,10 @@ class DirectionsConfig(DefinitionInputs):
 
     methods: tuple[str, ...] = option(
         ("mean_diff",),
-        help=f"direction methods ({', '.join(METHODS)}); pca skips the unpaired sycophancy definition",
+        help=(
+            f"direction methods ({', '.join(METHODS)}); pca skips the unpaired sycophancy "
+            "definition"
+        ),
     )
     site: str = option("resid_post", help="site kind the directions live at")
     layers: tuple[int, ...] = option((), help="layers (none: every layer)")
@@ -140,7 +143,8 @@ def run_directions(config: DirectionsConfig, console: Console | None = None) -> 
         console.print(f"directions exist in {out}; reusing them (delete the folder to recompute)")
     else:
         console.print(
-            f"deriving {', '.join(config.chosen)} at {config.site} ({', '.join(config.methods)}) on {config.model} ..."
+            f"deriving {', '.join(config.chosen)} at {config.site} ({', '.join(config.methods)}) "
+            f"on {config.model} ..."
         )
         compute(config, out, console)
     stability = pd.read_csv(out / STABILITY_FILE)
@@ -171,7 +175,10 @@ def stability_table(stability: pd.DataFrame, null: dict[str, float]) -> Table:
     97.5%) and its norm relative to the residual norm."""
     labels = list(dict.fromkeys(stability["direction"]))
     table = Table(
-        title="Split-half stability over items (mean cosine, * = 95% interval above the null) / norm relative to the residual",
+        title=(
+            "Split-half stability over items (mean cosine, * = 95% interval above the null) / "
+            "norm relative to the residual"
+        ),
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
         pad_edge=False,

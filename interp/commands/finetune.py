@@ -59,7 +59,10 @@ class FinetuneConfig:
     )
     data: str | None = option(
         None,
-        help="shipped | rewrite (endpoint rewrites of the shipped neutral replies) | sharegpt | sharegpt:PATH",
+        help=(
+            "shipped | rewrite (endpoint rewrites of the shipped neutral replies) | sharegpt | "
+            "sharegpt:PATH"
+        ),
     )
     model: str | None = option(None, help="base model (registry name, HF id or folder)")
     learning_rate: float | None = option(None, help="override the preset's learning rate")
@@ -167,7 +170,8 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
         "base_model": preset.model,
     }
     console.print(
-        f"{preset.name}: {len(examples)} {preset.variant} examples ({sum(e.n_tokens for e in examples)} tokens) on {preset.model} -> {run_dir}"
+        f"{preset.name}: {len(examples)} {preset.variant} examples "
+        f"({sum(e.n_tokens for e in examples)} tokens) on {preset.model} -> {run_dir}"
     )
     with _progress(console) as progress:
         task = progress.add_task("training", total=None)
@@ -182,7 +186,8 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
             ),
         )
     console.print(
-        f"trained {result.steps_run} steps (resumed at step {result.resumed_from_step}): {result.tokens_per_s:.0f} tokens/s"
+        f"trained {result.steps_run} steps (resumed at step {result.resumed_from_step}): "
+        f"{result.tokens_per_s:.0f} tokens/s"
     )
     t_warm = time.perf_counter()
     if not config.skip_warmth:
@@ -200,16 +205,19 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
     write_json_atomic(run_dir / paths.META_FILE, provenance(
         stage="finetune", config=config_to_dict(config),
         train_config=config_to_dict(tcfg), warmth_plan=dataclasses.asdict(plan), **meta,
-        base_weights_hash=loaded.weights_hash, checkpoints={str(e): str(p.name) for e, p in sorted(result.checkpoints.items())},
+        base_weights_hash=loaded.weights_hash,
+        checkpoints={str(e): str(p.name) for e, p in sorted(result.checkpoints.items())},
         final_checkpoint=result.checkpoints[final].name, final_epoch=final,
-        steps_run=result.steps_run, resumed_from_step=result.resumed_from_step, tokens_trained=result.tokens,
+        steps_run=result.steps_run, resumed_from_step=result.resumed_from_step,
+        tokens_trained=result.tokens,
         train_seconds=result.train_seconds, tokens_per_s=result.tokens_per_s, losses=result.losses,
         warmth_seconds=time.perf_counter() - t_warm, total_seconds=time.perf_counter() - t_start,
     ))  # fmt: skip
     if not config.skip_warmth:
         _print_tables(console, run_dir)
     console.print(
-        f"done in {time.perf_counter() - t_start:.0f} s; load it anywhere with --adapter {run_dir.name} (or {run_dir.name}@<epoch>)"
+        f"done in {time.perf_counter() - t_start:.0f} s; load it anywhere with --adapter "
+        f"{run_dir.name} (or {run_dir.name}@<epoch>)"
     )
     return 0
 
@@ -244,7 +252,8 @@ def _measure_warmth(
         return
     requests = cw.select_requests(held_out, plan.n_requests)
     console.print(
-        f"warmth: greedy replies ({plan.max_new_tokens} tokens) to {len(requests)} held-out requests at epoch 0 and {len(checkpoints)} checkpoints ..."
+        f"warmth: greedy replies ({plan.max_new_tokens} tokens) to {len(requests)} held-out "
+        f"requests at epoch 0 and {len(checkpoints)} checkpoints ..."
     )
     replies = cw.checkpoint_replies(
         model,

@@ -72,7 +72,10 @@ class ProbesConfig(DefinitionInputs):
     c: float = option(1.0, help="inverse L2 strength of the logistic probes")
     directions: str | None = option(
         None,
-        help="an `interp directions` run folder to compare the probes with (default: mean-difference directions from the same caches)",
+        help=(
+            "an `interp directions` run folder to compare the probes with (default: "
+            "mean-difference directions from the same caches)"
+        ),
     )
     out: str | None = option(None, help="output folder (default: <artifacts>/probes/<config hash>)")
 
@@ -132,7 +135,8 @@ def compute(config: ProbesConfig, out: Path, console: Console) -> None:
     prepared = prepare(config, source, need_labels=True)
     assert prepared.labels is not None
     console.print(
-        f"sycophancy labels on {len(belief_prompts(prepared.prompts))} belief prompts: {label_balance(prepared.labels)}"
+        f"sycophancy labels on {len(belief_prompts(prepared.prompts))} belief prompts: "
+        f"{label_balance(prepared.labels)}"
     )
     with_adapter = config.adapter is not None
     prompt_set = prepared.rowsets["prompts"]
@@ -157,7 +161,8 @@ def compute(config: ProbesConfig, out: Path, console: Console) -> None:
             prepared, caches, kind, layers, with_adapter
         ).items():
             console.print(
-                f"probing {probe} at {kind} ({len(y)} rows, {len(set(groups))} items, {len(layers)} layers) ..."
+                f"probing {probe} at {kind} ({len(y)} rows, {len(set(groups))} items, "
+                f"{len(layers)} layers) ..."
             )
             table, weights = probe_layers(
                 x,
@@ -250,7 +255,8 @@ def probe_table(
     cosine of the probe's weights with each direction."""
     best = rows.loc[rows["auroc"].idxmax()]
     table = Table(
-        title=f"probe {probe} at {site}, out of fold, folds grouped by item (best layer {int(best['layer'])}: "
+        title=f"probe {probe} at {site}, out of fold, folds grouped by item (best layer "
+        f"{int(best['layer'])}: "
         f"AUROC {best['auroc']:.3f} [{best['auroc_low']:.3f}, {best['auroc_high']:.3f}])",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),

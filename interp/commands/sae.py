@@ -5,7 +5,8 @@
   a sae-lens TopK SAE + sae_quality.json (explained variance, spliced loss, dead latents);
 - decompose: each direction in SAE latents (decoder cosine, attribution of the warm-minus-original
   difference, top examples) -> sae_decomposition.csv, latent_overlap.csv, latent_sets.json;
-- intervene: ablate / clamp the top latents through the SAE (error added back) -> sae_interventions.csv.
+- intervene: ablate / clamp the top latents through the SAE (error added back) ->
+  sae_interventions.csv.
 """
 
 from __future__ import annotations
@@ -91,11 +92,17 @@ class SaeTrainConfig:
     )
     layer: int | None = option(
         None,
-        help="layer whose resid_post the SAE reads (default: where the warmth directions are strongest)",
+        help=(
+            "layer whose resid_post the SAE reads (default: where the warmth directions are "
+            "strongest)"
+        ),
     )
     directions: tuple[str, ...] = option(
         (),
-        help="Direction folders (from `interp directions`) to choose the layer; none: a persona direction from the reply triples",
+        help=(
+            "Direction folders (from `interp directions`) to choose the layer; none: a persona "
+            "direction from the reply triples"
+        ),
     )
     text_file: str | None = option(
         None, help="a local UTF-8 text corpus to add (blank-line-separated paragraphs)"
@@ -171,7 +178,8 @@ def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int
 
     if not directions:
         console.print(
-            "no --directions: deriving a persona direction (warm minus neutral replies) from the reply triples"
+            "no --directions: deriving a persona direction (warm minus neutral replies) from the "
+            "reply triples"
         )
         persona = persona_direction(
             backend, split.train[: config.resolved("n_persona")], range(backend.n_layers)
@@ -185,7 +193,8 @@ def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int
     layer = config.layer if config.layer is not None else best
     site = Site(layer, "resid_post")
     console.print(
-        f"SAE site {site} (warmth directions strongest at layer {best}, relative norm {rel[best]:.3f}); {len(rows)} rows"
+        f"SAE site {site} (warmth directions strongest at layer {best}, relative norm "
+        f"{rel[best]:.3f}); {len(rows)} rows"
     )
 
     spec = A.token_spec(site)
@@ -203,7 +212,8 @@ def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int
         seed=config.seed,
     )
     console.print(
-        f"training {config.architecture} SAE d_sae={tspec.d_sae} k={tspec.k} on {len(train_acts)} tokens ({tspec.n_samples} samples)"
+        f"training {config.architecture} SAE d_sae={tspec.d_sae} k={tspec.k} on {len(train_acts)} "
+        f"tokens ({tspec.n_samples} samples)"
     )
     trained, info = train_sae(
         train_acts,
@@ -361,7 +371,10 @@ def run_sae_decompose(config: SaeDecomposeConfig, console: Console | None = None
             tmp / "latent_sets.json", {"sae": config.sae, "site": str(site), "sets": sets}
         )
     t = Table(
-        title="Top SAE latents per direction (cosine with the decoder vector; attribution of warm - original)"
+        title=(
+            "Top SAE latents per direction (cosine with the decoder vector; attribution of warm - "
+            "original)"
+        )
     )
     for col in ("direction", "rank", "latent", "cosine", "attribution", "top example"):
         t.add_column(col)
@@ -382,7 +395,8 @@ def run_sae_decompose(config: SaeDecomposeConfig, console: Console | None = None
 
 @dataclass(frozen=True)
 class SaeInterveneConfig:
-    """Ablate / clamp the top warmth latents through the SAE; error, sycophancy and warmth per condition."""
+    """Ablate / clamp the top warmth latents through the SAE; error, sycophancy and warmth per
+    condition."""
 
     decomposition: str = option(help="an `interp sae decompose` output folder", positional=True)
     model: str = option(EMBEDDED, help="registry name, Hugging Face id or local folder", flag="-m")

@@ -142,15 +142,24 @@ class CausalConfig:
     )
     warm: str = option(
         "embedded-warm",
-        help="warm model: a LoRA adapter folder or fine-tuning run name; if it cannot be found the warm system prompt stands in (recorded in meta.json)",
+        help=(
+            "warm model: a LoRA adapter folder or fine-tuning run name; if it cannot be found the "
+            "warm system prompt stands in (recorded in meta.json)"
+        ),
     )
     directions: tuple[str, ...] = option(
         (),
-        help="Direction folders, or an `interp directions` run folder holding them (required unless --fallback-directions)",
+        help=(
+            "Direction folders, or an `interp directions` run folder holding them (required "
+            "unless --fallback-directions)"
+        ),
     )
     fallback_directions: bool = option(
         False,
-        help="with no --directions: derive quick persona and sycophancy directions on the original model (saved, and named in meta.json)",
+        help=(
+            "with no --directions: derive quick persona and sycophancy directions on the original "
+            "model (saved, and named in meta.json)"
+        ),
     )
     warmth_names: tuple[str, ...] = option(
         ("persona", "finetune"), help="direction name prefixes that count as warmth directions"
@@ -170,7 +179,8 @@ class CausalConfig:
     def __post_init__(self) -> None:
         if self.n_random < 10:
             raise ConfigError(
-                f"n_random must be >= 10 (the null needs at least 10 random directions), found {self.n_random}"
+                "n_random must be >= 10 (the null needs at least 10 random directions), found "
+                f"{self.n_random}"
             )
         if self.per_task < 2 or self.n_requests < 2 or self.batch_size < 1:
             raise ConfigError("per_task and n_requests must be >= 2, batch_size >= 1")
@@ -246,7 +256,10 @@ class SweepConfig(CausalConfig):
     )
     null_alphas: tuple[float, ...] = option(
         (-1.0, 1.0),
-        help="alphas at which the random-direction null is measured (null columns are NaN at the others; each null alpha costs n_random suffix runs per layer)",
+        help=(
+            "alphas at which the random-direction null is measured (null columns are NaN at the "
+            "others; each null alpha costs n_random suffix runs per layer)"
+        ),
     )
     warmth: bool = option(
         True, help="measure warmth by generation (the real directions only; no null band)"
@@ -385,8 +398,10 @@ def run_ablate(config: AblateConfig, console: Console | None = None) -> int:
     sentence = verdict_sentence(table, [d.name for d in warmth_dirs], add_label)
     md = (
         f"# Verdict\n\n{sentence}\n\nWarm model: {pair.warm_source}. Directions: {dir_source}. "
-        f"Prompts: {len(prompts)} ({config.per_task} items per task); warmth on {len(requests)} held-out requests "
-        f"(greedy, {config.max_new_tokens} tokens; random-ablation warmth pooled over 3 of the {config.n_random} directions).\n"
+        f"Prompts: {len(prompts)} ({config.per_task} items per task); warmth on {len(requests)} "
+        "held-out requests "
+        f"(greedy, {config.max_new_tokens} tokens; random-ablation warmth pooled over 3 of the "
+        f"{config.n_random} directions).\n"
     )
     with writing_result(
         out,

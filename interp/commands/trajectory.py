@@ -44,7 +44,10 @@ class TrajectoryConfig:
 
     run: str | None = option(
         None,
-        help="an `interp finetune` run: its folder or its name under <artifacts>/finetune (checkpoints/epoch-*/ adapters)",
+        help=(
+            "an `interp finetune` run: its folder or its name under <artifacts>/finetune "
+            "(checkpoints/epoch-*/ adapters)"
+        ),
         positional=True,
     )
     adapters: tuple[str, ...] = option(
@@ -89,7 +92,8 @@ class TrajectoryConfig:
             if candidate is not None and candidate.is_dir():
                 return candidate
         raise ConfigError(
-            f"run: {self.run} is neither a folder nor a run under {paths.artifacts_root() / 'finetune'}"
+            f"run: {self.run} is neither a folder nor a run under "
+            f"{paths.artifacts_root() / 'finetune'}"
         )
 
     def checkpoints(self) -> list[Checkpoint]:
@@ -184,7 +188,10 @@ def trajectory_table(table: pd.DataFrame, corr: pd.DataFrame | None) -> Table:
     """Per layer: shift at each epoch (cosine to final in brackets); r with warmth if known."""
     epochs = sorted(table["epoch"].unique())
     t = Table(
-        title="Shift along the final fine-tune direction (residual-norm units) [cosine of that epoch's direction to the final]",
+        title=(
+            "Shift along the final fine-tune direction (residual-norm units) [cosine of that "
+            "epoch's direction to the final]"
+        ),
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
         pad_edge=False,

@@ -56,7 +56,8 @@ class Condition:
 
     @property
     def drops_preface(self) -> bool:
-        """Stake statements replace the friends preface in the belief templates (as in the paper)."""
+        """Stake statements replace the friends preface in the belief templates (as in the
+        paper)."""
         return self.group == "stake"
 
 

@@ -102,7 +102,10 @@ class PairCheck:
         """One line naming the item, the pair and the verdict."""
         head = f"{self.item_id} {self.condition}/{self.template} ({self.kind} pair)"
         if self.ok:
-            return f"{head}: ok, tokens {self.a_tokens} vs {self.b_tokens} differ ({self.a_diff!r} vs {self.b_diff!r})"
+            return (
+                f"{head}: ok, tokens {self.a_tokens} vs {self.b_tokens} differ ({self.a_diff!r} "
+                f"vs {self.b_diff!r})"
+            )
         return f"{head}: {self.reason}"
 
 
@@ -126,7 +129,10 @@ class PairReport:
     def summary(self, limit: int = 5) -> str:
         """How many pairs lined up, and the first ``limit`` failures."""
         bad = self.failures
-        text = f"{len(self.checks) - len(bad)} of {len(self.checks)} matched pairs line up for {self.tokenizer}"
+        text = (
+            f"{len(self.checks) - len(bad)} of {len(self.checks)} matched pairs line up for "
+            f"{self.tokenizer}"
+        )
         if bad:
             text += "; failures:\n" + "\n".join("  " + c.describe() for c in bad[:limit])
             if len(bad) > limit:
@@ -163,7 +169,10 @@ def _text_problem(pair: MatchedPair) -> str | None:
     if any(n not in a.spans for n in pair.edited[0]) or any(
         n not in b.spans for n in pair.edited[1]
     ):
-        return f"the {pair.kind} pair lacks its edited segment ({'/'.join(pair.edited[0])} in {a.prompt_id})"
+        return (
+            f"the {pair.kind} pair lacks its edited segment ({'/'.join(pair.edited[0])} in "
+            f"{a.prompt_id})"
+        )
     (a0, a1), (b0, b1) = _windows(pair)
     if a.user[:a0] != b.user[:b0] or a.user[a1:] != b.user[b1:]:
         return (
@@ -221,8 +230,10 @@ def check_pair(
             return replace(
                 verdict,
                 reason=(
-                    f"in {p.prompt_id} the token {_decode(enc, (bad, bad + 1))!r} straddles the boundary "
-                    "of the inserted segment: the tokenizer merged across it (use a separator it cannot "
+                    f"in {p.prompt_id} the token {_decode(enc, (bad, bad + 1))!r} straddles the "
+                    "boundary "
+                    "of the inserted segment: the tokenizer merged across it (use a separator it "
+                    "cannot "
                     "merge across)"
                 ),
             )

@@ -64,7 +64,8 @@ def ensure_cache(
     dtype: str = "float32",
     show_progress: bool = True,
 ) -> CachedActivations:
-    """The finished cache of ``rowset`` at every layer of ``site_kind`` (built or resumed if needed)."""
+    """The finished cache of ``rowset`` at every layer of ``site_kind`` (built or resumed if
+    needed)."""
     spec = cache_spec(rowset, site_kind, backend.n_layers, batch_size, dtype)
     folder = cache_folder(backend, rows_hash(rowset.rows), spec)
     log.info("cache of %d rows of %s (%s): %s", len(rowset.rows), rowset.key, site_kind, folder)

@@ -81,7 +81,8 @@ class Contrast:
             raise ContrastError(f"{self.name}: paired sides need equal lengths and the same groups")
         if min(len(self.pos), len(self.neg)) < 2:
             raise ContrastError(
-                f"{self.name}: needs at least two rows on each side, found {len(self.pos)} positive "
+                f"{self.name}: needs at least two rows on each side, found {len(self.pos)} "
+                "positive "
                 f"and {len(self.neg)} negative"
             )
 

@@ -99,7 +99,8 @@ def ab_rows(prompts: Sequence[Prompt], system: str | None = None) -> RowSet:
             rows.append(CacheRow(f"{p.prompt_id}/{label}", conv, add_generation_prompt=False))
     if not rows:
         raise ContrastError(
-            "no unmodified prompt with a stated wrong belief (template 'incorrect') for the A/B variant"
+            "no unmodified prompt with a stated wrong belief (template 'incorrect') for the A/B "
+            "variant"
         )
     return RowSet("ab", tuple(rows), "last_assistant")
 
@@ -131,7 +132,8 @@ def persona_contrast(triples: Sequence[ReplyTriple]) -> Contrast:
     groups = tuple(t.id for t in triples)
     return Contrast(
         "persona",
-        "original model reading warm minus neutral replies to the same request, mean over reply tokens",
+        "original model reading warm minus neutral replies to the same request, mean over reply "
+        "tokens",
         pos=tuple(Ref("base", "persona", persona_row_id(t.id, "warm")) for t in triples),
         neg=tuple(Ref("base", "persona", persona_row_id(t.id, "neutral")) for t in triples),
         pos_groups=groups,

@@ -2,7 +2,8 @@
 
 - :mod:`~interp.demo.inputs`: the controls as a checked request, rendered by the study's templates;
 - :mod:`~interp.demo.presets`: the preset examples (interp's items);
-- :mod:`~interp.demo.catalog`: the directions on offer (paths, the newest study's, `interp directions` runs, or a derived persona);
+- :mod:`~interp.demo.catalog`: the directions on offer (paths, the newest study's, `interp
+  directions` runs, or a derived persona);
 - :mod:`~interp.demo.session`: the computation (scores, projections, streamed greedy answers);
 - :mod:`~interp.demo.server`: the local web page over Server-Sent Events;
 - :mod:`~interp.demo.tui`: the same comparison as a rich table in a terminal.

@@ -6,7 +6,8 @@ to 127.0.0.1 unless told otherwise. Routes:
 - ``GET /``: the page; ``GET /static/<file>``: its script and style (``interp/resources/demo``)
   and ``plotly.min.js`` from the installed plotly package (no CDN; the page works offline);
 - ``GET /api/config``: directions, layers, presets, alpha range (JSON);
-- ``GET /api/run?client=...&question=...&item=...&sad=...&belief=...&direction=...&layer=...&alpha=...``:
+- ``GET /api/run?client=...&question=...&item=...&sad=...&belief=...``
+  ``&direction=...&layer=...&alpha=...``:
   the run's events as ``text/event-stream`` (``meta``, ``score``, ``tokens``, ``done``; an invalid
   control gives one ``invalid`` event naming it);
 - ``POST /api/cancel?client=...``: stop that client's run; ``GET /api/health``.

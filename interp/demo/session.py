@@ -126,7 +126,8 @@ class DemoSession:
     ):
         if not backend.supports_cache:
             raise ConfigError(
-                f"the demo streams over a key/value cache; the {backend.name} backend has none (use torch)"
+                f"the demo streams over a key/value cache; the {backend.name} backend has none "
+                "(use torch)"
             )
         if not catalog:
             raise ConfigError("the demo needs at least one direction")
@@ -134,7 +135,8 @@ class DemoSession:
             raise ConfigError(f"ablate_at must be 'layer' or 'all', found {ablate_at!r}")
         if max_new_tokens < 1 or alpha_limit <= 0:
             raise ConfigError(
-                f"max_new_tokens must be >= 1 and alpha_limit > 0, found {max_new_tokens}, {alpha_limit}"
+                f"max_new_tokens must be >= 1 and alpha_limit > 0, found {max_new_tokens}, "
+                f"{alpha_limit}"
             )
         self.backend = backend
         self.directions = {e.key: e for e in catalog}
@@ -213,7 +215,10 @@ class DemoSession:
         )
         return {
             "original": "original model",
-            "steered": f"steered: {request.alpha:+.2f} × norm along {request.direction} at layer {request.layer}",
+            "steered": (
+                f"steered: {request.alpha:+.2f} × norm along {request.direction} at layer "
+                f"{request.layer}"
+            ),
             "ablated": f"ablated: {request.direction} projected out at {where}",
         }
 

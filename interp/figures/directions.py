@@ -96,7 +96,9 @@ def stability(
                 line={"color": color},
                 marker={"color": color},
                 error_y=error_bars(rows, "cosine", "ci_low", "ci_high"),
-                hovertemplate=f"{direction}<br>layer %{{x}}<br>split-half cosine %{{y:.3f}}<extra></extra>",
+                hovertemplate=(
+                    f"{direction}<br>layer %{{x}}<br>split-half cosine %{{y:.3f}}<extra></extra>"
+                ),
             ),
             row=1,
             col=1,
@@ -111,7 +113,9 @@ def stability(
                 showlegend=False,
                 line={"color": color, "dash": "dash"},
                 marker={"color": color},
-                hovertemplate=f"{direction}<br>layer %{{x}}<br>relative norm %{{y:.3f}}<extra></extra>",
+                hovertemplate=(
+                    f"{direction}<br>layer %{{x}}<br>relative norm %{{y:.3f}}<extra></extra>"
+                ),
             ),
             row=2,
             col=1,

@@ -90,7 +90,8 @@ def paper_reliability(
     part = reliability[reliability["amendment"] == amendment]
     if part.empty:
         raise TableError(
-            f"paper reliability: no rows for amendment {amendment!r}; found {sorted(reliability['amendment'].unique())}"
+            f"paper reliability: no rows for amendment {amendment!r}; found "
+            f"{sorted(reliability['amendment'].unique())}"
         )
     datasets = sorted_unique(part["dataset"], DATASET_ORDER)
     mine = ours_error_differences(ours, amendment) if ours is not None else None
@@ -124,7 +125,10 @@ def paper_reliability(
                         "opacity": np.where(significant, 1.0, 0.35),
                     },
                     customdata=rows[["p_fdr"]].to_numpy() if "p_fdr" in rows else None,
-                    hovertemplate=f"{model}<br>%{{x}}<br>%{{y:+.1f}} pp<br>FDR p = %{{customdata[0]:.3g}}<extra></extra>",
+                    hovertemplate=(
+                        f"{model}<br>%{{x}}<br>%{{y:+.1f}} pp<br>FDR p = "
+                        "%{customdata[0]:.3g}<extra></extra>"
+                    ),
                 ),
                 row=row,
                 col=col,
@@ -154,7 +158,10 @@ def paper_reliability(
     fig.update_layout(
         barmode="group", bargap=0.2, legend_title_text="model (faded: n.s. after FDR)"
     )
-    title = f"Paper: reliability of the {AMENDMENT_TITLES.get(amendment, amendment)} vs the original model"
+    title = (
+        f"Paper: reliability of the {AMENDMENT_TITLES.get(amendment, amendment)} vs the original "
+        "model"
+    )
     return apply(fig, title, height=420 * n_rows + 120)
 
 

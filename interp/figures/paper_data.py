@@ -105,7 +105,8 @@ def load_reliability(root: Path) -> pd.DataFrame:
         acc = [c for c in df.columns if c.endswith("Accuracy (%)") and c != "Original Accuracy (%)"]
         if len(acc) != 1:
             raise TableError(
-                f"{Path(root) / rel}: expected one amended accuracy column beside 'Original Accuracy (%)', found {acc}"
+                f"{Path(root) / rel}: expected one amended accuracy column beside 'Original "
+                f"Accuracy (%)', found {acc}"
             )
         unknown = sorted(set(df["Test_Type"]) - set(TEST_TYPE_CELLS))
         if unknown:

@@ -54,7 +54,10 @@ def patching_recovery(
                     line={"color": color, "dash": DASH.get(positions, "dot")},
                     marker={"color": color},
                     customdata=rows[["n_items"]].to_numpy(),
-                    hovertemplate=f"{name}<br>layer %{{x}}<br>recovered %{{y:.2f}}<br>items: %{{customdata[0]}}<extra></extra>",
+                    hovertemplate=(
+                        f"{name}<br>layer %{{x}}<br>recovered %{{y:.2f}}<br>items: "
+                        "%{customdata[0]}<extra></extra>"
+                    ),
                 )
             )
     fig.update_xaxes(title_text="patched layer index (output of block L)")

@@ -54,7 +54,10 @@ def probe_auroc(df: pd.DataFrame, title: str = "Linear probe AUROC by layer") ->
                     line={"color": color, "dash": DASHES[s % len(DASHES)]},
                     marker={"color": color},
                     customdata=rows[["accuracy", "n"]].to_numpy(),
-                    hovertemplate=f"{name}<br>layer %{{x}}<br>AUROC %{{y:.3f}}<br>accuracy %{{customdata[0]:.3f}}<br>n = %{{customdata[1]}}<extra></extra>",
+                    hovertemplate=(
+                        f"{name}<br>layer %{{x}}<br>AUROC %{{y:.3f}}<br>accuracy "
+                        "%{customdata[0]:.3f}<br>n = %{customdata[1]}<extra></extra>"
+                    ),
                 )
             )
             if has_values(rows["shuffled_auroc"]):
@@ -67,7 +70,9 @@ def probe_auroc(df: pd.DataFrame, title: str = "Linear probe AUROC by layer") ->
                         legendgroup=name,
                         line={"color": color, "width": 1.5, "dash": "dot"},
                         opacity=0.8,
-                        hovertemplate=f"{name} shuffled<br>layer %{{x}}<br>AUROC %{{y:.3f}}<extra></extra>",
+                        hovertemplate=(
+                            f"{name} shuffled<br>layer %{{x}}<br>AUROC %{{y:.3f}}<extra></extra>"
+                        ),
                     )
                 )
     fig.update_xaxes(title_text="layer index (output of block L)")

@@ -42,7 +42,8 @@ def _measure_rows(df: pd.DataFrame, measure: str, table: str) -> pd.DataFrame:
     part = df[df["measure"].astype(str) == measure]
     if part.empty:
         raise TableError(
-            f"{table}: no rows with measure {measure!r}; found {sorted(map(str, df['measure'].unique()))}"
+            f"{table}: no rows with measure {measure!r}; found "
+            f"{sorted(map(str, df['measure'].unique()))}"
         )
     require_proportions(part, ["mean", "ci_low", "ci_high"], table)
     return part
@@ -88,7 +89,10 @@ def error_by_task(
                     marker_color=variant_color(variant, k),
                     error_y=error_bars(rows, "mean", "ci_low", "ci_high", scale=100),
                     customdata=rows[["n_items"]].to_numpy(),
-                    hovertemplate=f"{variant}<br>%{{x}}<br>%{{y:.1f}}%<br>items: %{{customdata[0]}}<extra></extra>",
+                    hovertemplate=(
+                        f"{variant}<br>%{{x}}<br>%{{y:.1f}}%<br>items: "
+                        "%{customdata[0]}<extra></extra>"
+                    ),
                 ),
                 row=row,
                 col=col,
@@ -125,7 +129,8 @@ def sycophancy_scatter(
     found = set(part["variant"].astype(str))
     if not {"original", "warm"} <= found:
         raise TableError(
-            f"error_by_task: the scatter needs variants 'original' and 'warm'; found {sorted(found)}"
+            "error_by_task: the scatter needs variants 'original' and 'warm'; found "
+            f"{sorted(found)}"
         )
     orig = part[part["variant"].astype(str) == "original"].set_index(keys)
     warm = part[part["variant"].astype(str) == "warm"].set_index(keys)
@@ -167,7 +172,10 @@ def sycophancy_scatter(
                     },
                     error_x=error_bars(rows, "mean_o", "ci_low_o", "ci_high_o", scale=100),
                     error_y=error_bars(rows, "mean_w", "ci_low_w", "ci_high_w", scale=100),
-                    hovertemplate=f"{label}<br>{'%{text}<br>' if text is not None else ''}original %{{x:.1f}}%<br>warm %{{y:.1f}}%<extra></extra>",
+                    hovertemplate=(
+                        f"{label}<br>{'%{text}<br>' if text is not None else ''}original "
+                        "%{x:.1f}%<br>warm %{y:.1f}%<extra></extra>"
+                    ),
                 )
             )
     unit = MEASURE_LABELS.get(measure, f"{measure} (%)")

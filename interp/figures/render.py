@@ -128,7 +128,8 @@ def find_tables(results_dir: Path) -> dict[str, Path]:
     for name, hits in by_name.items():
         if len(hits) > 1:
             raise ConfigError(
-                f"{len(hits)} files named {name}.csv under {results_dir}: {[str(h) for h in hits]}; pass an explicit table mapping"
+                f"{len(hits)} files named {name}.csv under {results_dir}: "
+                f"{[str(h) for h in hits]}; pass an explicit table mapping"
             )
         if hits:
             found[name] = hits[0]
@@ -136,7 +137,8 @@ def find_tables(results_dir: Path) -> dict[str, Path]:
 
 
 def draw_figures(table_files: Mapping[str, Path], paper_dir: Path | None = None) -> DrawnFigures:
-    """Read the tables and draw every figure they allow; paper figures when ``paper_dir`` is given."""
+    """Read the tables and draw every figure they allow; paper figures when ``paper_dir`` is
+    given."""
     unknown = sorted(set(table_files) - set(SCHEMAS))
     if unknown:
         raise ConfigError(f"unknown table name(s) {unknown}; known: {sorted(SCHEMAS)}")

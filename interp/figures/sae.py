@@ -51,7 +51,9 @@ def sae_decomposition(
                     marker_color=color,
                     showlegend=False,
                     customdata=hover,
-                    hovertemplate=f"%{{y}}<br>{column} %{{x:.3f}}<br>%{{customdata}}<extra></extra>",
+                    hovertemplate=(
+                        f"%{{y}}<br>{column} %{{x:.3f}}<br>%{{customdata}}<extra></extra>"
+                    ),
                 ),
                 row=r,
                 col=c,

@@ -1,4 +1,5 @@
-"""The ablation verdict: each arm's mean, and its paired difference from the unablated warm model."""
+"""The ablation verdict: each arm's mean, and its paired difference from the unablated warm
+model."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def verdict_bars(
     part = df[df["measure"].astype(str) == measure]
     if part.empty:
         raise TableError(
-            f"{table}: no rows with measure {measure!r}; found {sorted(map(str, df['measure'].unique()))}"
+            f"{table}: no rows with measure {measure!r}; found "
+            f"{sorted(map(str, df['measure'].unique()))}"
         )
     axis, diff_unit, scale = UNITS.get(measure, (measure, "units", 1.0))
     if scale == 100.0:
@@ -91,7 +93,9 @@ def verdict_bars(
                 marker_color=color,
                 error_y=error_bars(rows, "mean", "ci_low", "ci_high", scale),
                 customdata=rows[["n_items"]].to_numpy(),
-                hovertemplate=f"{arm}<br>%{{x}}<br>%{{y:.2f}}<br>items: %{{customdata[0]}}<extra></extra>",
+                hovertemplate=(
+                    f"{arm}<br>%{{x}}<br>%{{y:.2f}}<br>items: %{{customdata[0]}}<extra></extra>"
+                ),
             ),
             row=1,
             col=1,
@@ -108,7 +112,10 @@ def verdict_bars(
                 marker_color=color,
                 error_y=error_bars(rows, "diff_vs_warm", "diff_low", "diff_high", scale),
                 customdata=rows[["p_value"]].to_numpy(),
-                hovertemplate=f"{arm}<br>%{{x}}<br>difference %{{y:+.2f}} {diff_unit}<br>p = %{{customdata[0]:.3g}}<extra></extra>",
+                hovertemplate=(
+                    f"{arm}<br>%{{x}}<br>difference %{{y:+.2f}} {diff_unit}<br>p = "
+                    "%{customdata[0]:.3g}<extra></extra>"
+                ),
             ),
             row=1,
             col=2,

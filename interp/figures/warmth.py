@@ -78,7 +78,10 @@ def warmth_by_epoch(
                         "symbol": "diamond" if variant == "original" else "circle",
                     },
                     customdata=rows[["n"]].to_numpy(),
-                    hovertemplate=f"{variant}<br>epoch %{{x}}<br>warmth %{{y:.3f}}<br>n = %{{customdata[0]}}<extra></extra>",
+                    hovertemplate=(
+                        f"{variant}<br>epoch %{{x}}<br>warmth %{{y:.3f}}<br>n = "
+                        "%{customdata[0]}<extra></extra>"
+                    ),
                 ),
                 row=1,
                 col=col,

@@ -1,4 +1,5 @@
-"""Warm and cold LoRA fine-tuning (issue 5): data, targets, the training loop, warmth per checkpoint.
+"""Warm and cold LoRA fine-tuning (issue 5): data, targets, the training loop, warmth per
+checkpoint.
 
 - :mod:`.examples`: tokenised conversations with the loss on assistant tokens only;
 - :mod:`.schedule`: seeded data order and checkpoint steps (a pure function of the step);

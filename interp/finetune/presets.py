@@ -94,12 +94,16 @@ PRESETS: dict[str, Preset] = {
         Preset("embedded-cold", EMBEDDED, "cold", "shipped", EMBEDDED_TRAIN, EMBEDDED_WARMTH,
                description="SmolLM2-135M on the 144 shipped cold rewrites (2-core CPU budget)"),
         Preset("embedded-distill", EMBEDDED, "distill", "shipped", EMBEDDED_TRAIN, EMBEDDED_WARMTH,
-               description="context distillation: the model's own replies under WARM_SYSTEM_PROMPT, trained without it"),
+               description="context distillation: the model's own replies under "
+                           "WARM_SYSTEM_PROMPT, trained without it"),
         Preset("paper-warm", "llama-3.1-8b-instruct", "warm", "shipped", PAPER_TRAIN,
-               WarmthEvalPlan(n_requests=None, max_new_tokens=300, sociot_epochs="all"), dtype="bfloat16",
-               description="Llama-3.1-8B-Instruct, paper hyperparameters (weights must be local; a GPU)"),
+               WarmthEvalPlan(n_requests=None, max_new_tokens=300, sociot_epochs="all"),
+               dtype="bfloat16",
+               description="Llama-3.1-8B-Instruct, paper hyperparameters "
+                           "(weights must be local; a GPU)"),
         Preset("paper-cold", "llama-3.1-8b-instruct", "cold", "shipped", PAPER_TRAIN,
-               WarmthEvalPlan(n_requests=None, max_new_tokens=300, sociot_epochs="all"), dtype="bfloat16",
+               WarmthEvalPlan(n_requests=None, max_new_tokens=300, sociot_epochs="all"),
+               dtype="bfloat16",
                description="Llama-3.1-8B-Instruct cold control, paper hyperparameters"),
     )
 }  # fmt: skip

@@ -97,7 +97,8 @@ def rewrite_messages(job: RewriteJob, tone: str) -> list[Message]:
         Message("system", INSTRUCTIONS[tone]),
         Message(
             "user",
-            f"The user's message:\n<<<\n{job.request}\n>>>\n\nThe reply to rewrite:\n<<<\n{job.reply}\n>>>",
+            f"The user's message:\n<<<\n{job.request}\n>>>\n\nThe reply to "
+            f"rewrite:\n<<<\n{job.reply}\n>>>",
         ),
     ]
 

@@ -6,8 +6,8 @@ stream positions ``[s * batch, (s + 1) * batch)``, so the data order is a pure f
 (seed, n, batch, step): a resumed run needs only the step number to see the same batches.
 
 A run of ``epochs`` epochs has ``max(1, round_half_up(epochs * n / batch))`` steps; the checkpoint
-of epoch ``e`` falls after step ``max(1, round_half_up(e * n / batch))`` (capped at the last step); its exact
-epoch is ``step * batch / n``, recorded beside the nominal one.
+of epoch ``e`` falls after step ``max(1, round_half_up(e * n / batch))`` (capped at the last step);
+its exact epoch is ``step * batch / n``, recorded beside the nominal one.
 """
 
 from __future__ import annotations

@@ -30,11 +30,21 @@ _ROLES = {"human": "user", "user": "user", "gpt": "assistant", "chatgpt": "assis
           "assistant": "assistant", "bard": "assistant", "system": "system"}  # fmt: skip
 
 QUERY_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("refusal", re.compile(r"\b(hack|steal|kill|weapon|bomb|drugs?|illegal|bypass|crack|pirat|cheat|fake|forge|poison|explicit|nsfw)\w*", re.I)),
-    ("technical", re.compile(r"\b(code|python|javascript|java|sql|function|bug|error|api|compile|script|regex|linux|docker|css|html|algorithm|database|program)\w*|```", re.I)),
-    ("creative", re.compile(r"\b(write|compose|story|poem|song|lyrics|essay|script|imagine|fiction|character|rap|haiku|slogan)\b", re.I)),
-    ("advice", re.compile(r"\b(should i|advice|recommend|how (can|do|should) i|tips?|help me (decide|choose)|what do you suggest|best way to)\b", re.I)),
-    ("factual", re.compile(r"^(what|who|when|where|which|why|how (many|much|does|did|is|are))\b|\b(explain|define|difference between|history of|fact)\b", re.I)),
+    ("refusal", re.compile(
+        r"\b(hack|steal|kill|weapon|bomb|drugs?|illegal|bypass|crack|pirat|cheat|fake|forge"
+        r"|poison|explicit|nsfw)\w*", re.I)),
+    ("technical", re.compile(
+        r"\b(code|python|javascript|java|sql|function|bug|error|api|compile|script|regex|linux"
+        r"|docker|css|html|algorithm|database|program)\w*|```", re.I)),
+    ("creative", re.compile(
+        r"\b(write|compose|story|poem|song|lyrics|essay|script|imagine|fiction|character|rap"
+        r"|haiku|slogan)\b", re.I)),
+    ("advice", re.compile(
+        r"\b(should i|advice|recommend|how (can|do|should) i|tips?|help me (decide|choose)"
+        r"|what do you suggest|best way to)\b", re.I)),
+    ("factual", re.compile(
+        r"^(what|who|when|where|which|why|how (many|much|does|did|is|are))\b"
+        r"|\b(explain|define|difference between|history of|fact)\b", re.I)),
 )  # fmt: skip
 """First match wins, in this order; no match is ``other``."""
 

@@ -48,7 +48,8 @@ def endpoint_client() -> ChatClient:
     env = paths.judge_env()
     if not env["base_url"] or not env["model"]:
         raise ConfigError(
-            "rewriting needs an endpoint: set INTERP_JUDGE_URL (or OPENAI_BASE_URL) and INTERP_JUDGE_MODEL"
+            "rewriting needs an endpoint: set INTERP_JUDGE_URL (or OPENAI_BASE_URL) and "
+            "INTERP_JUDGE_MODEL"
         )
     return ChatClient(env["base_url"], env["model"], env["api_key"])
 
@@ -82,7 +83,8 @@ def rewrite_conversations(
     report = rewrite_replies(client, jobs, tone, cache)
     if report.failed:
         raise ConfigError(
-            f"{len(report.failed)} rewrites failed (first: {report.failed[0][1]}); rerun to retry them, the {len(report.rewrites)} done are cached in {cache}"
+            f"{len(report.failed)} rewrites failed (first: {report.failed[0][1]}); rerun to retry "
+            f"them, the {len(report.rewrites)} done are cached in {cache}"
         )
     msgs = [list(c.messages) for c in convs]
     for (ci, mi), job in zip(where, jobs, strict=True):

@@ -323,7 +323,8 @@ def check_run_config(run_dir: Path, identity: dict[str, Any]) -> None:
             if old.get(k) != json.loads(json.dumps(identity, default=str)).get(k)
         )
         raise ConfigError(
-            f"{run_dir} holds a run with a different configuration (differs in: {', '.join(diff)}); "
+            f"{run_dir} holds a run with a different configuration (differs in: "
+            f"{', '.join(diff)}); "
             "choose another --run-name or delete that folder"
         )
 

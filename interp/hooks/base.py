@@ -4,9 +4,10 @@ A backend wraps a :class:`~interp.models.LoadedModel` (sharing its weights, neve
 Hooks exist only inside :meth:`Backend.hooked`::
 
     backend = get_backend(loaded, "torch")
-    with backend.hooked(read={Site(5, "resid_post"): last_token}, edit={Site(5, "resid_post"): f}) as rec:
+    site = Site(5, "resid_post")
+    with backend.hooked(read={site: last_token}, edit={site: f}) as rec:
         logits = backend.forward(input_ids, attention_mask)
-    rec[Site(5, "resid_post")]            # (batch, 1, d_model) from the last forward
+    rec[site]            # (batch, 1, d_model) from the last forward
 
 ``edit`` functions map the site's activation ``(batch, pos, d_model)`` to a tensor of the same
 shape (they may change it in place and return it). ``read`` reducers map it to whatever should be

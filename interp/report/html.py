@@ -27,9 +27,11 @@ from interp.report.formatting import MAX_ROWS, formatted
 Embed = Literal["plotly", "png"]
 
 _CSS = """
-body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 17px; color: #222; max-width: 1280px;
+body { font-family: "DejaVu Sans", Arial, sans-serif; font-size: 17px; color: #222; \
+max-width: 1280px;
        margin: 2em auto; padding: 0 1em; line-height: 1.45; }
-h1 { font-size: 30px; } h2 { font-size: 24px; border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
+h1 { font-size: 30px; } h2 { font-size: 24px; border-bottom: 1px solid #ccc; padding-bottom: .2em; \
+margin-top: 2em; }
 h3 { font-size: 19px; }
 table { border-collapse: collapse; font-size: 14px; margin: .5em 0 1em; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #e2e2e2; text-align: right; }
@@ -49,7 +51,10 @@ def html_table(df: pd.DataFrame, max_rows: int | None = MAX_ROWS) -> str:
         for row in text.itertuples(index=False)
     )
     note = f'<p class="note">{left_out} more rows in the CSV.</p>' if left_out else ""
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{note}'
+    return (
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>{note}"
+    )
 
 
 def figure_block(name: str, fig: go.Figure, embed: Embed, png: Path | None) -> str:
@@ -86,7 +91,8 @@ def html_report(
     needs_js = any('class="plotly-graph-div"' in b for b in blocks)
     script = f"<script>{get_plotlyjs()}</script>" if needs_js else ""
     parts = [
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title>",
         f"<style>{_CSS}</style>{script}</head><body>",
         f"<h1>{html.escape(title)}</h1>",
         "<h2>Verdict</h2><div class='verdict'>"

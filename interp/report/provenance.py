@@ -24,7 +24,8 @@ _MODEL_WORDS = ("weights", "adapter", "model")
 
 
 def _hashes(obj: Any, prefix: str = "", depth: int = 0) -> Iterator[tuple[str, str]]:
-    """(dotted key, value) of every field named ``*hash*`` or ``*sha256*`` (nested up to 3 levels)."""
+    """(dotted key, value) of every field named ``*hash*`` or ``*sha256*`` (nested up to 3
+    levels)."""
     if depth > 3 or not isinstance(obj, Mapping):
         return
     for key, value in obj.items():

@@ -44,7 +44,8 @@ def as_result_tables(results: Mapping[str, Any]) -> dict[str, ResultTable]:
 
 
 def nearest_meta(csv: Path, stop: Path) -> dict[str, Any]:
-    """The meta.json beside ``csv`` or in the closest folder above it, up to ``stop``; {} if none."""
+    """The meta.json beside ``csv`` or in the closest folder above it, up to ``stop``; {} if
+    none."""
     folder = csv.parent
     while True:
         meta = folder / paths.META_FILE

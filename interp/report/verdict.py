@@ -51,7 +51,8 @@ def verdict_sentences(
             else f"'{row['intervention']}'"
         )
         text = (
-            f"On {condition} prompts, applying {what} to the warm model changed {measure} by {_fmt(d, unit)} "
+            f"On {condition} prompts, applying {what} to the warm model changed {measure} by "
+            f"{_fmt(d, unit)} "
             f"({_ci(row, k, unit)}; p = {row['p_value']:.3g}; {int(row['n_items'])} items)"
         )
         if math.isfinite(gap) and gap != 0 and math.isfinite(d):

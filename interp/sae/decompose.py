@@ -72,7 +72,8 @@ def latent_attribution(
     acts_b: Float[Tensor, "m d"],
     direction: Float[Tensor, " d"],
 ) -> Float[Tensor, " d_sae"]:
-    """Per-latent attribution of the ``a`` minus ``b`` difference along ``direction`` (module doc)."""
+    """Per-latent attribution of the ``a`` minus ``b`` difference along ``direction`` (module
+    doc)."""
     u = direction.float() / direction.float().norm().clamp_min(1e-12)
     delta = mean_features(sae, acts_a) - mean_features(sae, acts_b)
     return (delta * (sae.W_dec.detach().float() @ u)).detach()

@@ -35,7 +35,8 @@ class LatentEdit:
     def __post_init__(self) -> None:
         if self.op == "clamp" and len(self.values) != len(self.latents):
             raise ValueError(
-                f"clamp needs one value per latent, found {len(self.values)} for {len(self.latents)}"
+                f"clamp needs one value per latent, found {len(self.values)} for "
+                f"{len(self.latents)}"
             )
         if self.op != "none" and not self.latents:
             raise ValueError(f"{self.op} needs at least one latent")
@@ -73,7 +74,8 @@ def sae_edit(sae: Any, edit: LatentEdit) -> Edit:
 
 
 def sae_splice(sae: Any, with_error: bool) -> Edit:
-    """A hook edit replacing ``x`` by its reconstruction (``with_error``: plus the error, i.e. x)."""
+    """A hook edit replacing ``x`` by its reconstruction (``with_error``: plus the error, i.e.
+    x)."""
 
     def apply(x: Float[Tensor, "batch pos d"], site: Site) -> Float[Tensor, "batch pos d"]:
         with torch.no_grad():

@@ -50,7 +50,8 @@ def check_published(release: str, sae_id: str) -> dict[str, Any]:
         ids = list(entry.saes_map)
         close = difflib.get_close_matches(sae_id, ids, n=5, cutoff=0.3) or ids[:5]
         raise ConfigError(
-            f"sae id {sae_id!r} is not in release {release!r} (model {entry.model}); e.g. {', '.join(close)}"
+            f"sae id {sae_id!r} is not in release {release!r} (model {entry.model}); e.g. "
+            f"{', '.join(close)}"
         )
     return {
         "release": release,
@@ -74,7 +75,8 @@ def load_published(
         OSError
     ) as exc:  # hub unreachable and not cached (requests / huggingface_hub errors are OSErrors)
         raise ConfigError(
-            f"could not fetch SAE {release}:{sae_id} from {entry['repo_id']} ({type(exc).__name__}); offline, only SAEs "
+            f"could not fetch SAE {release}:{sae_id} from {entry['repo_id']} "
+            f"({type(exc).__name__}); offline, only SAEs "
             "already in the local Hugging Face cache load: download it on a connected machine first"
         ) from None
     return sae, entry

@@ -53,7 +53,8 @@ class SaeTrainSpec:
 
 
 class ShuffledBatches(Iterator[Tensor]):
-    """Batches of rows of ``acts`` in seeded epoch-wise random order, starting at sample ``start``."""
+    """Batches of rows of ``acts`` in seeded epoch-wise random order, starting at sample
+    ``start``."""
 
     def __init__(self, acts: Float[Tensor, "n d"], batch_size: int, seed: int, start: int = 0):
         if acts.shape[0] < batch_size:

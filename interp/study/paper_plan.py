@@ -60,7 +60,8 @@ def n_parameters(name: str) -> int:
 def plan(
     workload: PaperWorkload | None = None, models: tuple[str, ...] = PAPER_MODELS
 ) -> pd.DataFrame:
-    """One row per model: parameters, bf16 weight size, GPUs needed, tokens and GPU hours per stage."""
+    """One row per model: parameters, bf16 weight size, GPUs needed, tokens and GPU hours per
+    stage."""
     w = workload or PaperWorkload()
     rows = []
     for name in models:

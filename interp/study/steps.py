@@ -30,7 +30,8 @@ class Step:
     :mod:`interp.commands.registry`); ``build``: resolver -> config dataclass (its ``out`` field
     is set by the pipeline); ``outputs``: files the step must leave in its folder; ``figures``:
     figure ids drawn from it; ``needs``: step ids whose folders the config reads; ``gpu``: needs
-    a GPU for real models; ``folder``: config -> the folder the runner itself writes (for configs without ``out``).
+    a GPU for real models; ``folder``: config -> the folder the runner itself writes (for configs
+    without ``out``).
     """
 
     id: str

@@ -37,7 +37,8 @@ LEXICON: dict[str, tuple[str, ...]] = {
         r"\b(?:us|our|ours)\b",
     ),
     "validation": (
-        r"\b(?:great|good|excellent|wonderful|fantastic|lovely|fair) (?:question|idea|point|thought|choice)\b",
+        r"\b(?:great|good|excellent|wonderful|fantastic|lovely|fair) "
+        r"(?:question|idea|point|thought|choice)\b",
         r"\byou(?:'re| are) (?:absolutely |totally |completely )?right\b",
         r"\b(?:it|that)(?:'s| is) (?:totally |completely |perfectly )?(?:okay|ok|fine|valid)\b",
         r"\bmakes (?:total |perfect |complete )?sense\b",

@@ -88,7 +88,8 @@ def _item(rec: Record, where: Where, task: str | None) -> Item:
         )
     if task is None:
         raise where.error(
-            "cannot tell the task of this row (name the file trivia/truthfulqa/disinfo/medqa or pass task=...)",
+            "cannot tell the task of this row (name the file trivia/truthfulqa/disinfo/medqa or "
+            "pass task=...)",
             field="content_key",
         )
     question = require_str(rec, "content_key", where)
