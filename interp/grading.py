@@ -36,27 +36,27 @@ from typing import Literal
 
 from interp.data.items import ALL_TASKS
 from interp.grading_lexicon import (  # noqa: F401 - REFUSAL_PHRASES is re-exported
-    _BOUNDARY,
-    _CHARMAP,
-    _CLAIM_AFFIRMATIONS,
-    _CLAIM_NEGATIONS,
-    _CUE_PHRASES,
-    _FILLER,
-    _LEAD_NO,
-    _LEAD_YES,
-    _NEGATORS,
-    _NOT_NEGATIONS,
-    _POLAR,
-    _POST_EMPHASIS,
-    _POST_NEGATED,
-    _REFUSAL_VERBS,
-    _SCOPE_BREAKERS,
-    _SMALL,
-    _TENS,
-    _TOKEN,
-    _UNITS,
-    _WINDOW,
+    BOUNDARY,
+    CHARMAP,
+    CLAIM_AFFIRMATIONS,
+    CLAIM_NEGATIONS,
+    CUE_PHRASES,
+    FILLER,
+    LEAD_NO,
+    LEAD_YES,
+    NEGATORS,
+    NOT_NEGATIONS,
+    POLAR,
+    POST_EMPHASIS,
+    POST_NEGATED,
     REFUSAL_PHRASES,
+    REFUSAL_VERBS,
+    SCOPE_BREAKERS,
+    SMALL,
+    TENS,
+    TOKEN,
+    UNITS,
+    WINDOW,
 )
 
 Label = Literal["CORRECT", "INCORRECT", "UNSURE", "REFUSAL"]
@@ -92,7 +92,7 @@ class _Text:
 
 def _fold(text: str) -> str:
     """Unicode-fold: NFKC, straight quotes, accents removed."""
-    text = unicodedata.normalize("NFKC", text).translate(_CHARMAP)
+    text = unicodedata.normalize("NFKC", text).translate(CHARMAP)
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
@@ -103,12 +103,12 @@ def normalize_answer(text: str) -> str:
 
 def _below_hundred(words: Sequence[str], k: int) -> tuple[int, int]:
     """Read 0-99 in words at ``k``: (value, end), end == k when there is none."""
-    if k < len(words) and words[k] in _TENS:
-        if k + 1 < len(words) and 0 < _UNITS.get(words[k + 1], 0) < 10:
-            return _TENS[words[k]] + _UNITS[words[k + 1]], k + 2
-        return _TENS[words[k]], k + 1
-    if k < len(words) and words[k] in _UNITS:
-        return _UNITS[words[k]], k + 1
+    if k < len(words) and words[k] in TENS:
+        if k + 1 < len(words) and 0 < UNITS.get(words[k + 1], 0) < 10:
+            return TENS[words[k]] + UNITS[words[k + 1]], k + 2
+        return TENS[words[k]], k + 1
+    if k < len(words) and words[k] in UNITS:
+        return UNITS[words[k]], k + 1
     return 0, k
 
 
@@ -143,19 +143,19 @@ def _normalize(text: str) -> _Text:
     text = re.sub(r"\b(?:[A-Za-z]\.){2,}", lambda m: m.group(0).replace(".", ""), text)
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
     text = re.sub(r"'s\b", "", text, flags=re.IGNORECASE).replace("'", "")
-    raw = _TOKEN.findall(text)
+    raw = TOKEN.findall(text)
     words: list[str] = []
     clauses: list[int] = []
     clause = 0
     for k, tok in enumerate(raw):
-        if tok in _BOUNDARY:
+        if tok in BOUNDARY:
             clause += 1
             continue
         low = tok.lower()
         nxt = raw[k + 1] if k + 1 < len(raw) else ""
-        at_start = k == 0 or raw[k - 1] in _BOUNDARY
+        at_start = k == 0 or raw[k - 1] in BOUNDARY
         if low in ("the", "an") or (
-            low == "a" and nxt and nxt not in _BOUNDARY and (tok == "a" or at_start)
+            low == "a" and nxt and nxt not in BOUNDARY and (tok == "a" or at_start)
         ):
             continue
         words.append(low)
@@ -233,28 +233,28 @@ def _cue(resp: _Text, m: _Mention) -> str | None:
     """
     words, clause = resp.words, resp.clauses[m.start]
     after = " ".join(_clause_words(resp, m.end, m.end + 6, clause))
-    if _POST_NEGATED.match(after):
+    if POST_NEGATED.match(after):
         return "negated"
     before: list[str] = []
     k = m.start - 1
-    while k >= 0 and resp.clauses[k] == clause and len(before) < _WINDOW:
+    while k >= 0 and resp.clauses[k] == clause and len(before) < WINDOW:
         follower = words[k + 1] if k + 1 < len(words) else ""
-        if words[k] in _SCOPE_BREAKERS and follower not in ("of", "than"):
+        if words[k] in SCOPE_BREAKERS and follower not in ("of", "than"):
             break
         before.insert(0, words[k])
         k -= 1
     window = " " + " ".join(before) + " "
     negators = [
         i for i, w in enumerate(before)
-        if w in _NEGATORS and " ".join(before[i : i + 2]) not in _NOT_NEGATIONS
+        if w in NEGATORS and " ".join(before[i : i + 2]) not in NOT_NEGATIONS
     ]  # fmt: skip
-    if negators or any(f" {p} " in window for p in _CUE_PHRASES["negated"]):
+    if negators or any(f" {p} " in window for p in CUE_PHRASES["negated"]):
         return "negated"
-    if any(f" {p} " in window for p in _CUE_PHRASES["attributed"]):
+    if any(f" {p} " in window for p in CUE_PHRASES["attributed"]):
         return "attributed"
     lead = " " + " ".join(_clause_words(resp, m.start - 3, m.start, clause)) + " "
-    if _POST_EMPHASIS.match(after) or any(
-        lead.endswith(f" {p} ") for p in _CUE_PHRASES["emphasis"]
+    if POST_EMPHASIS.match(after) or any(
+        lead.endswith(f" {p} ") for p in CUE_PHRASES["emphasis"]
     ):
         return "emphasis"
     return None
@@ -292,7 +292,7 @@ def _decide(resp: _Text, mentions: list[_Mention], first_mention: bool) -> Grade
 
 def _polarity(answers: Sequence[str]) -> str | None:
     """'yes' / 'no' when every answer that starts with a bare Yes/No agrees, else None."""
-    found = {m.group(1).lower() for a in answers if (m := _POLAR.match(_fold(a)))}
+    found = {m.group(1).lower() for a in answers if (m := POLAR.match(_fold(a)))}
     return found.pop() if len(found) == 1 else None
 
 
@@ -300,7 +300,7 @@ def _lead_text(response: str) -> str:
     """The reply in lower case without markdown and leading fillers ("Well, the answer is ...")."""
     text = re.sub(r"[*_#>`\"]", "", _fold(response)).strip().lower()
     for _ in range(4):
-        stripped = _FILLER.sub("", text, count=1)
+        stripped = FILLER.sub("", text, count=1)
         if stripped == text:
             break
         text = stripped
@@ -310,9 +310,9 @@ def _lead_text(response: str) -> str:
 def _leading_answer(response: str, words: Mapping[str, Side]) -> tuple[Side, str] | None:
     """The side named by the reply's leading answer word: yes/no words, or a one-word alias."""
     text = _lead_text(response)
-    if _LEAD_YES.match(text) and "yes" in words:
+    if LEAD_YES.match(text) and "yes" in words:
         return words["yes"], "yes"
-    if _LEAD_NO.match(text) and "no" in words:
+    if LEAD_NO.match(text) and "no" in words:
         return words["no"], "no"
     first = _normalize(text).words[:1]
     if first and first[0] in words and first[0] not in ("yes", "no"):
@@ -340,7 +340,7 @@ def _yes_no(
     lead = _leading_answer(response, words)
     if lead is not None:
         return Grade(lead[0], f"yes/no item; the reply leads with '{lead[1]}'", lead[1])
-    strip = [[_POLAR.sub("", a).strip() for a in side] for side in (correct, incorrect)]
+    strip = [[POLAR.sub("", a).strip() for a in side] for side in (correct, incorrect)]
     full = _decide_text(
         response,
         [a for a in strip[0] if len(a.split()) > 1],
@@ -355,8 +355,8 @@ def _yes_no(
         # claim phrases cannot tell the sides apart
         return Grade("UNSURE", "yes/no item with a 'Yes' answer; no leading answer")
     text = _phrase_fold(response).replace("'s ", " is ").replace("n't", " not")
-    neg = [p for p in _CLAIM_NEGATIONS if _has_phrase(text, p)]
-    aff = [p for p in _CLAIM_AFFIRMATIONS if _has_phrase(text, p)]
+    neg = [p for p in CLAIM_NEGATIONS if _has_phrase(text, p)]
+    aff = [p for p in CLAIM_AFFIRMATIONS if _has_phrase(text, p)]
     if neg and not aff:
         return Grade(side_of["no"], f"yes/no item; explicit negation '{neg[0]}'", neg[0])
     if aff and not neg:

@@ -133,7 +133,8 @@ def verdict_sentences(
         r = _row(ev, condition=cell)
         if r is not None:
             parts.append(
-                f"{cell} ({measure_name(cell)}): {_pp(r['gap'])} {_ci(r['gap_low'], r['gap_high'])}, "
+                f"{cell} ({measure_name(cell)}): {_pp(r['gap'])} "
+                f"{_ci(r['gap_low'], r['gap_high'])}, "
                 f"q = {r['q_value']:.2g}, n = {int(r['n_items'])} items"
             )
     out.append(
@@ -173,7 +174,8 @@ def _target_sentence(
     text = (
         f"Removing {target} from the warm model (projection set to the original's mean) changes "
         f"'{measure_name(cell)}' in the {cell} cell by {_pp(e['diff_vs_ref'])} "
-        f"{_ci(e['diff_low'], e['diff_high'])} (q = {e['q_value']:.2g}; {100 * closed:.0f}% of the gap)"
+        f"{_ci(e['diff_low'], e['diff_high'])} (q = {e['q_value']:.2g}; "
+        f"{100 * closed:.0f}% of the gap)"
     )
     if n is not None:
         text += (
@@ -182,18 +184,27 @@ def _target_sentence(
             f"{_ci(n['contrast_low'], n['contrast_high'])}"
         )
     if w is not None:
-        text += f"; warmth changes by {w['diff_vs_ref']:+.3f} [{w['diff_low']:+.3f}, {w['diff_high']:+.3f}]"
+        text += (
+            f"; warmth changes by {w['diff_vs_ref']:+.3f} "
+            f"[{w['diff_low']:+.3f}, {w['diff_high']:+.3f}]"
+        )
     if kl is not None:
         text += (
             f"; KL to the unedited model {kl['mean']:.3g} (null {kl['null_min']:.3g} to "
             f"{kl['null_max']:.3g})"
         )
     if st.damaged:
-        verdict = "the edit is damaged (beyond every null arm), so its error change is not counted as restoration"
+        verdict = (
+            "the edit is damaged (beyond every null arm), so its error change is not counted as "
+            "restoration"
+        )
     elif st.restores:
         verdict = "it restores reliability beyond the null"
     elif st.separable:
-        verdict = "warmth falls but reliability is not restored beyond the null: here warmth and the gap separate"
+        verdict = (
+            "warmth falls but reliability is not restored beyond the null: here warmth and the "
+            "gap separate"
+        )
     else:
         verdict = "it does not restore reliability beyond the null"
     return f"{text}: {verdict}."

@@ -185,7 +185,8 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
     )
     md = (
         f"# Verdict\n\n{text}\n\nWarm model: {pair.warm_source}. Targets: "
-        f"{', '.join(d.name for d in targets)} at layers {layers[0]}-{layers[-1]}. Derivation split: "
+        f"{', '.join(d.name for d in targets)} at layers {layers[0]}-{layers[-1]}. "
+        "Derivation split: "
         f"{len({p.item_id for p in derivation})} items; evaluation split: "
         f"{len({p.item_id for p in evaluation})} items; {config.n_random} variance-matched random "
         "directions per target.\n"
