@@ -253,9 +253,7 @@ def _cue(resp: _Text, m: _Mention) -> str | None:
     if any(f" {p} " in window for p in CUE_PHRASES["attributed"]):
         return "attributed"
     lead = " " + " ".join(_clause_words(resp, m.start - 3, m.start, clause)) + " "
-    if POST_EMPHASIS.match(after) or any(
-        lead.endswith(f" {p} ") for p in CUE_PHRASES["emphasis"]
-    ):
+    if POST_EMPHASIS.match(after) or any(lead.endswith(f" {p} ") for p in CUE_PHRASES["emphasis"]):
         return "emphasis"
     return None
 

@@ -29,10 +29,11 @@ import torch
 from interp.causal.layer_runner import LayerRunner
 from interp.causal.readouts import build_rows, pad_batch, read_batch
 from interp.data.prompt_sets import Prompt
+from interp.figures.tables import SCHEMAS
 from interp.models import LoadedModel
 from interp.stats.bootstrap import cluster_bootstrap
 
-PATCHING_COLUMNS = ("layer", "positions", "patch", "recovered", "ci_low", "ci_high", "n_items")
+PATCHING_COLUMNS = SCHEMAS["patching"]
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from interp.causal.readouts import (
 from interp.chat import Message, as_messages
 from interp.data.prompt_sets import Prompt
 from interp.directions import Direction
+from interp.figures.tables import SCHEMAS
 from interp.generate import SamplingConfig, generate_replies
 from interp.hooks import get_backend
 from interp.hooks.base import Backend
@@ -49,17 +50,7 @@ from interp.steer import Intervention, Operator, edits_for, random_directions, s
 from interp.warmth.pairs import ReplyTriple
 from interp.warmth.stats import mean_ci
 
-SWEEP_COLUMNS = (
-    "direction",
-    "layer",
-    "alpha",
-    "metric",
-    "mean",
-    "ci_low",
-    "ci_high",
-    "null_low",
-    "null_high",
-)
+SWEEP_COLUMNS = SCHEMAS["steering_sweep"]
 SWEEP_METRICS = ("p_agree", "error", "kl", "heldout_loss")
 BASELINE = ("none", -1, 0.0)
 Key = tuple[str, int, float]

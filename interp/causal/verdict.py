@@ -34,24 +34,12 @@ from interp.causal.arms import (
 )
 from interp.data.prompt_sets import Prompt
 from interp.directions import Direction
+from interp.figures.tables import SCHEMAS
 from interp.stats.bootstrap import group_means, paired_difference
 from interp.stats.paired import mcnemar_exact_p
 from interp.steer import Intervention, random_directions
 
-VERDICT_COLUMNS = (
-    "model",
-    "intervention",
-    "condition",
-    "measure",
-    "mean",
-    "ci_low",
-    "ci_high",
-    "n_items",
-    "diff_vs_warm",
-    "diff_low",
-    "diff_high",
-    "p_value",
-)
+VERDICT_COLUMNS = SCHEMAS["verdict"]
 REFERENCE = ("warm", "none")
 
 
@@ -106,19 +94,7 @@ def verdict_table(
     records = []
     for row in means.itertuples():
         arm = f"{row.model}/{row.intervention}"
-        rec = {
-            c: getattr(row, c)
-            for c in (
-                "model",
-                "intervention",
-                "condition",
-                "measure",
-                "mean",
-                "ci_low",
-                "ci_high",
-                "n_items",
-            )
-        }
+        rec = {c: getattr(row, c) for c in VERDICT_COLUMNS[:8]}
         rec.update(diff_vs_warm=np.nan, diff_low=np.nan, diff_high=np.nan, p_value=np.nan)
         sub = long[
             (long.condition == row.condition)

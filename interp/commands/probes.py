@@ -35,6 +35,7 @@ from interp.definitions.contrasts import ModelSide, RowSet
 from interp.definitions.inputs import DefinitionInputs, Prepared, inputs_digest, prepare
 from interp.definitions.sources import belief_prompts, label_balance
 from interp.directions import Direction, load_directions
+from interp.figures.tables import SCHEMAS
 from interp.probes import probe_layers, weight_direction_cosines
 from interp.sites import SITE_KINDS, Site
 
@@ -42,19 +43,7 @@ log = logging.getLogger(__name__)
 
 AUROC_FILE = "probe_auroc.csv"
 COSINES_FILE = "probe_direction_cosines.csv"
-AUROC_COLUMNS = [
-    "probe",
-    "site",
-    "layer",
-    "n",
-    "auroc",
-    "auroc_low",
-    "auroc_high",
-    "accuracy",
-    "accuracy_low",
-    "accuracy_high",
-    "shuffled_auroc",
-]
+AUROC_COLUMNS = list(SCHEMAS["probe_auroc"])
 COSINE_COLUMNS = ["probe", "layer", "direction", "cosine"]
 
 

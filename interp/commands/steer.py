@@ -23,6 +23,7 @@ from interp import paths
 from interp.artifacts import is_complete, result_folder, sha256_json, writing_result
 from interp.causal.arms import Arm, greedy_replies
 from interp.causal.inputs import (
+    check_direction_folders,
     named_directions,
     norms_for,
     study_prompts,
@@ -31,12 +32,12 @@ from interp.causal.inputs import (
 )
 from interp.causal.pair import ModelPair, load_pair
 from interp.causal.patching import PatchArm, patch_both_ways
-from interp.causal.sweep import steering_sweep
+from interp.causal.sweep import SWEEP_COLUMNS, steering_sweep
 from interp.causal.verdict import direction_arms, measure_arms, verdict_sentence, verdict_table
 from interp.config import ConfigError, option
 from interp.data.prompt_sets import Prompt
 from interp.definitions.fallback import FALLBACK_NOTE, fallback_directions
-from interp.directions import Direction, find_direction_folders
+from interp.directions import Direction
 from interp.errors import InputNotFoundError
 from interp.hooks import get_backend
 from interp.models import EMBEDDED, load_model
@@ -52,17 +53,6 @@ def _print_table(console: Console, df: pd.DataFrame, title: str, cols: list[str]
     for row in df[cols].itertuples(index=False):
         table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
     console.print(table)
-
-
-def _check_direction_folders(option_name: str, folders: Sequence[str]) -> None:
-    """Refuse, before any model loads, folders that are not Direction folders or runs of them."""
-    for folder in folders:
-        if not Path(folder).is_dir():
-            raise InputNotFoundError(f"{option_name}: {folder} is not a folder")
-    try:
-        find_direction_folders(folders)
-    except InputNotFoundError as exc:
-        raise InputNotFoundError(f"{option_name}: {exc}") from None
 
 
 # ----------------------------------------------------------------------------- interp steer
@@ -188,7 +178,7 @@ class CausalConfig:
 
 def _check_causal_inputs(config: CausalConfig) -> None:
     if config.directions:
-        _check_direction_folders("directions", config.directions)
+        check_direction_folders("directions", config.directions)
     elif not config.fallback_directions:
         raise ConfigError(
             "directions: name the Direction folders (or an `interp directions` run) "
@@ -315,17 +305,7 @@ def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
         console,
         view,
         f"steering sweep ({out / 'steering_sweep.csv'})",
-        [
-            "direction",
-            "layer",
-            "alpha",
-            "metric",
-            "mean",
-            "ci_low",
-            "ci_high",
-            "null_low",
-            "null_high",
-        ],
+        list(SWEEP_COLUMNS),
     )
     return 0
 
