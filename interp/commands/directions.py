@@ -20,8 +20,12 @@ from rich.console import Console
 from rich.table import Table
 
 from interp import paths
-from interp.artifacts import atomic_dir, provenance, write_json_atomic
-from interp.config import ConfigError, config_hash, config_to_dict, option
+from interp.artifacts import (
+    result_folder,
+    writing_result,
+)
+from interp.config import ConfigError, option
+from interp.data.split import split_record
 from interp.definitions.compute import definition_cosines, definition_directions
 from interp.definitions.inputs import DefinitionInputs, inputs_digest, prepare
 from interp.definitions.sources import label_balance
@@ -69,7 +73,7 @@ class DirectionsConfig(DefinitionInputs):
 
 
 def output_folder(config: DirectionsConfig) -> Path:
-    return Path(config.out) if config.out else paths.artifact_dir("directions", config_hash(config))
+    return result_folder("directions", config)
 
 
 def compute(config: DirectionsConfig, out: Path, console: Console) -> None:
@@ -99,41 +103,37 @@ def compute(config: DirectionsConfig, out: Path, console: Console) -> None:
     cosines = definition_cosines(directions)
     d_model = int(directions[0].vectors.shape[1])
     null = random_cosine_null(d_model, seed=config.seed)
-    with atomic_dir(out) as tmp:
+    with writing_result(
+        out,
+        stage="directions",
+        config=config,
+        split=split_record("derivation", [p.item_id for p in prepared.prompts]),
+        models=source.model_meta,
+        inputs_sha256=inputs_digest(prepared),
+        site=config.site,
+        layers=list(layers),
+        random_direction_null=null,
+        labels=label_balance(prepared.labels) if prepared.labels is not None else None,
+        directions={
+            str(d.meta["label"]): {
+                "name": d.name,
+                "method": d.method,
+                "position": d.position,
+                "n_pos": d.meta["n_pos"],
+                "n_neg": d.meta["n_neg"],
+                "n_items": d.meta["n_items"],
+                "description": d.meta["description"],
+            }
+            for d in directions
+        },
+        caches={f"{side}:{key}:{kind}": str(c.folder) for (side, key, kind), c in caches.items()},
+    ) as tmp:
         for d in directions:
             d.save(tmp / str(d.meta["label"]))
         stability.to_csv(tmp / STABILITY_FILE, index=False)
         cosines.to_csv(tmp / COSINES_FILE, index=False)
         if prepared.labels is not None:
             prepared.labels.to_csv(tmp / "sycophancy_labels.csv", index=False)
-        write_json_atomic(
-            tmp / paths.META_FILE,
-            provenance(
-                stage="directions",
-                config=config_to_dict(config),
-                models=source.model_meta,
-                inputs_sha256=inputs_digest(prepared),
-                site=config.site,
-                layers=list(layers),
-                random_direction_null=null,
-                labels=label_balance(prepared.labels) if prepared.labels is not None else None,
-                directions={
-                    str(d.meta["label"]): {
-                        "name": d.name,
-                        "method": d.method,
-                        "position": d.position,
-                        "n_pos": d.meta["n_pos"],
-                        "n_neg": d.meta["n_neg"],
-                        "n_items": d.meta["n_items"],
-                        "description": d.meta["description"],
-                    }
-                    for d in directions
-                },
-                caches={
-                    f"{side}:{key}:{kind}": str(c.folder) for (side, key, kind), c in caches.items()
-                },
-            ),
-        )
 
 
 def run_directions(config: DirectionsConfig, console: Console | None = None) -> int:

@@ -26,10 +26,14 @@ from rich.console import Console
 from rich.table import Table
 
 from interp import paths
-from interp.artifacts import atomic_dir, provenance, write_json_atomic
+from interp.artifacts import (
+    result_folder,
+    writing_result,
+)
 from interp.cache import CachedActivations
 from interp.commands.directions import SHORT
-from interp.config import ConfigError, config_hash, config_to_dict, option
+from interp.config import ConfigError, option
+from interp.data.split import split_record
 from interp.definitions.compute import definition_directions
 from interp.definitions.contrasts import ModelSide, RowSet
 from interp.definitions.inputs import DefinitionInputs, Prepared, inputs_digest, prepare
@@ -173,25 +177,20 @@ def compute(config: ProbesConfig, out: Path, console: Console) -> None:
         if cosines
         else pd.DataFrame(columns=COSINE_COLUMNS)
     )
-    with atomic_dir(out) as tmp:
+    with writing_result(
+        out,
+        stage="probes",
+        split=split_record("derivation", [p.item_id for p in prepared.prompts]),
+        config=config,
+        models=source.model_meta,
+        inputs_sha256=inputs_digest(prepared),
+        labels=label_balance(prepared.labels),
+        layers=list(layers),
+        directions_from=config.directions or "mean-difference directions from the same caches",
+        caches={f"{side}:{key}:{kind}": str(c.folder) for (side, key, kind), c in caches.items()},
+    ) as tmp:
         auroc.to_csv(tmp / AUROC_FILE, index=False)
         cos.to_csv(tmp / COSINES_FILE, index=False)
-        write_json_atomic(
-            tmp / paths.META_FILE,
-            provenance(
-                stage="probes",
-                config=config_to_dict(config),
-                models=source.model_meta,
-                inputs_sha256=inputs_digest(prepared),
-                labels=label_balance(prepared.labels),
-                layers=list(layers),
-                directions_from=config.directions
-                or "mean-difference directions from the same caches",
-                caches={
-                    f"{side}:{key}:{kind}": str(c.folder) for (side, key, kind), c in caches.items()
-                },
-            ),
-        )
 
 
 def _directions(
@@ -215,7 +214,7 @@ def _directions(
 
 def run_probes(config: ProbesConfig, console: Console | None = None) -> int:
     console = console or Console()
-    out = Path(config.out) if config.out else paths.artifact_dir("probes", config_hash(config))
+    out = result_folder("probes", config)
     if (out / AUROC_FILE).is_file():
         console.print(f"probes exist in {out}; reusing them (delete the folder to recompute)")
     else:

@@ -23,9 +23,7 @@ from rich.table import Table
 
 from interp import paths
 from interp.artifacts import (
-    atomic_dir,
     is_complete,
-    provenance,
     result_folder,
     sha256_json,
     write_json_atomic,
@@ -35,7 +33,8 @@ from interp.causal.arms import Arm
 from interp.causal.inputs import study_prompts, warmth_scorer
 from interp.causal.pair import load_pair
 from interp.causal.verdict import measure_arms, verdict_table
-from interp.config import ConfigError, config_to_dict, option
+from interp.config import ConfigError, option
+from interp.data.split import split_record
 from interp.directions import Direction, load_directions
 from interp.errors import InputNotFoundError
 from interp.hooks import get_backend
@@ -146,11 +145,7 @@ def sae_layer_norms(backend: Backend, rows: list[A.TextRow]) -> dict[int, float]
 
 def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int:
     console = console or Console()
-    out = (
-        Path(config.out)
-        if config.out
-        else paths.artifact_dir("sae", sha256_json(config_to_dict(config))[:12])
-    )
+    out = result_folder("sae", config)
     if (out / "sae_quality.json").is_file():
         console.print(f"SAE exists in {out}; reusing it (delete the folder to retrain)")
         console.print(quality_table(json.loads((out / "sae_quality.json").read_text())))
@@ -222,7 +217,19 @@ def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int
         metadata={"hook_name": site.name, "model_name": loaded.name},
     )
     held_rows = [r for r in rows if _held_out(r.id, config.held_out)]
-    with atomic_dir(out) as tmp:
+    with writing_result(
+        out,
+        stage="sae-train",
+        config=config,
+        spec=tspec.to_json(),
+        site=str(site),
+        activations=str(acts_dir),
+        n_tokens=int(tokens.acts.shape[0]),
+        n_rows=len(rows),
+        directions=[d.name for d in directions],
+        direction_folders=list(config.directions) or [str(work / "persona")],
+        **loaded.provenance(),
+    ) as tmp:
         sae = to_inference(trained, tmp / "sae")
         quality = {
             "site": str(site),
@@ -235,21 +242,6 @@ def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int
             ),
         }
         write_json_atomic(tmp / "sae_quality.json", quality)
-        write_json_atomic(
-            tmp / paths.META_FILE,
-            provenance(
-                stage="sae-train",
-                config=config_to_dict(config),
-                spec=tspec.to_json(),
-                site=str(site),
-                activations=str(acts_dir),
-                n_tokens=int(tokens.acts.shape[0]),
-                n_rows=len(rows),
-                directions=[d.name for d in directions],
-                direction_folders=list(config.directions) or [str(work / "persona")],
-                **loaded.provenance(),
-            ),
-        )
     console.print(quality_table(quality))
     console.print(f"SAE and quality in {out}")
     return 0
@@ -469,6 +461,7 @@ def run_sae_intervene(config: SaeInterveneConfig, console: Console | None = None
         sae_source=source,
         site=str(site),
         n_prompts=len(prompts),
+        split=split_record("evaluation", [p.item_id for p in prompts]),
         n_warmth_requests=len(requests),
         arms=[f"{a.model}/{a.label}" for a in arms],
         warm=pair.warm_source,

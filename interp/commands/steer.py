@@ -36,6 +36,7 @@ from interp.causal.sweep import SWEEP_COLUMNS, steering_sweep
 from interp.causal.verdict import direction_arms, measure_arms, verdict_sentence, verdict_table
 from interp.config import ConfigError, option
 from interp.data.prompt_sets import Prompt
+from interp.data.split import split_record
 from interp.definitions.fallback import FALLBACK_NOTE, fallback_directions
 from interp.directions import Direction
 from interp.errors import InputNotFoundError
@@ -294,6 +295,7 @@ def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
         warm=pair.warm_source,
         norms=result.norms,
         n_prompts=len(prompts),
+        split=split_record("evaluation", [p.item_id for p in prompts]),
         **loaded.provenance(),
     ) as tmp:
         result.table.to_csv(tmp / "steering_sweep.csv", index=False)
@@ -390,6 +392,7 @@ def run_ablate(config: AblateConfig, console: Console | None = None) -> int:
         directions=dir_source,
         warm=pair.warm_source,
         n_prompts=len(prompts),
+        split=split_record("evaluation", [p.item_id for p in prompts]),
         **pair.original.provenance(),
     ) as tmp:
         table.to_csv(tmp / "verdict.csv", index=False)
@@ -451,6 +454,7 @@ def run_patch(config: PatchConfig, console: Console | None = None) -> int:
         config=config,
         warm=pair.warm_source,
         n_prompts=len(prompts),
+        split=split_record("evaluation", [p.item_id for p in prompts]),
         **pair.original.provenance(),
     ) as tmp:
         table.to_csv(tmp / "patching.csv", index=False)

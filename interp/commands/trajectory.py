@@ -19,8 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from interp import paths
-from interp.artifacts import atomic_dir, provenance, write_json_atomic
-from interp.config import ConfigError, config_hash, config_to_dict, option
+from interp.artifacts import (
+    result_folder,
+    writing_result,
+)
+from interp.config import ConfigError, option
 from interp.definitions.activations import ModelSource
 from interp.definitions.contrasts import ModelSide
 from interp.definitions.inputs import DefinitionInputs, eval_prompts
@@ -143,7 +146,7 @@ def _activations(config: TrajectoryConfig, checkpoints: list[Checkpoint], consol
 
 def run_trajectory(config: TrajectoryConfig, console: Console | None = None) -> int:
     console = console or Console()
-    out = Path(config.out) if config.out else paths.artifact_dir("trajectory", config_hash(config))
+    out = result_folder("trajectory", config)
     if (out / "trajectory.csv").is_file():
         console.print(f"trajectory exists in {out}; reusing it (delete the folder to recompute)")
     else:
@@ -157,22 +160,17 @@ def run_trajectory(config: TrajectoryConfig, console: Console | None = None) -> 
             if warmth_file and warmth_file.is_file()
             else None
         )
-        with atomic_dir(out) as tmp:
+        with writing_result(
+            out,
+            stage="trajectory",
+            config=config,
+            models=models,
+            checkpoints=[{"epoch": c.epoch, "adapter": str(c.adapter)} for c in checkpoints],
+            warmth=str(warmth_file) if corr is not None else None,
+        ) as tmp:
             table.to_csv(tmp / "trajectory.csv", index=False)
             if corr is not None:
                 corr.to_csv(tmp / "trajectory_warmth.csv", index=False)
-            write_json_atomic(
-                tmp / paths.META_FILE,
-                provenance(
-                    stage="trajectory",
-                    config=config_to_dict(config),
-                    models=models,
-                    checkpoints=[
-                        {"epoch": c.epoch, "adapter": str(c.adapter)} for c in checkpoints
-                    ],
-                    warmth=str(warmth_file) if corr is not None else None,
-                ),
-            )
     table = pd.read_csv(out / "trajectory.csv")
     corr = (
         pd.read_csv(out / "trajectory_warmth.csv")
