@@ -1,0 +1,121 @@
+"""RESULTS.md's verdict block, written by code from committed summary tables.
+
+``python -m interp.report.results_md --run <17-verdict folder> --dest results/embedded`` copies the
+verdict protocol's small summary tables (CSV, no activations) and the facts the sentence needs
+into ``results/<preset>/``, and rewrites the block between the markers in RESULTS.md with the
+sentence :func:`interp.causal.verdict_text.verdict_sentences` writes from those tables. A test
+checks that the block equals what the code writes from the committed tables, so the numbers in
+RESULTS.md cannot drift from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from interp import paths
+from interp.artifacts import write_json_atomic
+from interp.causal.protocol import gaps, headline_cells
+from interp.causal.verdict_text import verdict_sentences
+from interp.errors import InputNotFoundError, InterpError
+
+TABLES = ("verdict_gap", "verdict_arms", "verdict_null", "verdict_damage")
+FACTS_FILE = "verdict_facts.json"
+BEGIN = (
+    "<!-- verdict: written by `python -m interp.report.results_md` from the tables in {dest} -->"
+)
+END = "<!-- /verdict -->"
+
+
+def export_summary(run: Path, dest: Path) -> None:
+    """Copy a verdict run's summary tables and facts (targets, rule threshold, split sizes,
+    the warm model, provenance) into ``dest``."""
+    meta_file = run / paths.META_FILE
+    if not meta_file.is_file():
+        raise InputNotFoundError(
+            f"run: {run} has no {paths.META_FILE} (not a finished verdict run)"
+        )
+    meta = json.loads(meta_file.read_text())
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in TABLES:
+        shutil.copyfile(run / f"{name}.csv", dest / f"{name}.csv")
+    config = meta["config"]
+    facts = {
+        "targets": list(config["targets"]),
+        "headline_threshold_pp": config["headline_threshold_pp"],
+        "n_random": config["n_random"],
+        "warm": meta.get("warm"),
+        "cold": meta.get("cold"),
+        "model": config["model"],
+        "n_derivation_items": meta["split"]["derivation"]["n_items"],
+        "n_evaluation_items": meta["split"]["evaluation"]["n_items"],
+        "git_commit": meta.get("git_commit"),
+        "created": meta.get("created"),
+        "source_run": str(run),
+    }
+    write_json_atomic(dest / FACTS_FILE, facts, overwrite=True)
+
+
+def verdict_from_tables(folder: Path) -> str:
+    """The verdict sentence from committed tables, by the same rules as the run."""
+    missing = [n for n in (*[f"{t}.csv" for t in TABLES], FACTS_FILE) if not (folder / n).is_file()]
+    if missing:
+        raise InputNotFoundError(f"{folder} lacks {', '.join(missing)}")
+    t = {name: pd.read_csv(folder / f"{name}.csv") for name in TABLES}
+    facts = json.loads((folder / FACTS_FILE).read_text())
+    gap = t["verdict_gap"]
+    headline = headline_cells(gap[gap.split == "derivation"], facts["headline_threshold_pp"])
+    gap_cells = gaps(gap[gap.split == "evaluation"], headline)
+    text = verdict_sentences(
+        gap,
+        headline,
+        gap_cells,
+        t["verdict_arms"],
+        t["verdict_null"],
+        t["verdict_damage"],
+        facts["targets"],
+        facts["headline_threshold_pp"],
+    )
+    return (
+        f"{text}\n\nModel {facts['model']}, warm model {facts['warm']}; "
+        f"{facts['n_derivation_items']} derivation and {facts['n_evaluation_items']} evaluation "
+        f"items; {facts['n_random']} variance-matched random directions per target."
+    )
+
+
+def block(folder: Path, dest_label: str) -> str:
+    """The whole marked block for RESULTS.md."""
+    return f"{BEGIN.format(dest=dest_label)}\n{verdict_from_tables(folder)}\n{END}"
+
+
+def replace_block(text: str, new_block: str) -> str:
+    """``text`` with its marked verdict block replaced (an error if the markers are missing)."""
+    start = text.find("<!-- verdict:")
+    end = text.find(END)
+    if start < 0 or end < start:
+        raise InterpError(
+            f"RESULTS.md has no verdict block (expected the markers {END!r} and the line before it)"
+        )
+    return text[:start] + new_block + text[end + len(END) :]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Export a run's tables (``--run``) and rewrite the block in ``--results-md``."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--run", type=Path, help="a finished `interp verdict` folder to export")
+    parser.add_argument("--dest", type=Path, default=Path("results/embedded"))
+    parser.add_argument("--results-md", type=Path, default=Path("RESULTS.md"))
+    args = parser.parse_args(argv)
+    if args.run is not None:
+        export_summary(args.run, args.dest)
+    md = args.results_md.read_text()
+    args.results_md.write_text(replace_block(md, block(args.dest, args.dest.as_posix())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
