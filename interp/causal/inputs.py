@@ -14,6 +14,7 @@ from interp.chat import Message
 from interp.config import ConfigError
 from interp.data.build import prompt_list
 from interp.data.prompt_sets import Prompt
+from interp.data.split import Side
 from interp.directions import Direction, find_direction_folders
 from interp.errors import InputNotFoundError
 from interp.hooks.base import Backend
@@ -34,9 +35,10 @@ def study_prompts(
     item split) and derivation prompts (the first ``per_task`` of the derivation side: for
     fallback directions), over ``conditions`` x ``templates``."""
     sides: list[list[Prompt]] = []
-    for side in ("evaluation", "derivation"):
+    order: tuple[Side, Side] = ("evaluation", "derivation")
+    for side in order:
         prompts, _ = prompt_list(
-            side=side,  # type: ignore[arg-type]
+            side=side,
             conditions=tuple(conditions),
             templates=tuple(templates),
             per_task=per_task,

@@ -31,6 +31,7 @@ from interp.artifacts import (
     writing_result,
 )
 from interp.cache import CachedActivations
+from interp.causal.inputs import check_direction_folders
 from interp.commands.directions import SHORT
 from interp.config import ConfigError, option
 from interp.data.split import split_record
@@ -79,8 +80,6 @@ class ProbesConfig(DefinitionInputs):
             raise ConfigError(f"sites: unknown or none {bad}; choose from {list(SITE_KINDS)}")
         if self.n_folds < 2 or self.n_boot < 10 or self.c <= 0:
             raise ConfigError("n_folds must be >= 2, n_boot >= 10 and c > 0")
-        if self.directions is not None and not Path(self.directions).is_dir():
-            raise ConfigError(f"directions: {self.directions} is not a folder")
 
 
 def probe_data(
@@ -214,6 +213,8 @@ def _directions(
 
 def run_probes(config: ProbesConfig, console: Console | None = None) -> int:
     console = console or Console()
+    if config.directions is not None:
+        check_direction_folders("directions", [config.directions])
     out = result_folder("probes", config)
     if (out / AUROC_FILE).is_file():
         console.print(f"probes exist in {out}; reusing them (delete the folder to recompute)")

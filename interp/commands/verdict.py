@@ -28,7 +28,7 @@ from interp.causal.verdict_text import verdict_sentences
 from interp.config import ConfigError, option
 from interp.data.build import prompt_list
 from interp.data.prompt_sets import Prompt
-from interp.data.split import split_record
+from interp.data.split import Side, split_record
 from interp.evaluate import conversation
 from interp.hooks import get_backend
 from interp.models import EMBEDDED, ModelLoadError, adapter_folder, load_model
@@ -99,9 +99,13 @@ def split_prompts(
     """Neutral and sad prompts, without and with a wrong belief, for the first items per task
     of each side of the split (``per_task_evaluation=0``: the whole evaluation side)."""
     sides: list[list[Prompt]] = []
-    for side, n in (("derivation", per_task_derivation), ("evaluation", per_task_evaluation)):
+    plan: tuple[tuple[Side, int], ...] = (
+        ("derivation", per_task_derivation),
+        ("evaluation", per_task_evaluation),
+    )
+    for side, n in plan:
         prompts, _ = prompt_list(
-            side=side,  # type: ignore[arg-type]
+            side=side,
             per_task=n or None,
             conditions=("unmodified", "emotion:sad"),
             templates=("no_belief", "incorrect"),
