@@ -162,3 +162,25 @@ def test_causal_inputs_split_prompts_and_find_direction_folders(tmp_path):
         find_direction_folders([str(tmp_path)])
     with pytest.raises(ConfigError, match="n_random"):
         CausalConfig(n_random=3)
+
+
+def test_steer_names_a_bad_direction_folder_before_loading_a_model(tmp_path, monkeypatch, capsys):
+    from interp.cli import main
+    from interp.commands import steer
+
+    def no_load(*a, **k):
+        raise AssertionError("the model must not load before the inputs are checked")
+
+    monkeypatch.setattr(steer, "load_model", no_load)
+    monkeypatch.setattr(steer, "load_pair", no_load)
+
+    def said() -> str:  # rich wraps long lines; compare the words
+        return "".join(capsys.readouterr().out.split())
+
+    assert main(["steer", "hi", "--direction", str(tmp_path), "--layer", "1"]) == 2
+    out = said()
+    assert str(tmp_path) in out and "meta.json" in out and "Errno" not in out
+    assert main(["ablate", "--directions", str(tmp_path / "missing")]) == 2
+    assert "missingisnotafolder" in said()
+    assert main(["ablate"]) == 2
+    assert "--fallback-directions" in said()
