@@ -136,6 +136,15 @@ def test_the_planted_direction_is_found_and_its_removal_restores(planted):
     _, _, u, _, _ = planted
     target = Direction("planted", "known", "resid_post", "all", (2,), (PLANT * u)[None])
     result = _run(planted, target)
+    from interp.figures.tables import SCHEMAS
+
+    for name, table in (
+        ("verdict_gap", result.gap),
+        ("verdict_arms", result.arms),
+        ("verdict_null", result.null),
+        ("verdict_damage", result.damage),
+    ):
+        assert tuple(table.columns) == SCHEMAS[name], name
     assert result.headline, "the derivation split must show the planted gap"
     assert result.gap_cells, "the evaluation split must confirm it"
     for cell in result.gap_cells:

@@ -176,6 +176,19 @@ def synthetic_tables(seed: int = 0) -> dict[str, pd.DataFrame]:
         ]
     )
     t["sae_interventions"] = verdict_table(rng, "sae-ablate:top8-warmth")
+    # the verdict protocol's tables: one plausible row each, in the producers' column order
+    for name in ("verdict_gap", "verdict_arms", "verdict_null", "verdict_damage"):
+        row = {c: 0.1 for c in SCHEMAS[name]}
+        row.update(
+            {
+                c: "x"
+                for c in ("split", "contrast", "condition", "task", "measure", "arm", "target")
+                if c in row
+            }
+        )
+        if "damaged" in row:
+            row["damaged"] = False
+        t[name] = pd.DataFrame([row], columns=list(SCHEMAS[name]))
     return t
 
 
@@ -379,3 +392,21 @@ def test_scatter_has_one_point_per_model_when_the_table_names_models():
     )
     fig = figures.sycophancy_scatter(two)
     assert all(len(t.x) == 2 and set(t.text) == {"smollm2", "other"} for t in fig.data[1:])
+
+
+def test_the_sweep_null_is_drawn_only_where_it_was_measured():
+    import pandas as pd
+
+    from interp.figures.steering import null_marks
+
+    rows = pd.DataFrame(
+        {
+            "alpha": [-1.0, -0.5, 0.5, 1.0],
+            "null_low": [0.1, None, None, 0.2],
+            "null_high": [0.3, None, None, 0.4],
+        }
+    )
+    trace = null_marks(rows, 1.0, showlegend=True)
+    assert list(trace.x) == [-1.0, 1.0] and trace.fill is None  # two ranges, nothing between
+    full = null_marks(rows.fillna(0.2), 1.0, showlegend=True)
+    assert full.fill == "toself"

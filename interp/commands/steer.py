@@ -246,10 +246,11 @@ class SweepConfig(CausalConfig):
         "original", help="which arm to steer: original or warm"
     )
     null_alphas: tuple[float, ...] = option(
-        (-1.0, 1.0),
+        (),
         help=(
-            "alphas at which the random-direction null is measured (null columns are NaN at the "
-            "others; each null alpha costs n_random suffix runs per layer)"
+            "alphas at which the random-direction null is measured (none given: every alpha; "
+            "null columns are NaN at the others and the figure draws no band there; each null "
+            "alpha costs n_random suffix runs per layer)"
         ),
     )
     warmth: bool = option(
@@ -277,7 +278,7 @@ def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
         layers=config.layers,
         alphas=config.alphas,
         op=config.op,
-        null_alphas=config.null_alphas,
+        null_alphas=config.null_alphas or config.alphas,
         n_random=config.n_random,
         seed=config.seed,
         batch_size=config.batch_size,

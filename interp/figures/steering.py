@@ -66,19 +66,7 @@ def dose_response(
                 continue
             name = "unsteered" if str(direction) == "none" else f"{direction} @ layer {layer}"
             if has_values(rows["null_low"]):
-                fig.add_trace(
-                    band(
-                        rows["alpha"],
-                        rows["null_low"] * scale,
-                        rows["null_high"] * scale,
-                        NULL_BAND_COLOR,
-                        "random directions (95% range)",
-                        legendgroup="null",
-                        showlegend=not null_shown,
-                    ),
-                    row=r,
-                    col=c,
-                )
+                fig.add_trace(null_marks(rows, scale, showlegend=not null_shown), row=r, col=c)
                 null_shown = True
             color = OKABE_ITO[k % len(OKABE_ITO)]
             fig.add_trace(
@@ -111,3 +99,42 @@ def dose_response(
             }
         )
     return apply(fig, title, height=max(560, 430 * n_rows))
+
+
+def null_marks(rows: pd.DataFrame, scale: float, *, showlegend: bool) -> go.Scatter:
+    """The random-direction null where it was measured: a band when it was measured at every
+    alpha of the curve, else a vertical 95% range at each measured alpha (never drawn across
+    alphas where no random direction was run)."""
+    name = "random directions (95% range)"
+    measured = rows["null_low"].notna() & rows["null_high"].notna()
+    if measured.all():
+        return band(
+            rows["alpha"],
+            rows["null_low"] * scale,
+            rows["null_high"] * scale,
+            NULL_BAND_COLOR,
+            name,
+            legendgroup="null",
+            showlegend=showlegend,
+        )
+    part = rows[measured]
+    mid = (part["null_low"] + part["null_high"]) / 2
+    return go.Scatter(
+        x=part["alpha"],
+        y=mid * scale,
+        mode="markers",
+        name=name,
+        legendgroup="null",
+        showlegend=showlegend,
+        marker={"color": NULL_BAND_COLOR, "size": 1},
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "thickness": 6,
+            "width": 0,
+            "color": NULL_BAND_COLOR,
+            "array": ((part["null_high"] - mid) * scale).to_numpy(),
+            "arrayminus": ((mid - part["null_low"]) * scale).to_numpy(),
+        },
+        hoverinfo="skip",
+    )
