@@ -33,6 +33,7 @@ from interp.artifacts import (
     write_json_atomic,
 )
 from interp.errors import InterpError
+from interp.models import quiet_loading
 from interp.warmth.pairs import ReplyTriple
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,8 @@ def load_encoder(device: str = "cpu") -> SentenceEncoder:
 
     folder = encoder_dir()
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModel.from_pretrained(folder).to(device).eval()
+    with quiet_loading():
+        model = AutoModel.from_pretrained(folder).to(device).eval()
     return SentenceEncoder(model, tokenizer, ENCODER_ID, sha256_file(folder / "model.safetensors"))
 
 
