@@ -61,6 +61,10 @@ def size_of(preset: PresetName) -> StudySize:
             "embedded-cold",
             per_task=20,
             patch_layers=(*range(0, 30, 3), 29),
+            # the verdict protocol at about 8 prompts/s on 2 cores: 80 evaluation items and one
+            # target with its 20-direction null fit the budget; 150 items need a faster path
+            protocol_evaluation_per_task=20,
+            protocol_targets=("finetune",),
         )
     if preset == "tiny":
         return StudySize(
