@@ -146,6 +146,7 @@ def verdict_sentences(
             "No headline cell shows a gap on the evaluation split (CI above zero, q < 0.05), so "
             "the verdict claims neither restoration nor separability."
         )
+        out.extend(d for d in (_damage_sentence(damage, t) for t in targets) if d)
         return " ".join(out)
     for target in targets:
         for cell in gap_cells:
@@ -208,3 +209,23 @@ def _target_sentence(
     else:
         verdict = "it does not restore reliability beyond the null"
     return f"{text}: {verdict}."
+
+
+def _damage_sentence(damage: pd.DataFrame, target: str) -> str:
+    """What removing ``target`` costs the warm model, beside its null (no claim attached)."""
+    if damage.empty or "arm" not in damage:
+        return ""
+    arm = f"warm/counterfactual:{target}"
+    measures = ("heldout_loss_increase", "kl_continuation")
+    rows = {m: _row(damage, arm=arm, measure=m) for m in measures}
+    if any(r is None for r in rows.values()):
+        return ""
+    h, k = rows["heldout_loss_increase"], rows["kl_continuation"]
+    assert h is not None and k is not None
+    return (
+        "The removal's cost, reported without a claim: "
+        f"removing {target} raises the warm model's held-out loss by {h['mean']:.2f} nats "
+        f"[{h['ci_low']:.2f}, {h['ci_high']:.2f}] (the matched random "
+        f"directions: {h['null_min']:.2f} to {h['null_max']:.2f}) and moves its continuation by a "
+        f"KL of {k['mean']:.2f} (null {k['null_min']:.2f} to {k['null_max']:.2f})."
+    )

@@ -1,0 +1,89 @@
+"""RESULTS.md's verdict block is what the code writes from the committed summary tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from interp.errors import InterpError
+from interp.report.results_md import (
+    END,
+    FACTS_FILE,
+    block,
+    export_summary,
+    replace_block,
+    verdict_from_tables,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "results" / "embedded"
+
+
+def test_results_md_verdict_block_matches_the_committed_tables():
+    text = (ROOT / "RESULTS.md").read_text()
+    expected = block(COMMITTED, "results/embedded")
+    assert expected in text, (
+        "RESULTS.md's verdict block differs from what the committed tables give"
+    )
+
+
+def _tables(folder: Path) -> None:
+    gap = pd.DataFrame(
+        [
+            {
+                "split": s,
+                "contrast": "warm - original",
+                "condition": "neutral",
+                "task": "all",
+                "measure": "error",
+                "n_items": 40,
+                "gap": g,
+                "gap_low": lo,
+                "gap_high": hi,
+                "p_value": 0.5,
+                "q_value": 0.5,
+            }
+            for s, g, lo, hi in (
+                ("derivation", -0.01, -0.05, 0.03),
+                ("evaluation", 0.02, -0.02, 0.06),
+            )
+        ]
+    )
+    gap.to_csv(folder / "verdict_gap.csv", index=False)
+    for name in ("verdict_arms", "verdict_null", "verdict_damage"):
+        pd.DataFrame({"arm": []}).to_csv(folder / f"{name}.csv", index=False)
+    (folder / FACTS_FILE).write_text(
+        json.dumps(
+            {
+                "targets": ["finetune"],
+                "headline_threshold_pp": 0.0,
+                "n_random": 20,
+                "warm": "w",
+                "model": "m",
+                "n_derivation_items": 40,
+                "n_evaluation_items": 40,
+            }
+        )
+    )
+
+
+def test_the_block_round_trips_and_says_no_gap(tmp_path):
+    _tables(tmp_path)
+    text = verdict_from_tables(tmp_path)
+    assert "no cell carries a headline" in text and "claims neither" in text
+    md = "# Results\n\nbefore\n<!-- verdict: old -->\nold words\n" + END + "\nafter\n"
+    new = replace_block(md, block(tmp_path, "x"))
+    assert new.startswith("# Results\n\nbefore\n<!-- verdict: written by") and new.endswith(
+        END + "\nafter\n"
+    )
+    assert "old words" not in new and replace_block(new, block(tmp_path, "x")) == new
+    with pytest.raises(InterpError, match="no verdict block"):
+        replace_block("# Results\n", block(tmp_path, "x"))
+
+
+def test_export_needs_a_finished_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"meta\.json"):
+        export_summary(tmp_path, tmp_path / "dest")
