@@ -126,7 +126,12 @@ def null_marks(rows: pd.DataFrame, scale: float, *, showlegend: bool) -> go.Scat
         name=name,
         legendgroup="null",
         showlegend=showlegend,
-        marker={"color": NULL_BAND_COLOR, "size": 1},
+        marker={
+            "color": NULL_BAND_COLOR,
+            "size": 12,
+            "symbol": "line-ns-open",
+            "line": {"width": 6, "color": NULL_BAND_COLOR},
+        },
         error_y={
             "type": "data",
             "symmetric": False,
