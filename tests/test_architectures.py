@@ -78,3 +78,15 @@ def test_layer_runner_refuses_gemma2_by_name():
 
     with pytest.raises(RunnerError, match=r"gemma2.*soft-capping"):
         LayerRunner(tiny_model("gemma2", n_layers=2))
+
+
+def test_lora_reaches_every_linear_layer_of_phi3_and_llama():
+    from peft import LoraConfig, get_peft_model
+
+    from interp.finetune.train import LINEAR_MODULES
+
+    for arch, fused in (("phi3", {"qkv_proj", "gate_up_proj"}), ("llama", {"q_proj", "up_proj"})):
+        model = tiny_model(arch, n_layers=1).hf_model
+        peft = get_peft_model(model, LoraConfig(r=2, target_modules=list(LINEAR_MODULES)))
+        wrapped = {n.rsplit(".", 1)[-1] for n, m in peft.named_modules() if hasattr(m, "lora_A")}
+        assert fused <= wrapped and "o_proj" in wrapped and "down_proj" in wrapped, (arch, wrapped)

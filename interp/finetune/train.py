@@ -51,7 +51,19 @@ LEGACY_RESUME_FILE = "resume_state.pt"
 """Older runs' resume state: read with ``torch.load(weights_only=True)`` (tensors and plain
 containers only; any other pickled object is refused)."""
 RUN_CONFIG_FILE = "run_config.json"
-LINEAR_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# every linear layer of a decoder block; Phi-3 fuses q/k/v and gate/up (peft skips names a model
+# lacks, so one list serves Llama, Mistral, Qwen2, Gemma and Phi-3)
+LINEAR_MODULES = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+    "qkv_proj",
+    "gate_up_proj",
+)
 
 
 @dataclass(frozen=True)
