@@ -438,3 +438,17 @@ def test_bootstrap_errors():
         paired_difference(df.assign(arm="a"), "y", "item", "arm", "a", "b", seed=0)
     with pytest.raises(ValueError, match="n_boot"):
         cluster_bootstrap(df, lambda d: 0.0, "item", seed=0, n_boot=1)
+
+
+def test_paired_p_value_picks_mcnemar_for_binary_and_wilcoxon_otherwise():
+    from interp.stats.paired import mcnemar_exact_p, paired_p_value
+
+    x, y = np.array([1, 1, 1, 0, 1, 1]), np.array([0, 0, 0, 0, 1, 0])
+    assert paired_p_value(x, y) == mcnemar_exact_p(4, 0)
+    from scipy.stats import wilcoxon
+
+    assert paired_p_value(x, y, binary=False) == float(wilcoxon(x, y).pvalue)
+    warm = np.array([0.9, 0.8, 0.7, 0.95])
+    assert paired_p_value(warm, warm - 0.1) == float(wilcoxon(warm, warm - 0.1).pvalue)
+    assert paired_p_value(np.array([0.2, 0.4]), np.array([0.2, 0.4])) == 1.0
+    assert np.isnan(paired_p_value(np.array([]), np.array([])))

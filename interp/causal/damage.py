@@ -25,7 +25,7 @@ from torch import Tensor
 from interp.causal.arms import EditSet
 from interp.chat import Message, encode_chat
 from interp.generate import left_pad
-from interp.hooks.base import Backend
+from interp.hooks.base import Backend, eos_ids
 
 
 @dataclass(frozen=True)
@@ -64,21 +64,15 @@ def continuation_units(
 def _greedy_ids(
     backend: Backend, prompts: Sequence[list[int]], max_new_tokens: int
 ) -> list[list[int]]:
-    tok = backend.loaded.tokenizer
-    ids, mask = left_pad(prompts, tok.pad_token_id, backend.loaded.device)
-    out = backend.loaded.hf_model.generate(
-        input_ids=ids,
-        attention_mask=mask,
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        pad_token_id=tok.pad_token_id,
-    )
-    eos = tok.eos_token_id
+    """Greedy continuations through the backend, each cut after its first end-of-sequence id
+    (the backend pads what follows)."""
+    ids, mask = left_pad(prompts, backend.loaded.tokenizer.pad_token_id, backend.loaded.device)
+    new = backend.generate(ids, mask, max_new_tokens=max_new_tokens, do_sample=False)
+    stops = set(eos_ids(backend.loaded))
     replies = []
-    for row in out[:, ids.shape[1] :].tolist():
-        if eos is not None and eos in row:
-            row = row[: row.index(eos) + 1]
-        replies.append(row or [eos])
+    for row in new.tolist():
+        end = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
+        replies.append(row[:end])
     return replies
 
 

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import wilcoxon
 
 from interp.causal.arms import (
     CONDITIONS,
@@ -56,7 +55,8 @@ from interp.data.prompt_sets import Prompt
 from interp.directions import Direction
 from interp.evaluate import conversation
 from interp.stats.bootstrap import group_means, paired_difference
-from interp.stats.paired import fdr_bh, mcnemar_exact_p
+from interp.stats.paired import fdr_bh, paired_p_value
+from interp.warmth.stats import mean_ci
 
 REFERENCE = "warm/none"
 MEASURES = ("error", "agrees_with_user")
@@ -117,12 +117,7 @@ def _paired_p(sub: pd.DataFrame, arm: str, ref: str) -> float:
     both = a.index.intersection(b.index)
     if len(both) == 0:
         return float("nan")
-    x, y = a.loc[both].to_numpy(), b.loc[both].to_numpy()
-    if np.isin(x, (0.0, 1.0)).all() and np.isin(y, (0.0, 1.0)).all():
-        return mcnemar_exact_p(int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum()))
-    if np.allclose(x, y):
-        return 1.0
-    return float(wilcoxon(x, y).pvalue)
+    return paired_p_value(a.loc[both].to_numpy(), b.loc[both].to_numpy())
 
 
 def contrast_table(
@@ -465,7 +460,8 @@ def null_table(
                 change = per_item.sub(ref, axis=0).mean()
                 null_changes = change[nulls].to_numpy()
                 contrast = (per_item[target] - per_item[nulls].mean(axis=1)).dropna()
-                lo, hi = _boot_mean_ci(contrast.to_numpy(), n_boot, seed)
+                est = mean_ci(contrast.to_numpy(), n_boot=n_boot, seed=seed)
+                lo, hi = est.lo, est.hi
                 rows.append(
                     {
                         "target": d.name,
@@ -484,12 +480,3 @@ def null_table(
                     }
                 )
     return pd.DataFrame(rows)
-
-
-def _boot_mean_ci(x: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
-    if len(x) == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
-    lo, hi = np.quantile(means, [0.025, 0.975])
-    return float(lo), float(hi)

@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import wilcoxon
 
 from interp.causal.arms import (
     CONDITIONS,
@@ -36,7 +35,7 @@ from interp.data.prompt_sets import Prompt
 from interp.directions import Direction
 from interp.figures.tables import SCHEMAS
 from interp.stats.bootstrap import group_means, paired_difference
-from interp.stats.paired import mcnemar_exact_p
+from interp.stats.paired import paired_p_value
 from interp.steer import Intervention, random_directions
 
 VERDICT_COLUMNS = SCHEMAS["verdict"]
@@ -66,11 +65,7 @@ def _p_value(df: pd.DataFrame, arm: str, ref: str, measure: str) -> float:
     if len(both) == 0:
         return float("nan")
     x, y = a.loc[both].to_numpy(), b.loc[both].to_numpy()
-    if measure != "warmth" and np.isin(x, (0.0, 1.0)).all() and np.isin(y, (0.0, 1.0)).all():
-        return mcnemar_exact_p(int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum()))
-    if np.allclose(x, y):
-        return 1.0
-    return float(wilcoxon(x, y).pvalue)
+    return paired_p_value(x, y, binary=measure != "warmth")
 
 
 def verdict_table(

@@ -20,18 +20,10 @@ from interp.definitions.contrasts import Contrast, ModelSide, gather
 from interp.definitions.inputs import Prepared
 from interp.definitions.stability import grouped_split_half
 from interp.directions import METHODS, Direction, cosine_table, derive, relative_norm
+from interp.figures.tables import SCHEMAS
 
-STABILITY_COLUMNS = [
-    "direction",
-    "layer",
-    "cosine",
-    "ci_low",
-    "ci_high",
-    "null_cosine",
-    "null_high",
-    "relative_norm",
-]
-COSINE_COLUMNS = ["layer", "a", "b", "cosine"]
+STABILITY_COLUMNS = list(SCHEMAS["direction_stability"])
+COSINE_COLUMNS = list(SCHEMAS["direction_cosines"])
 
 
 def label_of(name: str, method: str) -> str:

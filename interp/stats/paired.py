@@ -199,3 +199,17 @@ def mcnemar_table(
             {**dict(zip(by, values, strict=True)), **_group_row(orig_all[idx], ft_all[idx])}
         )
     return _add_fdr(pd.DataFrame(rows), fdr_within, alpha)
+
+
+def paired_p_value(x: np.ndarray, y: np.ndarray, *, binary: bool = True) -> float:
+    """Two-sided p-value of paired observations ``x`` vs ``y`` (same units, same order): exact
+    McNemar when both are 0/1 (and ``binary``), else a Wilcoxon signed-rank test; 1.0 when
+    they are equal, NaN when there is no pair."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.size == 0:
+        return float("nan")
+    if binary and np.isin(x, (0.0, 1.0)).all() and np.isin(y, (0.0, 1.0)).all():
+        return mcnemar_exact_p(int(((x == 1) & (y == 0)).sum()), int(((x == 0) & (y == 1)).sum()))
+    if np.allclose(x, y):
+        return 1.0
+    return float(sps.wilcoxon(x, y).pvalue)
