@@ -8,6 +8,12 @@ backend) the prompt's cache is shared by all candidates; elsewhere prompt+candid
 batched. Both run under whatever hooks are active (steering, ablation), so interventions reach
 the prompt and the candidate tokens alike. :func:`score_choices_naive` is the one-sequence-at-a-
 time reference that tests and benchmarks compare against.
+
+With the cache, two more savings (``share_prefix``): the token prefix that every prompt of the
+call shares (the chat template's opening and system prompt) is computed once per batch, as one
+row whose cache every row of the batch continues; and prompts are batched in order of length,
+so a batch pads to similar lengths. Edits at "all" positions see the same activations either way
+(every operator acts on each position alone), so the scores equal the unshared path's.
 """
 
 from __future__ import annotations
@@ -106,11 +112,14 @@ def score_choices(
     prompts: Sequence[ChoicePrompt],
     batch_size: int = 16,
     share_prompt: bool | None = None,
+    share_prefix: bool = True,
 ) -> ChoiceScores:
     """Score every candidate of every prompt, batched, computing each prompt once.
 
     ``share_prompt`` (default: when the backend supports it) reuses the prompt's key/value cache
     for the candidates; otherwise prompt+candidate rows are batched through ``backend.forward``.
+    ``share_prefix`` (with the cache): compute the prefix common to all prompts once per batch
+    and batch prompts by length (module doc). Scores come back in the prompts' order.
     """
     if not prompts:
         raise ValueError("no prompts to score")
@@ -123,12 +132,37 @@ def score_choices(
     prompt_ids, cand_ids = _encode(backend, prompts)
     sums = np.zeros((len(prompts), k))
     counts = np.array([[len(c) for c in cands] for cands in cand_ids], dtype=float)
+    prefixed = use_cache and share_prefix
+    shared = common_prefix_length(prompt_ids, min_rest=2) if prefixed else 0
+    order = (
+        sorted(range(len(prompts)), key=lambda i: len(prompt_ids[i]))
+        if prefixed
+        else list(range(len(prompts)))
+    )
     with torch.no_grad():
         for start in range(0, len(prompts), batch_size):
-            sl = slice(start, start + batch_size)
-            fn = _score_batch_cached if use_cache else _score_batch_full
-            sums[sl] = fn(backend, prompt_ids[sl], cand_ids[sl]).cpu().numpy()
+            rows = order[start : start + batch_size]
+            p_ids = [prompt_ids[i] for i in rows]
+            c_ids = [cand_ids[i] for i in rows]
+            if not use_cache:
+                got = _score_batch_full(backend, p_ids, c_ids)
+            else:
+                got = _score_batch_cached(backend, p_ids, c_ids, shared)
+            sums[rows] = got.cpu().numpy()
     return ChoiceScores(logprob_sum=sums, n_tokens=counts)
+
+
+def common_prefix_length(seqs: Sequence[Sequence[int]], min_rest: int = 1) -> int:
+    """Length of the token prefix every sequence shares, leaving at least ``min_rest`` tokens of
+    the shortest one outside it (0 when they share nothing)."""
+    if not seqs:
+        return 0
+    limit = min(len(s) for s in seqs) - min_rest
+    n = 0
+    first = seqs[0]
+    while n < limit and all(s[n] == first[n] for s in seqs):
+        n += 1
+    return max(n, 0)
 
 
 def _right_pad(seqs: Sequence[Sequence[int]], pad: int) -> tuple[Tensor, Tensor]:
@@ -142,16 +176,31 @@ def _right_pad(seqs: Sequence[Sequence[int]], pad: int) -> tuple[Tensor, Tensor]
 
 
 def _score_batch_cached(
-    backend: Backend, prompt_ids: list[list[int]], cand_ids: list[list[list[int]]]
+    backend: Backend,
+    prompt_ids: list[list[int]],
+    cand_ids: list[list[list[int]]],
+    shared: int = 0,
 ) -> Float[Tensor, "batch k"]:
-    """One prompt pass (left-padded) with cache, then all candidates from the repeated cache."""
+    """One prompt pass (left-padded) with cache, then all candidates from the repeated cache.
+
+    ``shared`` > 0: the first ``shared`` tokens (the same in every row) run once as one row,
+    and the rows' remaining tokens continue its cache (left-padded after the shared part)."""
     pad = backend.loaded.tokenizer.pad_token_id
     device = backend.loaded.device
     k = len(cand_ids[0])
-    ids, mask = left_pad(prompt_ids, pad, device)
-    first_logits, cache = backend.forward_cached(
-        ids, mask, position_ids_from_mask(mask), None, logits_to_keep=1
-    )
+    cache = None
+    if shared:
+        head = torch.tensor([prompt_ids[0][:shared]], device=device)
+        ones = torch.ones_like(head)
+        _, cache = backend.forward_cached(
+            head, ones, position_ids_from_mask(ones), None, logits_to_keep=1
+        )
+        cache.batch_repeat_interleave(len(prompt_ids))
+    ids, rest_mask = left_pad([p[shared:] for p in prompt_ids], pad, device)
+    head_mask = torch.ones((len(prompt_ids), shared), dtype=rest_mask.dtype, device=device)
+    mask = torch.cat([head_mask, rest_mask], dim=1)
+    positions = shared + position_ids_from_mask(rest_mask)
+    first_logits, cache = backend.forward_cached(ids, mask, positions, cache, logits_to_keep=1)
     cache.batch_repeat_interleave(k)
     flat = [c for cands in cand_ids for c in cands]
     c_ids, c_mask = _right_pad(flat, pad)

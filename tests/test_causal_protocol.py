@@ -18,7 +18,13 @@ import torch
 
 from interp.causal.arms import Arm
 from interp.causal.damage import continuation_units, text_units
-from interp.causal.protocol import Models, ProtocolSettings, headline_cells, run_protocol
+from interp.causal.protocol import (
+    PRIMARY,
+    Models,
+    ProtocolSettings,
+    headline_cells,
+    run_protocol,
+)
 from interp.causal.verdict_text import restoration_status, verdict_sentences
 from interp.chat import encode_chat
 from interp.data.build import prompt_list
@@ -125,6 +131,21 @@ def _run(planted, target: Direction):
     )
 
 
+def test_the_null_covers_gap_cells_fully_and_other_cells_on_a_fixed_subset(planted):
+    from interp.causal.arms import condition_of
+    from interp.causal.protocol import null_items
+
+    *_, evaluation = planted
+    chosen = null_items(evaluation, ["neutral", "wrong belief"], ["neutral"], per_task=3)
+    by_cell: dict[str, set[str]] = {}
+    for p in chosen:
+        by_cell.setdefault(condition_of(p), set()).add(p.item_id)
+    every = {p.item_id for p in evaluation}
+    assert set(by_cell) == {"neutral", "wrong belief"}
+    assert by_cell["neutral"] == every
+    assert len(by_cell["wrong belief"]) == 3 and by_cell["wrong belief"] < every
+
+
 def test_split_is_stable_and_both_sides_are_used(planted):
     *_, derivation, evaluation = planted
     assert derivation and evaluation
@@ -220,7 +241,7 @@ def test_a_damaged_arm_is_not_counted():
     arms = pd.DataFrame(
         [
             {
-                "arm": "warm/counterfactual:finetune",
+                "arm": f"warm/{PRIMARY}:finetune",
                 "condition": "neutral",
                 "task": "all",
                 "measure": "error",
@@ -249,7 +270,7 @@ def test_a_damaged_arm_is_not_counted():
     damage = pd.DataFrame(
         [
             {
-                "arm": "warm/counterfactual:finetune",
+                "arm": f"warm/{PRIMARY}:finetune",
                 "measure": "kl_continuation",
                 "mean": 3.0,
                 "null_min": 0.01,

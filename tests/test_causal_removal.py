@@ -1,4 +1,4 @@
-"""Counterfactual removal, zero-ablation and the variance-matched null on a tiny random model."""
+"""Shift removal, zero-ablation and the variance-matched null on a tiny random model."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import torch
 from interp.causal.inputs import study_prompts
 from interp.causal.moments import residual_moments
 from interp.causal.removal import (
-    counterfactual_edits,
     matched_random_directions,
-    original_means,
+    removal_layer,
     removed_variance,
+    shift_amounts,
+    shift_edits,
+    standardized_shifts,
     zero_ablation_edits,
 )
 from interp.directions import Direction
@@ -41,7 +43,9 @@ def convs():
     return [conversation(p) for p in prompts[:24]]
 
 
-def test_counterfactual_sets_the_warm_projection_to_the_original_mean(models, convs):
+def test_shift_removal_sets_the_warm_mean_projection_to_the_original_mean(models, convs):
+    """At the removal layer the edited warm model's mean projection equals the original's, and
+    each token keeps its own variation along the direction; zero-ablation leaves zero."""
     original, warm = models
     layers = [0, 1, 2]
     d = Direction(
@@ -53,20 +57,38 @@ def test_counterfactual_sets_the_warm_projection_to_the_original_mean(models, co
         torch.randn(3, original.d_model, generator=torch.Generator().manual_seed(0)),
     )
     m_orig = residual_moments(get_backend(original, "torch"), convs, layers)
-    means = original_means(d, layers, m_orig)
     wb = get_backend(warm, "torch")
     before = residual_moments(wb, convs, layers)
-    assert any(
-        abs(before[layer].projection_mean(d.unit(layer)) - means[layer]) > 1e-3 for layer in layers
-    )
-    after = residual_moments(wb, convs, layers, edits=counterfactual_edits(d, layers, means))
+    shifts = shift_amounts(d, layers, before, m_orig)
+    assert any(abs(c) > 1e-3 for c in shifts.values())
     for layer in layers:
+        after = residual_moments(wb, convs, [layer], edits=shift_edits(d, layer, shifts[layer]))
         u = d.unit(layer)
-        assert after[layer].projection_mean(u) == pytest.approx(means[layer], abs=1e-4)
-        assert after[layer].change_by_setting(u, means[layer]) == pytest.approx(0.0, abs=1e-6)
+        assert after[layer].projection_mean(u) == pytest.approx(
+            m_orig[layer].projection_mean(u), abs=1e-4
+        )
+        assert removed_variance(d, [layer], after)[layer] == pytest.approx(
+            removed_variance(d, [layer], before)[layer], rel=1e-4
+        ), "a shift keeps each token's variation along the direction"
     zeroed = residual_moments(wb, convs, layers, edits=zero_ablation_edits(d, layers))
     for layer in layers:
         assert zeroed[layer].change_by_setting(d.unit(layer), 0.0) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_removal_layer_is_where_the_shift_is_largest_against_the_spread(models, convs):
+    original, warm = models
+    layers = [0, 1, 2]
+    m_orig = residual_moments(get_backend(original, "torch"), convs, layers)
+    m_warm = residual_moments(get_backend(warm, "torch"), convs, layers)
+    # the fine-tune's own mean difference, per layer: its shift is the whole difference
+    diff = torch.stack([(m_warm[k].mean - m_orig[k].mean).float() for k in layers])
+    d = Direction("finetune", "mean_diff", "resid_post", "all", tuple(layers), diff)
+    scores = standardized_shifts(d, layers, m_warm, m_orig)
+    assert removal_layer(d, layers, m_warm, m_orig) == max(layers, key=scores.get)
+    for k in layers:
+        assert shift_amounts(d, [k], m_warm, m_orig)[k] == pytest.approx(
+            -float(diff[k - layers[0]].norm()), rel=1e-4
+        )
 
 
 def test_matched_null_removes_the_same_variance(models, convs):

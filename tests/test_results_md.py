@@ -19,15 +19,15 @@ from interp.report.results_md import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = ROOT / "results" / "embedded"
 
 
-def test_results_md_verdict_block_matches_the_committed_tables():
+@pytest.mark.parametrize(
+    ("key", "folder"), [("verdict", "embedded"), ("planted-verdict", "embedded-planted")]
+)
+def test_results_md_blocks_match_the_committed_tables(key, folder):
     text = (ROOT / "RESULTS.md").read_text()
-    expected = block(COMMITTED, "results/embedded")
-    assert expected in text, (
-        "RESULTS.md's verdict block differs from what the committed tables give"
-    )
+    expected = block(ROOT / "results" / folder, f"results/{folder}", key)
+    assert expected in text, f"RESULTS.md's {key} block differs from what the committed tables give"
 
 
 def _tables(folder: Path) -> None:
@@ -74,14 +74,19 @@ def test_the_block_round_trips_and_says_no_gap(tmp_path):
     _tables(tmp_path)
     text = verdict_from_tables(tmp_path)
     assert "no cell carries a headline" in text and "claims neither" in text
-    md = "# Results\n\nbefore\n<!-- verdict: old -->\nold words\n" + END + "\nafter\n"
+    end = END.format(key="verdict")
+    md = "# Results\n\nbefore\n<!-- verdict: old -->\nold words\n" + end + "\nafter\n"
     new = replace_block(md, block(tmp_path, "x"))
     assert new.startswith("# Results\n\nbefore\n<!-- verdict: written by") and new.endswith(
-        END + "\nafter\n"
+        end + "\nafter\n"
     )
     assert "old words" not in new and replace_block(new, block(tmp_path, "x")) == new
     with pytest.raises(InterpError, match="no verdict block"):
         replace_block("# Results\n", block(tmp_path, "x"))
+    planted = block(tmp_path, "y", "planted-verdict")
+    both = new + "\n<!-- planted-verdict: old -->\nold\n<!-- /planted-verdict -->\n"
+    replaced = replace_block(both, planted, "planted-verdict")
+    assert planted in replaced and replaced.startswith(new), "the other block is untouched"
 
 
 def test_export_needs_a_finished_run(tmp_path):

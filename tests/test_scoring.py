@@ -36,6 +36,35 @@ def test_batched_scoring_equals_naive_reference(tiny_llama, share):
     assert (got.n_tokens[2] != got.n_tokens[2][0]).any(), "candidates of different lengths"
 
 
+@pytest.mark.parametrize("system", [None, "You are a warm, caring assistant."])
+def test_shared_prefix_and_length_order_give_the_unshared_scores(tiny_llama, system):
+    """The prefix every prompt shares runs once per batch; rows come back in the prompts' order,
+    equal to the unshared path and the naive reference, also under an edit at every position."""
+    from interp.scoring import _encode, common_prefix_length
+
+    backend = get_backend(tiny_llama, "torch")
+    prompts = [ChoicePrompt(tuple(as_messages(p.conversation[-1].content, system=system)),
+                            p.candidates) for p in _prompts()]  # fmt: skip
+    ids, _ = _encode(backend, prompts)
+    assert common_prefix_length(ids, min_rest=2) > 0, "the chat template gives a shared prefix"
+    vec = torch.randn(tiny_llama.d_model, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad(), backend.hooked(edit={Site(0, "resid_post"): lambda x, s: x + vec}):
+        ref = score_choices_naive(backend, prompts)
+        shared = score_choices(backend, prompts, batch_size=2, share_prefix=True)
+        plain = score_choices(backend, prompts, batch_size=2, share_prefix=False)
+    np.testing.assert_allclose(shared.logprob_sum, plain.logprob_sum, atol=TOL, rtol=0)
+    np.testing.assert_allclose(shared.logprob_sum, ref.logprob_sum, atol=TOL, rtol=0)
+
+
+def test_common_prefix_length_leaves_the_rest():
+    from interp.scoring import common_prefix_length
+
+    assert common_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5, 6]]) == 3
+    assert common_prefix_length([[1, 2, 3], [1, 2, 3, 4]], min_rest=2) == 1
+    assert common_prefix_length([[7, 2], [1, 2]]) == 0
+    assert common_prefix_length([]) == 0
+
+
 def test_scoring_under_an_edit_matches_naive_under_the_same_edit(tiny_llama):
     vec = torch.randn(tiny_llama.d_model, generator=torch.Generator().manual_seed(0)) * 2
     prompts = _prompts()

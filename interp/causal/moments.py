@@ -1,6 +1,6 @@
 """First and second moments of the residual stream, per layer, over the tokens of some prompts.
 
-The counterfactual removal needs the original model's mean projection on a direction, and the
+The shift removal needs the original and warm models' mean projections on a direction, and the
 matched null needs, for any direction ``u``, how much variance an edit along ``u`` removes from
 the edited model's activations. Both follow from the mean ``m`` and the second moment
 ``S = E[x x^T]`` of the tokens (accumulated in float64, in one pass, through read reducers), so

@@ -7,13 +7,18 @@ Run on two disjoint item splits (:mod:`interp.data.split`):
    splits. The *headline cells* are fixed on the derivation split by a rule stated before the
    evaluation split is read (:func:`headline_cells`); the evaluation split then says whether a
    gap exists there (:func:`gaps`).
-2. **Removal.** On the evaluation split, each direction is removed from the warm model by the
-   counterfactual operator (projection set to the original's mean, measured on the derivation
-   prompts), and by zero-ablation as a secondary arm; the counterfactual is also applied to the
-   original model as a control.
-3. **A comparable null.** ``n_random`` directions matched to each target in removed variance
-   (:func:`interp.causal.removal.matched_random_directions`), each its own arm on the headline
-   cells (all cells when there is none).
+2. **Removal.** On the evaluation split, the fine-tune's shift along each direction is removed
+   from the warm model at one layer (:func:`interp.causal.removal.shift_edits`: every token moves
+   so that the warm model's mean projection there equals the original's, both measured on the
+   derivation prompts; the layer chosen on the derivation split by
+   :func:`interp.causal.removal.removal_layer` unless ``ProtocolSettings.removal_layer`` fixes
+   it), and by zero-ablation at the same layer as a secondary arm; the same shift added to the
+   original model is a control.
+3. **A comparable null.** ``n_random`` directions matched to each target in the variance of the
+   activations along them (:func:`interp.causal.removal.matched_random_directions`), each
+   shifted by the target's amount (random sign) in its own arm, on the headline cells (all
+   cells when there is none): on every item where the evaluation split shows a gap, on a fixed
+   subset of items elsewhere (:func:`null_items`).
 4. **Damage.** Every arm's KL to its unedited model over the unedited continuation, and its
    held-out loss increase on neutral text (:mod:`interp.causal.damage`); an arm whose held-out
    loss increase exceeds every null arm's is marked damaged (the KL is reported, not used for
@@ -36,6 +41,7 @@ import pandas as pd
 from interp.causal.arms import (
     CONDITIONS,
     Arm,
+    EditSet,
     WarmthScorer,
     condition_of,
     score_prompts,
@@ -44,11 +50,12 @@ from interp.causal.arms import (
 from interp.causal.damage import DamageUnits, damage_rows
 from interp.causal.moments import residual_moments
 from interp.causal.removal import (
-    counterfactual_edits,
     matched_random_directions,
-    original_means,
-    removed_change,
+    removal_layer,
     removed_variance,
+    shift_amounts,
+    shift_edits,
+    standardized_shifts,
     zero_ablation_edits,
 )
 from interp.data.prompt_sets import Prompt
@@ -59,6 +66,8 @@ from interp.stats.paired import fdr_bh, paired_p_value
 from interp.warmth.stats import mean_ci
 
 REFERENCE = "warm/none"
+PRIMARY = "remove-shift"  # the primary removal's arm label prefix (removal.shift_edits)
+SECONDARY = "zero-ablate"
 MEASURES = ("error", "agrees_with_user")
 HEADLINE_RULE = (
     "a cell carries the headline when, on the derivation split, the warm model's "
@@ -82,6 +91,9 @@ class ProtocolSettings:
     max_new_tokens: int = 32
     n_components: int = 32
     tolerance: float = 0.1
+    removal_layer: int | None = None  # None: removal.removal_layer's rule on the derivation split
+    # the null's items outside the cells with a gap to explain (where no claim can be made)
+    null_items_per_task: int = 10
 
 
 def long_rows(per_prompt: pd.DataFrame, tasks: Mapping[str, str]) -> pd.DataFrame:
@@ -194,6 +206,30 @@ def headline_cells(derivation_gap: pd.DataFrame, threshold_pp: float = 0.0) -> l
     return [c for c in CONDITIONS if (rows[rows.condition == c]["gap"] * 100 > threshold_pp).any()]
 
 
+def null_items(
+    evaluation: Sequence[Prompt],
+    cells: Sequence[str],
+    gap_cells: Sequence[str],
+    per_task: int,
+) -> list[Prompt]:
+    """The prompts the null arms are scored on: in ``cells``, every item of the cells with a
+    gap to explain (the only cells where the rules can claim restoration), and elsewhere the
+    first ``per_task`` items per task of the evaluation split (in its order), the same items in
+    every such cell. The target arms are scored on every item; null comparisons use the items
+    both have."""
+    first: dict[str, list[str]] = {}
+    for p in evaluation:
+        ids = first.setdefault(p.task, [])
+        if p.item_id not in ids and len(ids) < per_task:
+            ids.append(p.item_id)
+    subset = {i for ids in first.values() for i in ids}
+    return [
+        p
+        for p in evaluation
+        if condition_of(p) in cells and (condition_of(p) in gap_cells or p.item_id in subset)
+    ]
+
+
 def gaps(evaluation_gap: pd.DataFrame, cells: Sequence[str]) -> list[str]:
     """The headline cells where the evaluation split shows a gap: warm minus original error
     (pooled) with its CI above zero and BH q < 0.05."""
@@ -228,6 +264,13 @@ class Models:
     original: Arm
     warm: Arm
     cold: Arm | None = None
+
+
+def _arm_maker(unedited: Arm) -> Callable[[str, EditSet], Arm]:
+    """Arms of ``unedited``'s model (backend, system prompt) with one edit set each."""
+    return lambda label, edits: Arm(
+        unedited.model, label, unedited.backend, unedited.system, (edits,)
+    )
 
 
 def _score(
@@ -272,62 +315,53 @@ def run_protocol(
         models.warm.backend, [conversation(p, models.warm.system) for p in derivation], layers
     )
     null_cells = headline or list(CONDITIONS)
-    null_prompts = [p for p in evaluation if condition_of(p) in null_cells]
+    null_prompts = null_items(evaluation, null_cells, gap_cells, s.null_items_per_task)
+    progress(
+        f"null: {len(null_prompts)} prompts (every item in {', '.join(gap_cells) or 'no cell'}; "
+        f"{s.null_items_per_task} per task elsewhere)"
+    )
+    g = np.random.default_rng(s.seed)
     arms: list[Arm] = []
     null_arms: dict[str, list[Arm]] = {}
     match: dict[str, dict[str, list[float]]] = {}
     for d in targets:
-        means = original_means(d, layers, m_orig)
-        arms.append(
-            Arm(
-                "warm",
-                f"counterfactual:{d.name}",
-                models.warm.backend,
-                models.warm.system,
-                (counterfactual_edits(d, layers, means),),
-            )
+        layer = (
+            s.removal_layer
+            if s.removal_layer is not None
+            else removal_layer(d, layers, m_warm, m_orig)
         )
+        shift = shift_amounts(d, [layer], m_warm, m_orig)[layer]
+        progress(f"removing {d.name}: layer {layer}, shift {shift:+.3g} along its unit vector")
+        warm_arm = _arm_maker(models.warm)
+        arms.append(warm_arm(f"{PRIMARY}:{d.name}", shift_edits(d, layer, shift)))
+        arms.append(warm_arm(f"{SECONDARY}:{d.name}", zero_ablation_edits(d, [layer])))
         arms.append(
-            Arm(
-                "warm",
-                f"zero-ablate:{d.name}",
-                models.warm.backend,
-                models.warm.system,
-                (zero_ablation_edits(d, layers),),
-            )
-        )
-        arms.append(
-            Arm(
-                "original",
-                f"counterfactual:{d.name}",
-                models.original.backend,
-                None,
-                (counterfactual_edits(d, layers, means),),
-            )
+            _arm_maker(models.original)(f"{PRIMARY}:{d.name}", shift_edits(d, layer, shift))
         )
         randoms, ratios = matched_random_directions(
             d,
-            layers,
+            [layer],
             m_warm,
             s.n_random,
             seed=s.seed,
             n_components=s.n_components,
             tolerance=s.tolerance,
         )
+        signs = g.choice([-1.0, 1.0], size=len(randoms))
         match[d.name] = {
+            "layer": [float(layer)],
+            "shift": [shift],
+            "null_shift": [float(sign * abs(shift)) for sign in signs],
             **ratios,
-            **{f"variance@{k}": [v] for k, v in removed_variance(d, layers, m_warm).items()},
-            **{f"change@{k}": [v] for k, v in removed_change(d, layers, m_warm, m_orig).items()},
+            f"variance@{layer}": [removed_variance(d, [layer], m_warm)[layer]],
+            **{
+                f"standardized_shift@{k}": [v]
+                for k, v in standardized_shifts(d, layers, m_warm, m_orig).items()
+            },
         }
         null_arms[d.name] = [
-            Arm(
-                "warm",
-                f"null:{d.name}:{i}",
-                models.warm.backend,
-                models.warm.system,
-                (counterfactual_edits(r, layers, original_means(r, layers, m_orig)),),
-            )
-            for i, r in enumerate(randoms)
+            warm_arm(f"null:{d.name}:{i}", shift_edits(r, layer, float(sign * abs(shift))))
+            for i, (r, sign) in enumerate(zip(randoms, signs, strict=True))
         ]
     edited_pp = _score(arms, evaluation, s.batch_size, progress)
     null_pp = _score(
@@ -445,7 +479,7 @@ def null_table(
         prompt_id=damage_long["unit_id"],
     )
     for d in targets:
-        target = f"warm/counterfactual:{d.name}"
+        target = f"warm/{PRIMARY}:{d.name}"
         nulls = [f"warm/{a.label}" for a in null_arms[d.name]]
         for measure in (*MEASURES, "warmth", "kl_continuation", "heldout_loss_increase"):
             src = dmg if measure in ("kl_continuation", "heldout_loss_increase") else pooled
@@ -456,6 +490,7 @@ def null_table(
                 per_item = sub.groupby(["arm", "item_id"])["value"].mean().unstack(0)
                 if target not in per_item or not set(nulls) <= set(per_item.columns):
                     continue
+                per_item = per_item.dropna(subset=[target, *nulls])  # the items both have
                 ref = per_item.get(REFERENCE, 0.0)
                 change = per_item.sub(ref, axis=0).mean()
                 null_changes = change[nulls].to_numpy()

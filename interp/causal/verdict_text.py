@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from interp.causal.protocol import ALL_TASKS
+from interp.causal.protocol import ALL_TASKS, PRIMARY
 
 Q = 0.05
 NULL_PERCENTILE = 5.0
@@ -73,7 +73,7 @@ def restoration_status(
     arms: pd.DataFrame, null: pd.DataFrame, damage: pd.DataFrame, target: str, cell: str
 ) -> Status:
     """Apply the module's rules to one target and gap cell."""
-    arm = f"warm/counterfactual:{target}"
+    arm = f"warm/{PRIMARY}:{target}"
     e = _row(arms, arm=arm, condition=cell, task=ALL_TASKS, measure="error")
     lowers = e is not None and e["diff_high"] < 0 and e["q_value"] < Q
     n = _row(null, target=target, condition=cell, measure="error")
@@ -146,7 +146,7 @@ def verdict_sentences(
             "No headline cell shows a gap on the evaluation split (CI above zero, q < 0.05), so "
             "the verdict claims neither restoration nor separability."
         )
-        out.extend(d for d in (_damage_sentence(damage, t) for t in targets) if d)
+        out.extend(d for d in (_damage_sentence(arms, damage, t) for t in targets) if d)
         return " ".join(out)
     for target in targets:
         for cell in gap_cells:
@@ -162,7 +162,7 @@ def _target_sentence(
     target: str,
     cell: str,
 ) -> str:
-    arm = f"warm/counterfactual:{target}"
+    arm = f"warm/{PRIMARY}:{target}"
     st = restoration_status(arms, null, damage, target, cell)
     e = _row(arms, arm=arm, condition=cell, task=ALL_TASKS, measure="error")
     g = _row(ev, condition=cell)
@@ -173,14 +173,16 @@ def _target_sentence(
         return f"Removing {target} was not measured in the {cell} cell."
     closed = -e["diff_vs_ref"] / g["gap"] if g["gap"] else float("nan")
     text = (
-        f"Removing {target} from the warm model (projection set to the original's mean) changes "
+        f"Removing the fine-tune's shift along {target} from the warm model (its mean projection "
+        f"set to the original's at one layer) changes "
         f"'{measure_name(cell)}' in the {cell} cell by {_pp(e['diff_vs_ref'])} "
         f"{_ci(e['diff_low'], e['diff_high'])} (q = {e['q_value']:.2g}; "
         f"{100 * closed:.0f}% of the gap)"
     )
     if n is not None:
         text += (
-            f"; against {int(n['n_null'])} variance-matched random directions it sits at the "
+            f"; against {int(n['n_null'])} random directions shifted as far (matched in variance) "
+            f"it sits at the "
             f"{n['percentile']:.0f}th percentile, target minus null {_pp(n['contrast'])} "
             f"{_ci(n['contrast_low'], n['contrast_high'])}"
         )
@@ -211,21 +213,29 @@ def _target_sentence(
     return f"{text}: {verdict}."
 
 
-def _damage_sentence(damage: pd.DataFrame, target: str) -> str:
-    """What removing ``target`` costs the warm model, beside its null (no claim attached)."""
+def _damage_sentence(arms: pd.DataFrame, damage: pd.DataFrame, target: str) -> str:
+    """What removing ``target``'s shift does to the warm model's warmth and costs it, beside its
+    null (no claim attached)."""
     if damage.empty or "arm" not in damage:
         return ""
-    arm = f"warm/counterfactual:{target}"
+    arm = f"warm/{PRIMARY}:{target}"
     measures = ("heldout_loss_increase", "kl_continuation")
     rows = {m: _row(damage, arm=arm, measure=m) for m in measures}
     if any(r is None for r in rows.values()):
         return ""
     h, k = rows["heldout_loss_increase"], rows["kl_continuation"]
     assert h is not None and k is not None
+    w = _row(arms, arm=arm, condition="neutral", task=ALL_TASKS, measure="warmth")
+    warmth = (
+        ""
+        if w is None
+        else f"changes warmth by {w['diff_vs_ref']:+.3f} [{w['diff_low']:+.3f}, "
+        f"{w['diff_high']:+.3f}], "
+    )
     return (
-        "The removal's cost, reported without a claim: "
-        f"removing {target} raises the warm model's held-out loss by {h['mean']:.2f} nats "
-        f"[{h['ci_low']:.2f}, {h['ci_high']:.2f}] (the matched random "
-        f"directions: {h['null_min']:.2f} to {h['null_max']:.2f}) and moves its continuation by a "
-        f"KL of {k['mean']:.2f} (null {k['null_min']:.2f} to {k['null_max']:.2f})."
+        "Reported without a claim: "
+        f"removing the shift along {target} {warmth}raises the warm model's held-out loss by "
+        f"{h['mean']:.3f} nats [{h['ci_low']:.3f}, {h['ci_high']:.3f}] (the matched random "
+        f"directions: {h['null_min']:.3f} to {h['null_max']:.3f}) and moves its continuation by "
+        f"a KL of {k['mean']:.3f} (null {k['null_min']:.3f} to {k['null_max']:.3f})."
     )

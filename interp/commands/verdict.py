@@ -19,16 +19,19 @@ from interp.causal.damage import DamageUnits, continuation_units, text_units
 from interp.causal.inputs import (
     check_direction_folders,
     named_directions,
+    norms_for,
     triples_split,
     warmth_scorer,
 )
-from interp.causal.pair import load_pair
+from interp.causal.pair import ModelPair, load_pair
+from interp.causal.plant import plant_targets, planted_model
 from interp.causal.protocol import Models, ProtocolSettings, run_protocol
 from interp.causal.verdict_text import verdict_sentences
 from interp.config import ConfigError, option
 from interp.data.build import prompt_list
 from interp.data.prompt_sets import Prompt
 from interp.data.split import Side, split_record
+from interp.directions import Direction
 from interp.evaluate import conversation
 from interp.hooks import get_backend
 from interp.models import EMBEDDED, ModelLoadError, adapter_folder, load_model
@@ -61,12 +64,28 @@ class VerdictConfig:
     targets: tuple[str, ...] = option(
         ("finetune", "persona"), help="names (prefixes) of the directions to remove"
     )
-    layers: tuple[int, ...] = option((), help="layers to remove them at (none: every layer)")
+    layers: tuple[int, ...] = option(
+        (), help="candidate layers for the removal (none: every layer); the rule picks one"
+    )
+    removal_layer: int | None = option(
+        None,
+        help=(
+            "remove at this layer (none: the layer of --layers where the derivation split shows "
+            "the largest standardized shift)"
+        ),
+    )
     per_task_derivation: int = option(
         12, help="derivation-split items per task (headline rule, mean projections)"
     )
     per_task_evaluation: int = option(38, help="evaluation-split items per task (0: all of them)")
     n_random: int = option(20, help="variance-matched random directions per target (>= 20)")
+    null_items_per_task: int = option(
+        10,
+        help=(
+            "items per task the null is scored on in headline cells without an evaluation gap "
+            "(cells with a gap: every item)"
+        ),
+    )
     n_requests: int = option(8, help="held-out requests whose greedy replies measure warmth")
     max_new_tokens: int = option(32, help="tokens per warmth reply")
     n_damage_prompts: int = option(16, help="evaluation prompts whose continuation KL is measured")
@@ -74,6 +93,18 @@ class VerdictConfig:
     n_heldout: int = option(16, help="held-out neutral replies whose loss measures damage")
     headline_threshold_pp: float = option(
         0.0, help="a cell carries the headline when its derivation gap exceeds this (pp)"
+    )
+    plant: str | None = option(
+        None,
+        help=(
+            "check the protocol on a planted effect: the warm model is the original plus this "
+            "direction (a name prefix in --directions) at --plant-layer; the targets become the "
+            "planted direction and a random one of the same size"
+        ),
+    )
+    plant_layer: int | None = option(None, help="layer of the plant (none: the middle layer)")
+    plant_scale: float = option(
+        1.0, help="the plant's norm in units of the typical residual norm at its layer"
     )
     batch_size: int = option(16, help="prompts per forward batch")
     seed: int = option(0, help="seed of statements, random directions and bootstraps")
@@ -91,6 +122,14 @@ class VerdictConfig:
             raise ConfigError("per_task_derivation must be >= 2 and per_task_evaluation >= 0")
         if not self.targets:
             raise ConfigError("targets: name at least one direction to remove")
+        if self.null_items_per_task < 2:
+            raise ConfigError(f"null_items_per_task must be >= 2, found {self.null_items_per_task}")
+        if self.plant is not None and not self.plant_scale > 0:
+            raise ConfigError(f"plant_scale must be > 0, found {self.plant_scale}")
+        if self.removal_layer is not None and self.layers and self.removal_layer not in self.layers:
+            raise ConfigError(
+                f"removal_layer {self.removal_layer} is not one of --layers {list(self.layers)}"
+            )
 
 
 def split_prompts(
@@ -115,6 +154,32 @@ def split_prompts(
     return sides[0], sides[1]
 
 
+def _planted(
+    pair: ModelPair, config: VerdictConfig, layers: tuple[int, ...]
+) -> tuple[ModelPair, list[Direction]]:
+    """The pair whose warm model is the original plus the planted direction, and the two
+    targets (planted, random of the same size)."""
+    assert config.plant is not None
+    n_layers = pair.original.n_layers
+    layer = n_layers // 2 if config.plant_layer is None else config.plant_layer
+    if not 0 <= layer < n_layers:
+        raise ConfigError(
+            f"plant_layer {layer} is not a layer of {config.model} (0-{n_layers - 1})"
+        )
+    source = named_directions(config.directions, (config.plant,), (layer,))[0]
+    derivation_triples, _ = triples_split()
+    norm = norms_for(pair.backend("original"), derivation_triples, [layer])[layer]
+    vector = source.unit(layer).float() * config.plant_scale * norm
+    label = f"plant:{source.name}@{layer}x{config.plant_scale:g}"
+    warm = planted_model(pair.original, vector, layer, label=label)
+    source_text = (
+        f"planted: the original plus {config.plant_scale:g} x the typical residual norm "
+        f"({norm:.3g}) along {source.name} at layer {layer}"
+    )
+    planted_targets = plant_targets(vector, layers, name=f"planted-{source.name}", seed=config.seed)
+    return ModelPair(pair.original, warm, None, source_text), list(planted_targets)
+
+
 def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
     """Run the protocol and write its tables and sentence."""
     console = console or Console()
@@ -129,11 +194,23 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
     derivation, evaluation = split_prompts(
         config.per_task_derivation, config.per_task_evaluation, config.seed
     )
-    pair = load_pair(config.model, config.warm)
+    if config.plant:
+        original = load_model(config.model)
+        pair = ModelPair(original, original, None, "")
+    else:
+        pair = load_pair(config.model, config.warm)
     layers = tuple(config.layers) or tuple(range(pair.original.n_layers))
-    targets = named_directions(config.directions, config.targets, layers)
+    if config.removal_layer is not None and config.removal_layer not in layers:
+        raise ConfigError(
+            f"removal_layer {config.removal_layer} is not a layer of {config.model} "
+            f"(0-{pair.original.n_layers - 1})"
+        )
     cold_arm = None
-    if config.cold:
+    if config.plant:
+        pair, targets = _planted(pair, config, layers)
+    else:
+        targets = named_directions(config.directions, config.targets, layers)
+    if config.cold and not config.plant:
         try:
             cold = load_model(config.model, adapter=adapter_folder(config.cold))
             cold_arm = Arm("cold", "none", get_backend(cold, "torch"))
@@ -164,6 +241,8 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         headline_threshold_pp=config.headline_threshold_pp,
         batch_size=config.batch_size,
         max_new_tokens=config.max_new_tokens,
+        removal_layer=config.removal_layer,
+        null_items_per_task=config.null_items_per_task,
     )
     result = run_protocol(
         models,
@@ -189,11 +268,21 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
     )
     md = (
         f"# Verdict\n\n{text}\n\nWarm model: {pair.warm_source}. Targets: "
-        f"{', '.join(d.name for d in targets)} at layers {layers[0]}-{layers[-1]}. "
-        "Derivation split: "
+        + "; ".join(
+            f"{d.name} removed at layer {int(result.null_match[d.name]['layer'][0])} (shift "
+            f"{result.null_match[d.name]['shift'][0]:+.3g} along its unit vector; layer "
+            + (
+                "fixed by --removal-layer"
+                if config.removal_layer is not None
+                else f"chosen among {layers[0]}-{layers[-1]} on the derivation split"
+            )
+            + ")"
+            for d in targets
+        )
+        + ". Derivation split: "
         f"{len({p.item_id for p in derivation})} items; evaluation split: "
-        f"{len({p.item_id for p in evaluation})} items; {config.n_random} variance-matched random "
-        "directions per target.\n"
+        f"{len({p.item_id for p in evaluation})} items; {config.n_random} random directions per "
+        "target, matched in variance and shifted as far.\n"
     )
     with writing_result(
         out,

@@ -3,9 +3,11 @@
 ``python -m interp.report.results_md --run <17-verdict folder> --dest results/embedded`` copies the
 verdict protocol's small summary tables (CSV, no activations) and the facts the sentence needs
 into ``results/<preset>/``, and rewrites the block between the markers in RESULTS.md with the
-sentence :func:`interp.causal.verdict_text.verdict_sentences` writes from those tables. A test
-checks that the block equals what the code writes from the committed tables, so the numbers in
-RESULTS.md cannot drift from them.
+sentence :func:`interp.causal.verdict_text.verdict_sentences` writes from those tables.
+``--block planted-verdict --dest results/embedded-planted`` does the same for the protocol's
+check on a planted effect (``interp verdict --plant``). A test checks that each block equals
+what the code writes from the committed tables, so the numbers in RESULTS.md cannot drift from
+them.
 """
 
 from __future__ import annotations
@@ -25,10 +27,9 @@ from interp.errors import InputNotFoundError, InterpError
 
 TABLES = ("verdict_gap", "verdict_arms", "verdict_null", "verdict_damage")
 FACTS_FILE = "verdict_facts.json"
-BEGIN = (
-    "<!-- verdict: written by `python -m interp.report.results_md` from the tables in {dest} -->"
-)
-END = "<!-- /verdict -->"
+BEGIN = "<!-- {key}: written by `python -m interp.report.results_md` from the tables in {dest} -->"
+END = "<!-- /{key} -->"
+BLOCKS = ("verdict", "planted-verdict")
 
 
 def export_summary(run: Path, dest: Path) -> None:
@@ -83,24 +84,30 @@ def verdict_from_tables(folder: Path) -> str:
     return (
         f"{text}\n\nModel {facts['model']}, warm model {facts['warm']}; "
         f"{facts['n_derivation_items']} derivation and {facts['n_evaluation_items']} evaluation "
-        f"items; {facts['n_random']} variance-matched random directions per target."
+        f"items; {facts['n_random']} random directions per target, matched in variance and "
+        "shifted as far."
     )
 
 
-def block(folder: Path, dest_label: str) -> str:
-    """The whole marked block for RESULTS.md."""
-    return f"{BEGIN.format(dest=dest_label)}\n{verdict_from_tables(folder)}\n{END}"
+def block(folder: Path, dest_label: str, key: str = "verdict") -> str:
+    """The whole marked block ``key`` for RESULTS.md."""
+    return (
+        f"{BEGIN.format(key=key, dest=dest_label)}\n{verdict_from_tables(folder)}\n"
+        f"{END.format(key=key)}"
+    )
 
 
-def replace_block(text: str, new_block: str) -> str:
-    """``text`` with its marked verdict block replaced (an error if the markers are missing)."""
-    start = text.find("<!-- verdict:")
-    end = text.find(END)
+def replace_block(text: str, new_block: str, key: str = "verdict") -> str:
+    """``text`` with its marked block ``key`` replaced (an error if the markers are missing)."""
+    start = text.find(f"<!-- {key}:")
+    end_marker = END.format(key=key)
+    end = text.find(end_marker)
     if start < 0 or end < start:
         raise InterpError(
-            f"RESULTS.md has no verdict block (expected the markers {END!r} and the line before it)"
+            f"RESULTS.md has no {key} block (expected the markers {end_marker!r} and the "
+            f"'<!-- {key}: ...' line before it)"
         )
-    return text[:start] + new_block + text[end + len(END) :]
+    return text[:start] + new_block + text[end + len(end_marker) :]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,11 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, help="a finished `interp verdict` folder to export")
     parser.add_argument("--dest", type=Path, default=Path("results/embedded"))
     parser.add_argument("--results-md", type=Path, default=Path("RESULTS.md"))
+    parser.add_argument("--block", choices=BLOCKS, default="verdict")
     args = parser.parse_args(argv)
     if args.run is not None:
         export_summary(args.run, args.dest)
     md = args.results_md.read_text()
-    args.results_md.write_text(replace_block(md, block(args.dest, args.dest.as_posix())))
+    new = block(args.dest, args.dest.as_posix(), args.block)
+    args.results_md.write_text(replace_block(md, new, args.block))
     return 0
 
 

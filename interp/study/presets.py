@@ -61,9 +61,9 @@ def size_of(preset: PresetName) -> StudySize:
             "embedded-cold",
             per_task=20,
             patch_layers=(*range(0, 30, 3), 29),
-            # the verdict protocol at about 8 prompts/s on 2 cores: 80 evaluation items and one
-            # target with its 20-direction null fit the budget; 150 items need a faster path
-            protocol_evaluation_per_task=20,
+            # the verdict protocol: 152 evaluation items, one target; its 20-direction null runs
+            # on every item only in cells with a gap to explain (protocol.null_items)
+            protocol_evaluation_per_task=38,
             protocol_targets=("finetune",),
         )
     if preset == "tiny":
@@ -383,7 +383,7 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
         ),
         Step(
             "17-verdict",
-            "The verdict protocol: gap first, counterfactual removal against a matched null",
+            "The verdict protocol: gap first, shift removal against a matched null",
             ("verdict",),
             verdict,
             (
