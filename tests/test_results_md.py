@@ -92,3 +92,30 @@ def test_the_block_round_trips_and_says_no_gap(tmp_path):
 def test_export_needs_a_finished_run(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"meta\.json"):
         export_summary(tmp_path, tmp_path / "dest")
+
+
+def test_seed_gap_sentence_names_every_seed_and_counts_cis_above_zero(tmp_path):
+    from interp.report.results_md import seed_gap_from_table
+
+    rows = [
+        {
+            "split": "evaluation",
+            "contrast": "warm - original",
+            "condition": "neutral",
+            "task": "all",
+            "measure": "error",
+            "n_items": 152,
+            "gap": g,
+            "gap_low": lo,
+            "gap_high": hi,
+            "q_value": q,
+            "seed": seed,
+        }
+        for seed, g, lo, hi, q in ((0, 0.05, 0.01, 0.09, 0.04), (1, 0.02, -0.02, 0.06, 0.5))
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "seed_gap.csv", index=False)
+    text = seed_gap_from_table(tmp_path)
+    assert "seed 0 +5.0 pp [+1.0, +9.0]" in text and "seed 1 +2.0 pp" in text
+    assert "CI above zero in 1 of 2 seeds" in text and "n = 152 items" in text
+    with pytest.raises(FileNotFoundError, match=r"seed_gap\.csv"):
+        seed_gap_from_table(tmp_path / "none")

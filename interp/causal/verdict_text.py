@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from interp.causal.arms import CONDITIONS
 from interp.causal.protocol import ALL_TASKS, PRIMARY
 
 Q = 0.05
@@ -238,4 +239,32 @@ def _damage_sentence(arms: pd.DataFrame, damage: pd.DataFrame, target: str) -> s
         f"{h['mean']:.3f} nats [{h['ci_low']:.3f}, {h['ci_high']:.3f}] (the matched random "
         f"directions: {h['null_min']:.3f} to {h['null_max']:.3f}) and moves its continuation by "
         f"a KL of {k['mean']:.3f} (null {k['null_min']:.3f} to {k['null_max']:.3f})."
+    )
+
+
+def seed_sentences(table: pd.DataFrame) -> str:
+    """Per cell: warm minus original error, pooled over tasks, for each seed (from the table)."""
+    rows = table[
+        (table.task == ALL_TASKS)
+        & (table.measure == "error")
+        & (table.contrast == "warm - original")
+    ]
+    out = []
+    for cell in CONDITIONS:
+        sub = rows[rows.condition == cell].sort_values("seed")
+        if sub.empty:
+            continue
+        parts = [
+            f"seed {int(r.seed)} {100 * r.gap:+.1f} pp [{100 * r.gap_low:+.1f}, "
+            f"{100 * r.gap_high:+.1f}] (q = {r.q_value:.2g})"
+            for r in sub.itertuples()
+        ]
+        above = int((sub.gap_low > 0).sum())
+        out.append(
+            f"{cell} (n = {int(sub.n_items.max())} items): {'; '.join(parts)}; CI above zero in "
+            f"{above} of {len(sub)} seeds."
+        )
+    return (
+        "Warm minus original forced-choice error on the evaluation split, by fine-tune seed: "
+        + (" ".join(out))
     )

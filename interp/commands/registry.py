@@ -49,6 +49,12 @@ COMMANDS: tuple[Command, ...] = (
         "compare error and sycophancy of several evaluated model variants (warm vs original ...)",
     ),
     Command(
+        ("seed-gap",),
+        "interp.commands.seed_gap:SeedGapConfig",
+        "interp.commands.seed_gap:run_seed_gap",
+        "the warm and cold models' gap to the original, per fine-tune seed (evaluation split)",
+    ),
+    Command(
         ("report",),
         "interp.commands.report:ReportConfig",
         "interp.commands.report:run_report",

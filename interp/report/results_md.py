@@ -5,9 +5,10 @@ verdict protocol's small summary tables (CSV, no activations) and the facts the 
 into ``results/<preset>/``, and rewrites the block between the markers in RESULTS.md with the
 sentence :func:`interp.causal.verdict_text.verdict_sentences` writes from those tables.
 ``--block planted-verdict --dest results/embedded-planted`` does the same for the protocol's
-check on a planted effect (``interp verdict --plant``). A test checks that each block equals
-what the code writes from the committed tables, so the numbers in RESULTS.md cannot drift from
-them.
+check on a planted effect (``interp verdict --plant``), and ``--block seed-gap --dest
+results/embedded-seeds`` for the gap over fine-tune seeds (``interp seed-gap``). A test checks
+that each block equals what the code writes from the committed tables, so the numbers in
+RESULTS.md cannot drift from them.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ import pandas as pd
 from interp import paths
 from interp.artifacts import write_json_atomic
 from interp.causal.protocol import gaps, headline_cells
-from interp.causal.verdict_text import verdict_sentences
+from interp.causal.verdict_text import seed_sentences, verdict_sentences
 from interp.errors import InputNotFoundError, InterpError
 
 TABLES = ("verdict_gap", "verdict_arms", "verdict_null", "verdict_damage")
 FACTS_FILE = "verdict_facts.json"
 BEGIN = "<!-- {key}: written by `python -m interp.report.results_md` from the tables in {dest} -->"
 END = "<!-- /{key} -->"
-BLOCKS = ("verdict", "planted-verdict")
+BLOCKS = ("verdict", "planted-verdict", "seed-gap")
+SEED_GAP_FILE = "seed_gap.csv"
 
 
 def export_summary(run: Path, dest: Path) -> None:
@@ -89,12 +91,17 @@ def verdict_from_tables(folder: Path) -> str:
     )
 
 
+def seed_gap_from_table(folder: Path) -> str:
+    """The per-seed gap sentence from a committed ``seed_gap.csv`` (``interp seed-gap``)."""
+    if not (folder / SEED_GAP_FILE).is_file():
+        raise InputNotFoundError(f"{folder} lacks {SEED_GAP_FILE}")
+    return seed_sentences(pd.read_csv(folder / SEED_GAP_FILE))
+
+
 def block(folder: Path, dest_label: str, key: str = "verdict") -> str:
     """The whole marked block ``key`` for RESULTS.md."""
-    return (
-        f"{BEGIN.format(key=key, dest=dest_label)}\n{verdict_from_tables(folder)}\n"
-        f"{END.format(key=key)}"
-    )
+    body = seed_gap_from_table(folder) if key == "seed-gap" else verdict_from_tables(folder)
+    return f"{BEGIN.format(key=key, dest=dest_label)}\n{body}\n{END.format(key=key)}"
 
 
 def replace_block(text: str, new_block: str, key: str = "verdict") -> str:
@@ -118,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-md", type=Path, default=Path("RESULTS.md"))
     parser.add_argument("--block", choices=BLOCKS, default="verdict")
     args = parser.parse_args(argv)
-    if args.run is not None:
+    if args.run is not None and args.block == "seed-gap":
+        args.dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.run / SEED_GAP_FILE, args.dest / SEED_GAP_FILE)
+    elif args.run is not None:
         export_summary(args.run, args.dest)
     md = args.results_md.read_text()
     new = block(args.dest, args.dest.as_posix(), args.block)
