@@ -26,7 +26,7 @@ class StudyConfig:
     """Run the study on a preset (embedded: SmolLM2-135M on the CPU; tiny: CI smoke; paper:
     plan only)."""
 
-    preset: Literal["embedded", "tiny", "paper"] = option(
+    preset: Literal["embedded", "embedded-full-verdict", "tiny", "paper"] = option(
         "embedded", help="which study preset to run"
     )
     dry_run: bool = option(

@@ -3,12 +3,15 @@
 ``embedded``: SmolLM2-135M-Instruct on the CPU, the whole study in at most 30 minutes on 2 cores
 (the README's main command). ``tiny``: the same steps on a 4-layer random model with the
 embedded tokenizer, for the CI smoke test (numbers meaningless, every artifact real).
+``embedded-full-verdict``: the embedded study with the verdict protocol (step 17) on the whole
+evaluation split (the other steps are the embedded preset's, reused when it has run).
 ``paper``: the paper's models and hyperparameters; only its plan is printed here
 (:mod:`interp.study.paper_plan`), since it needs GPUs and the weights.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,7 +23,7 @@ from interp.models import EMBEDDED, adapter_folder
 from interp.study.steps import Resolver, Step
 from interp.tiny_models import tiny_model_folder
 
-PresetName = Literal["embedded", "tiny", "paper"]
+PresetName = Literal["embedded", "embedded-full-verdict", "tiny", "paper"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class StudySize:
 
 def size_of(preset: PresetName) -> StudySize:
     """The size of a preset (the tiny model folder is made on first use)."""
+    if preset == "embedded-full-verdict":
+        return dataclasses.replace(size_of("embedded"), protocol_evaluation_per_task=0)
     if preset == "embedded":
         # sized to the 30-minute budget on 2 cores (measured 35.6 min with 40 items per task in
         # the evaluations, 16 verdict items and all 30 patched layers)
