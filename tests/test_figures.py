@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from interp import figures
+from interp.figures.marginal_effects import marginal_effects
 from interp.figures.tables import SCHEMAS, TableError
 
 VARIANTS = ("original", "warm", "cold", "warm-sysprompt")
@@ -189,6 +190,25 @@ def synthetic_tables(seed: int = 0) -> dict[str, pd.DataFrame]:
         if "damaged" in row:
             row["damaged"] = False
         t[name] = pd.DataFrame([row], columns=list(SCHEMAS[name]))
+    t["regressions"] = pd.DataFrame(
+        [["warm", "model1_main_effect", "is_finetuned", 0.4, 0.1, 0.2, 0.6, 0.001, 480, 240,
+          "cluster(item_id)", ""]],
+        columns=list(SCHEMAS["regressions"]),
+    )  # fmt: skip
+    rows = []
+    for variant, shift in (("warm", 4.0), ("cold", -1.0)):
+        for model, by, levels in (
+            ("model1_main_effect", "all", ("all",)),
+            ("model4_belief", "belief", ("all", "no belief", "belief")),
+        ):
+            for level in levels:
+                m = shift + (2.0 if level == "belief" else 0.0)
+                rows.append([variant, model, f"{variant} - original", by if level != "all"
+                             else "all", level, "forced-choice error", 200, m, m - 3, m + 3,
+                             0.02, 0.05, ""])  # fmt: skip
+    rows.append(["warm", "model3_detailed_context", "warm - original", "all", "all", np.nan,
+                 np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, "skipped: one level"])  # fmt: skip
+    t["marginal_effects"] = pd.DataFrame(rows, columns=list(SCHEMAS["marginal_effects"]))
     return t
 
 
@@ -239,6 +259,7 @@ DRAW = {
     "patching": figures.patching_recovery,
     "sae_decomposition": figures.sae_decomposition,
     "sae_interventions": figures.sae_interventions,
+    "marginal_effects": marginal_effects,
 }
 
 
