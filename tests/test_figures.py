@@ -431,3 +431,22 @@ def test_the_sweep_null_is_drawn_only_where_it_was_measured():
     assert list(trace.x) == [-1.0, 1.0] and trace.fill is None  # two ranges, nothing between
     full = null_marks(rows.fillna(0.2), 1.0, showlegend=True)
     assert full.fill == "toself"
+
+
+def test_the_sweep_figure_draws_the_warmth_null_and_both_kls():
+    df = synthetic_tables()["steering_sweep"]
+    df = df[df.metric != "kl"]
+    kls = []
+    for metric in ("kl_continuation", "kl_first_token"):
+        part = df[df.metric == "warmth"].assign(metric=metric, mean=0.01, ci_low=0, ci_high=0.02)
+        kls.append(part.assign(null_low=0.0, null_high=0.03))
+    fig = figures.dose_response(pd.concat([df, *kls], ignore_index=True))
+    titles = [
+        getattr(fig.layout, k).title.text or ""
+        for k in fig.layout.to_plotly_json()
+        if k.startswith("yaxis")
+    ]
+    assert any("continuation" in t for t in titles) and any("first answer" in t for t in titles)
+    warmth_axis = next(i for i, t in enumerate(titles) if t.startswith("warmth"))
+    y = "y" if warmth_axis == 0 else f"y{warmth_axis + 1}"
+    assert any(t.fill == "toself" and t.yaxis == y for t in fig.data)  # the warmth null band
