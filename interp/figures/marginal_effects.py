@@ -50,7 +50,7 @@ def marginal_effects(
     )
     for i, model in enumerate(models):
         rows_m = part[part["model"] == model]
-        levels = sorted_unique(rows_m["level"], ("all",))
+        levels = list(dict.fromkeys(rows_m["level"].astype(str)))  # all, reference, others
         for k, variant in enumerate(variants):
             rows = rows_m[rows_m["variant"] == variant].set_index("level").reindex(levels)
             y = np.arange(len(levels)) + (k - (len(variants) - 1) / 2) * 0.22
