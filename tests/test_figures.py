@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import pytest
 
 from interp import figures
+from interp.figures.marginal_effects import marginal_effects
 from interp.figures.tables import SCHEMAS, TableError
 
 VARIANTS = ("original", "warm", "cold", "warm-sysprompt")
@@ -189,6 +190,25 @@ def synthetic_tables(seed: int = 0) -> dict[str, pd.DataFrame]:
         if "damaged" in row:
             row["damaged"] = False
         t[name] = pd.DataFrame([row], columns=list(SCHEMAS[name]))
+    t["regressions"] = pd.DataFrame(
+        [["warm", "model1_main_effect", "is_finetuned", 0.4, 0.1, 0.2, 0.6, 0.001, 480, 240,
+          "cluster(item_id)", ""]],
+        columns=list(SCHEMAS["regressions"]),
+    )  # fmt: skip
+    rows = []
+    for variant, shift in (("warm", 4.0), ("cold", -1.0)):
+        for model, by, levels in (
+            ("model1_main_effect", "all", ("all",)),
+            ("model4_belief", "belief", ("all", "no belief", "belief")),
+        ):
+            for level in levels:
+                m = shift + (2.0 if level == "belief" else 0.0)
+                rows.append([variant, model, f"{variant} - original", by if level != "all"
+                             else "all", level, "forced-choice error", 200, m, m - 3, m + 3,
+                             0.02, 0.05, ""])  # fmt: skip
+    rows.append(["warm", "model3_detailed_context", "warm - original", "all", "all", np.nan,
+                 np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, "skipped: one level"])  # fmt: skip
+    t["marginal_effects"] = pd.DataFrame(rows, columns=list(SCHEMAS["marginal_effects"]))
     return t
 
 
@@ -239,6 +259,7 @@ DRAW = {
     "patching": figures.patching_recovery,
     "sae_decomposition": figures.sae_decomposition,
     "sae_interventions": figures.sae_interventions,
+    "marginal_effects": marginal_effects,
 }
 
 
@@ -410,3 +431,22 @@ def test_the_sweep_null_is_drawn_only_where_it_was_measured():
     assert list(trace.x) == [-1.0, 1.0] and trace.fill is None  # two ranges, nothing between
     full = null_marks(rows.fillna(0.2), 1.0, showlegend=True)
     assert full.fill == "toself"
+
+
+def test_the_sweep_figure_draws_the_warmth_null_and_both_kls():
+    df = synthetic_tables()["steering_sweep"]
+    df = df[df.metric != "kl"]
+    kls = []
+    for metric in ("kl_continuation", "kl_first_token"):
+        part = df[df.metric == "warmth"].assign(metric=metric, mean=0.01, ci_low=0, ci_high=0.02)
+        kls.append(part.assign(null_low=0.0, null_high=0.03))
+    fig = figures.dose_response(pd.concat([df, *kls], ignore_index=True))
+    titles = [
+        getattr(fig.layout, k).title.text or ""
+        for k in fig.layout.to_plotly_json()
+        if k.startswith("yaxis")
+    ]
+    assert any("continuation" in t for t in titles) and any("first answer" in t for t in titles)
+    warmth_axis = next(i for i, t in enumerate(titles) if t.startswith("warmth"))
+    y = "y" if warmth_axis == 0 else f"y{warmth_axis + 1}"
+    assert any(t.fill == "toself" and t.yaxis == y for t in fig.data)  # the warmth null band

@@ -129,16 +129,92 @@ def test_sweep_table_columns_nulls_and_unit_metrics(tiny_llama, study):
     readings = run_prefix_reuse(tiny_llama, study.rows, settings + nulls, {1: 2.0}, batch_size=16)
     table = sweep_table(study, readings, settings, nulls, n_boot=50)
     assert tuple(table.columns) == SWEEP_COLUMNS
-    assert set(table["metric"]) == {"p_agree", "error", "kl", "heldout_loss"}
+    assert set(table["metric"]) == {"p_agree", "error", "kl_first_token", "heldout_loss"}
     cell = table[(table.direction == "planted") & (table.alpha == 4.0)].set_index("metric")
     assert cell["null_low"].notna().all() and (cell["null_low"] <= cell["null_high"]).all()
     assert (cell["ci_low"] <= cell["mean"]).all() and (cell["mean"] <= cell["ci_high"]).all()
     base = table[table.direction == "none"].set_index("metric")
-    assert base.loc["kl", "mean"] == 0.0 and np.isnan(base.loc["kl", "null_low"])
+    assert base.loc["kl_first_token", "mean"] == 0.0
+    assert np.isnan(base.loc["kl_first_token", "null_low"])
     units = unit_table(study, *readings.arrays(BASELINE))
     assert isinstance(units, pd.DataFrame)
     assert (units[units.metric == "heldout_loss"]["value"] > 0).all()
     assert units[units.metric == "p_agree"]["value"].between(0, 1).all()
+
+
+def test_the_sweep_measures_continuation_kl_and_the_warmth_null_at_every_alpha(tiny_llama):
+    """The whole sweep on the tiny model: KL over the continuation (0 unsteered and at alpha 0,
+    above 0 when steered), the first-token KL beside it, and warmth with a null band at every
+    alpha from the random directions' own greedy replies."""
+    from interp.causal.sweep import steering_sweep
+
+    prompts, _ = prompt_list(conditions=("unmodified", "emotion:sad"), per_task=2)
+    split = load_split()
+    planted = Direction(
+        "planted",
+        "mean_diff",
+        "resid_post",
+        "last",
+        (1,),
+        torch.randn(1, tiny_llama.d_model, generator=torch.Generator().manual_seed(5)),
+    )
+    scored: list[list[str]] = []
+
+    def warmth(replies: list[str]) -> np.ndarray:  # a stand-in instrument: reply length
+        scored.append(replies)
+        return np.array([len(r) / 40 for r in replies], dtype=float)
+
+    alphas = (-3.0, 0.0, 3.0)
+    result = steering_sweep(
+        tiny_llama,
+        None,
+        prompts[:24],
+        (split.train[:4], split.held_out[:4]),
+        [planted],
+        layers=(1,),
+        alphas=alphas,
+        op="add",
+        null_alphas=alphas,
+        n_random=3,
+        seed=0,
+        batch_size=8,
+        n_boot=20,
+        warmth=warmth,
+        n_requests=2,
+        max_new_tokens=4,
+        warmth_random=2,
+    )
+    table = result.table
+    assert tuple(table.columns) == SWEEP_COLUMNS and result.n_warmth_null == 2
+    assert {"kl_continuation", "kl_first_token", "warmth"} <= set(table["metric"])
+    # warmth: 1 unsteered + 3 alphas for the direction + 2 random directions x 3 alphas
+    assert len(scored) == 1 + 3 + 2 * 3
+    kl = table[table.metric == "kl_continuation"].set_index(["direction", "alpha"])
+    assert kl.loc[("none", 0.0), "mean"] == 0.0
+    assert abs(kl.loc[("planted", 0.0), "mean"]) < 1e-6
+    assert kl.loc[("planted", 3.0), "mean"] > 1e-4 and kl.loc[("planted", -3.0), "mean"] > 1e-4
+    for metric in ("kl_continuation", "warmth", "p_agree"):
+        rows = table[(table.metric == metric) & (table.direction == "planted")]
+        assert sorted(rows["alpha"]) == sorted(alphas), metric
+        assert rows["null_low"].notna().all() and (rows["null_low"] <= rows["null_high"]).all()
+
+
+def test_warmth_null_band_is_the_random_directions_range_at_the_same_layer_and_alpha():
+    from interp.causal.sweep import with_warmth_null
+
+    cols = ["direction", "layer", "alpha", "metric", "mean", "ci_low", "ci_high"]
+    warmth = pd.DataFrame(
+        [["none", -1, 0.0, "warmth", 0.5, 0.4, 0.6], ["d", 1, 1.0, "warmth", 0.7, 0.6, 0.8],
+         ["d", 1, 2.0, "warmth", 0.9, 0.8, 1.0]], columns=cols,
+    )  # fmt: skip
+    null = pd.DataFrame(
+        [["random0", 1, 1.0, "warmth", 0.2, 0.2, 0.2], ["random1", 1, 1.0, "warmth", 0.6, 0.6, 0.6],
+         ["random0", 2, 2.0, "warmth", 0.3, 0.3, 0.3]], columns=cols,
+    )  # fmt: skip
+    out = with_warmth_null(warmth, null).set_index("alpha")
+    assert out.loc[1.0, "null_low"] == pytest.approx(0.21)
+    assert out.loc[1.0, "null_high"] == pytest.approx(0.59)
+    assert np.isnan(out.loc[2.0, "null_low"]) and np.isnan(out.loc[0.0, "null_high"])
 
 
 def test_causal_inputs_split_prompts_and_find_direction_folders(tmp_path):

@@ -12,7 +12,12 @@ position. Two engines give the same numbers:
 
 :func:`sweep_table` turns per-setting readings into the tidy ``steering_sweep.csv`` table with
 item-bootstrap CIs and the null band (2.5-97.5% of the same metric over random directions at the
-same layer and alpha). Warmth needs generation and is measured by :func:`warmth_by_setting`.
+same layer and alpha); its KL (``kl_first_token``) is taken at the first answer token of the
+neutral prompts only. :func:`continuation_kl_table` adds ``kl_continuation``: KL to the unsteered
+model over the whole greedy continuation of the neutral prompts (the answer and the tokens after
+it, :mod:`interp.causal.damage`), with the same null. Warmth needs generation and is measured by
+:func:`warmth_by_setting`, for the directions and for a few of the random ones (its null band,
+:func:`with_warmth_null`).
 """
 
 from __future__ import annotations
@@ -24,13 +29,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from interp.causal.arms import WarmthScorer
+from interp.causal.arms import WarmthScorer, intervention_edits
+from interp.causal.damage import DamageUnits, continuation_units, damage_rows
 from interp.causal.inputs import norms_for
 from interp.causal.layer_runner import LayerRunner
 from interp.causal.readouts import (
     StudyRows,
     TokenRows,
     build_rows,
+    is_neutral,
     logits_of,
     pad_batch,
     read_batch,
@@ -39,6 +46,7 @@ from interp.causal.readouts import (
 from interp.chat import Message, as_messages
 from interp.data.prompt_sets import Prompt
 from interp.directions import Direction
+from interp.evaluate import conversation
 from interp.figures.tables import SCHEMAS
 from interp.generate import SamplingConfig, generate_replies
 from interp.hooks import get_backend
@@ -52,8 +60,20 @@ from interp.warmth.stats import mean_ci
 
 SWEEP_COLUMNS = SCHEMAS["steering_sweep"]
 SWEEP_METRICS = ("p_agree", "error", "kl", "heldout_loss")
+"""Metrics read from the forced-choice and held-out rows (``kl`` becomes ``kl_first_token``)."""
+METRIC_NAMES = {"kl": "kl_first_token"}
 BASELINE = ("none", -1, 0.0)
 Key = tuple[str, int, float]
+NullBand = dict[tuple[int, float, str], list[float]]
+"""(layer, alpha, metric) -> the metric's mean under each random direction there."""
+
+
+def band_of(null: Sequence[float]) -> tuple[float, float]:
+    """The 2.5th-97.5th percentile of the null's values (NaN, NaN where none was measured)."""
+    if not null:
+        return (np.nan, np.nan)
+    lo, hi = np.quantile(np.asarray(null, dtype=float), [0.025, 0.975])
+    return (float(lo), float(hi))
 
 
 @dataclass(frozen=True)
@@ -201,8 +221,10 @@ def sweep_table(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Tidy ``steering_sweep.csv`` rows (:data:`SWEEP_COLUMNS`); the unedited model appears as
-    direction ``none`` at layer -1, alpha 0. Null columns are NaN without random settings."""
-    null_means: dict[tuple[int, float, str], list[float]] = {}
+    direction ``none`` at layer -1, alpha 0. Null columns are NaN where no random setting ran
+    at that layer and alpha. Metrics: ``p_agree``, ``error``, ``kl_first_token`` (KL to the
+    unsteered model at the first answer token of neutral prompts), ``heldout_loss``."""
+    null_means: NullBand = {}
     for s in null_settings:
         for row in _summaries(study, readings, s.key, 2, seed).itertuples():
             null_means.setdefault((s.layer, float(s.alpha), str(row.metric)), []).append(
@@ -212,14 +234,13 @@ def sweep_table(
     for key in [BASELINE, *dict.fromkeys(s.key for s in settings)]:
         name, layer, alpha = key
         for row in _summaries(study, readings, key, n_boot, seed).itertuples():
-            null = null_means.get((layer, alpha, str(row.metric)), [])
-            lo, hi = np.quantile(null, [0.025, 0.975]) if null else (np.nan, np.nan)
+            lo, hi = band_of(null_means.get((layer, alpha, str(row.metric)), []))
             records.append(
                 {
                     "direction": name,
                     "layer": layer,
                     "alpha": alpha,
-                    "metric": row.metric,
+                    "metric": METRIC_NAMES.get(str(row.metric), row.metric),
                     "mean": row.mean,
                     "ci_low": row.ci_low,
                     "ci_high": row.ci_high,
@@ -269,15 +290,120 @@ def warmth_by_setting(
     return pd.DataFrame(records)
 
 
+def _label(key: Key) -> str:
+    return f"{key[0]}|{key[1]}|{key[2]!r}"
+
+
+def continuation_kl_units(
+    backend: Backend,
+    prompts: Sequence[Prompt],
+    system: str | None,
+    settings: Sequence[Setting],
+    norms: dict[int, float],
+    *,
+    max_new_tokens: int,
+    batch_size: int = 8,
+) -> pd.DataFrame:
+    """KL(unsteered || steered) over the unsteered model's greedy continuation (``max_new_tokens``
+    tokens: the answer and what follows) of each neutral prompt, averaged over its tokens, for
+    the unedited model (:data:`BASELINE`, 0 by construction) and every setting: rows
+    ``direction, layer, alpha, item_id, prompt_id, value``. Reuses
+    :func:`interp.causal.damage.continuation_units` and :func:`~interp.causal.damage.damage_rows`.
+    """
+    neutral = [p for p in prompts if is_neutral(p)]
+    if not neutral:
+        raise ValueError("continuation KL needs neutral prompts (unmodified, no belief)")
+    units = continuation_units(
+        backend,
+        [(p.prompt_id, conversation(p, system)) for p in neutral],
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+    )
+    keys = {_label(BASELINE): BASELINE}
+    edit_sets: dict[str, list[dict]] = {_label(BASELINE): [{}]}
+    for s in settings:
+        keys[_label(s.key)] = s.key
+        edit_sets[_label(s.key)] = [intervention_edits([s.intervention()], norms)]
+    empty = DamageUnits((), (), ())
+    rows = damage_rows(backend, edit_sets, units, empty, batch_size=batch_size)
+    item = {p.prompt_id: p.item_id for p in neutral}
+    key = rows["label"].map(keys)
+    return pd.DataFrame(
+        {
+            "direction": [k[0] for k in key],
+            "layer": [k[1] for k in key],
+            "alpha": [k[2] for k in key],
+            "item_id": rows["unit_id"].map(item),
+            "prompt_id": rows["unit_id"],
+            "value": rows["value"],
+        }
+    )
+
+
+def continuation_kl_table(
+    units: pd.DataFrame,
+    settings: Sequence[Setting],
+    null_settings: Sequence[Setting] = (),
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """``kl_continuation`` rows (:data:`SWEEP_COLUMNS`) from :func:`continuation_kl_units`: the
+    unedited model and each setting with item-bootstrap CIs, the null band of the random
+    settings at the same layer and alpha (NaN where none ran)."""
+    by_key = {k: g for k, g in units.groupby(["direction", "layer", "alpha"], sort=False)}
+    null: NullBand = {}
+    for s in null_settings:
+        null.setdefault((s.layer, float(s.alpha), "kl_continuation"), []).append(
+            float(by_key[s.key]["value"].mean())
+        )
+    records = []
+    for key in [BASELINE, *dict.fromkeys(s.key for s in settings)]:
+        est = group_means(by_key[key], "value", "item_id", seed=seed, n_boot=n_boot).iloc[0]
+        lo, hi = band_of(null.get((key[1], key[2], "kl_continuation"), []))
+        records.append(
+            {
+                "direction": key[0],
+                "layer": key[1],
+                "alpha": key[2],
+                "metric": "kl_continuation",
+                "mean": float(est["mean"]),
+                "ci_low": float(est["ci_low"]),
+                "ci_high": float(est["ci_high"]),
+                "null_low": lo,
+                "null_high": hi,
+            }
+        )
+    return pd.DataFrame(records, columns=list(SWEEP_COLUMNS))
+
+
+def with_warmth_null(warmth: pd.DataFrame, null: pd.DataFrame) -> pd.DataFrame:
+    """``warmth`` rows (:func:`warmth_by_setting` of the directions) with ``null_low`` /
+    ``null_high`` from the warmth of random directions (``null``: :func:`warmth_by_setting` of
+    the random settings) at the same layer and alpha; NaN where none ran."""
+    means: NullBand = {}
+    for r in null.itertuples():
+        means.setdefault((int(r.layer), float(r.alpha), "warmth"), []).append(float(r.mean))
+    out = warmth.copy()
+    bands = [
+        band_of(means.get((int(r.layer), float(r.alpha), "warmth"), [])) for r in out.itertuples()
+    ]
+    out["null_low"] = [b[0] for b in bands]
+    out["null_high"] = [b[1] for b in bands]
+    return out
+
+
 @dataclass
 class SweepResult:
-    """The sweep's tidy table, the warmth replies (None without warmth) and the norms used."""
+    """The sweep's tidy table, the warmth replies (None without warmth), the norms used, and how
+    many random directions the warmth null has (0 without warmth)."""
 
     table: pd.DataFrame
     replies: pd.DataFrame | None
     norms: dict[int, float]
     n_settings: int
     n_null: int
+    n_warmth_null: int = 0
 
 
 def steering_sweep(
@@ -298,21 +424,36 @@ def steering_sweep(
     warmth: WarmthScorer | None = None,
     n_requests: int = 8,
     max_new_tokens: int = 32,
+    warmth_random: int = 3,
 ) -> SweepResult:
     """Steer ``loaded`` (under ``system``) with every direction x layer x alpha, and
     ``n_random`` random directions like the first direction at ``null_alphas``; read the study
-    rows of ``prompts`` and the first 16 held-out triples; warmth of greedy replies to
-    ``n_requests`` held-out requests when ``warmth`` is given. ``triples`` = (train, held-out):
-    the residual norms come from the training triples."""
+    rows of ``prompts`` and the first 16 held-out triples, and the KL over the unsteered greedy
+    continuation (``max_new_tokens`` tokens) of the neutral prompts; warmth of greedy replies to
+    ``n_requests`` held-out requests when ``warmth`` is given, for the directions and for the
+    first ``warmth_random`` random directions at ``null_alphas`` (the warmth null).
+    ``triples`` = (train, held-out): the residual norms come from the training triples."""
     train, held = triples
     backend = get_backend(loaded, "torch")
     norms = norms_for(backend, train, layers)
     study = build_rows(loaded.tokenizer, prompts, held[:16], system=system)
     settings = grid(directions, layers, alphas, op)
-    nulls = grid(random_directions(directions[0], n_random, seed=seed), layers, null_alphas, op)
+    randoms = random_directions(directions[0], n_random, seed=seed)
+    nulls = grid(randoms, layers, null_alphas, op)
     readings = run_prefix_reuse(loaded, study.rows, settings + nulls, norms, batch_size=batch_size)
     table = sweep_table(study, readings, settings, nulls, n_boot=n_boot, seed=seed)
-    replies = None
+    kl_units = continuation_kl_units(
+        backend,
+        prompts,
+        system,
+        settings + nulls,
+        norms,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+    )
+    kl = continuation_kl_table(kl_units, settings, nulls, n_boot=n_boot, seed=seed)
+    table = pd.concat([table, kl], ignore_index=True)
+    replies, n_warmth_null = None, 0
     if warmth is not None:
         convs = [tuple(as_messages(t.request, system=system)) for t in held[:n_requests]]
         sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0)
@@ -320,5 +461,19 @@ def steering_sweep(
             backend, convs, settings, norms, warmth, sampling, n_boot=n_boot, seed=seed
         )
         replies = w[["direction", "layer", "alpha", "replies"]].explode("replies")
-        table = pd.concat([table, w.drop(columns="replies")], ignore_index=True)
-    return SweepResult(table, replies, norms, len(settings), len(nulls))
+        n_warmth_null = min(warmth_random, n_random)
+        null_settings = grid(randoms[:n_warmth_null], layers, null_alphas, op)
+        w_null = warmth_by_setting(
+            backend,
+            convs,
+            null_settings,
+            norms,
+            warmth,
+            sampling,
+            n_boot=2,
+            seed=seed,
+            include_baseline=False,
+        )
+        w = with_warmth_null(w.drop(columns="replies"), w_null)
+        table = pd.concat([table, w], ignore_index=True)
+    return SweepResult(table, replies, norms, len(settings), len(nulls), n_warmth_null)

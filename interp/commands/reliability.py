@@ -2,8 +2,11 @@
 
 Reads the ``results.csv`` of ``interp eval`` runs (original, warm, cold, warm system prompt ...)
 and writes ``error_by_task.csv`` (variant x task x headline cell x measure, item-bootstrap 95%
-CIs) and ``variant_contrasts.csv`` (each variant minus the original, paired within item, per
-task and cell). Its ``meta.json`` cites the sha256 of every input run's ``meta.json``.
+CIs), ``variant_contrasts.csv`` (each variant minus the original, paired within item, per
+task and cell), and the paper's regressions of each variant against the baseline
+(:mod:`interp.reliability_models`): ``regressions.csv`` (coefficients, item-clustered SEs) and
+``marginal_effects.csv`` (average marginal effects in pp with BH q-values). Its ``meta.json``
+cites the sha256 of every input run's ``meta.json`` and lists the models skipped and why.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from interp import paths
 from interp.artifacts import is_complete, result_folder, sha256_file, writing_result
 from interp.config import ConfigError, option
 from interp.errors import InputNotFoundError
+from interp.reliability_models import paper_models
 from interp.summaries import format_ci, variant_contrasts, variant_table
 
-OUTPUTS = ("error_by_task.csv", "variant_contrasts.csv")
+OUTPUTS = ("error_by_task.csv", "variant_contrasts.csv", "regressions.csv", "marginal_effects.csv")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ def run_reliability(config: ReliabilityConfig, console: Console | None = None) -
         console.print(f"results exist in {out}; reusing them")
         table = pd.read_csv(out / "error_by_task.csv")
         contrasts = pd.read_csv(out / "variant_contrasts.csv")
+        effects = pd.read_csv(out / "marginal_effects.csv")
     else:
         results = {variant: _read_run(variant, folder) for variant, folder in runs.items()}
         inputs = {
@@ -81,12 +86,23 @@ def run_reliability(config: ReliabilityConfig, console: Console | None = None) -
         table = variant_table(results, seed=config.seed, n_boot=config.n_boot)
         baseline = next(iter(runs))
         contrasts = variant_contrasts(results, baseline, seed=config.seed, n_boot=config.n_boot)
+        models = paper_models(results, baseline)
+        effects = models.effects
+        for key, reason in models.skipped.items():
+            console.print(f"regressions: {key} skipped: {reason}")
         with writing_result(out, stage="reliability", config=config, baseline=baseline,
-                            inputs=inputs) as tmp:  # fmt: skip
+                            inputs=inputs, outputs=list(OUTPUTS),
+                            regressions={"skipped": models.skipped, "notes": models.notes,
+                                         "cov_type": "clustered by item_id",
+                                         "fixed_effects": ["task"]}) as tmp:  # fmt: skip
             table.to_csv(tmp / "error_by_task.csv", index=False)
             contrasts.to_csv(tmp / "variant_contrasts.csv", index=False)
+            models.regressions.to_csv(tmp / "regressions.csv", index=False)
+            effects.to_csv(tmp / "marginal_effects.csv", index=False)
     console.print(pooled_table(table, contrasts))
-    console.print(f"tables: {out / 'error_by_task.csv'}, {out / 'variant_contrasts.csv'}")
+    if not effects.empty:
+        console.print(effects_table(effects))
+    console.print("tables: " + ", ".join(str(out / name) for name in OUTPUTS))
     return 0
 
 
@@ -119,5 +135,22 @@ def pooled_table(table: pd.DataFrame, contrasts: pd.DataFrame) -> Table:
             str(r.variant),
             format_ci(r.mean, r.ci_low, r.ci_high),
             diff,
+        )
+    return t
+
+
+def effects_table(effects: pd.DataFrame) -> Table:
+    """Average marginal effects of each variant (pp, 95% CI, BH q) from the paper's models."""
+    t = Table(title="Average marginal effect vs baseline (pp; 95% CI, item-clustered; BH q)")
+    for col in ("effect", "model", "level", "measure", "AME (pp)", "q"):
+        t.add_column(col)
+    for r in effects.itertuples():
+        t.add_row(
+            str(r.effect),
+            str(r.model),
+            str(r.level),
+            str(r.measure),
+            f"{r.ame_pp:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}]",
+            f"{r.q_value:.3g}",
         )
     return t

@@ -234,7 +234,9 @@ def _reuse(console: Console, out: Path, required: Sequence[str]) -> bool:
 @dataclass(frozen=True)
 class SweepConfig(CausalConfig):
     """Alpha x layer x direction steering sweep on the original model: sycophancy (p_agree),
-    error, warmth, KL on neutral prompts and held-out loss, with a random-direction null band."""
+    error, warmth, KL to the unsteered model on neutral prompts (over the whole greedy
+    continuation, and at the first answer token) and held-out loss, each with a random-direction
+    null band."""
 
     layers: tuple[int, ...] = option((8, 15, 22), help="layers to steer (resid_post)")
     alphas: tuple[float, ...] = option(
@@ -254,8 +256,23 @@ class SweepConfig(CausalConfig):
         ),
     )
     warmth: bool = option(
-        True, help="measure warmth by generation (the real directions only; no null band)"
+        True,
+        help="measure warmth by generation, for the directions and for --warmth-random random "
+        "directions at every null alpha (the warmth null band)",
     )
+    warmth_random: int = option(
+        3,
+        help="random directions whose warmth is measured (the first of the n_random; each costs "
+        "one generation per layer and null alpha)",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 2 <= self.warmth_random <= self.n_random:
+            raise ConfigError(
+                f"warmth_random must lie in [2, n_random={self.n_random}] (a band needs two "
+                f"random directions), found {self.warmth_random}"
+            )
 
 
 def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
@@ -286,6 +303,7 @@ def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
         warmth=warmth_scorer() if config.warmth else None,
         n_requests=config.n_requests,
         max_new_tokens=config.max_new_tokens,
+        warmth_random=config.warmth_random,
     )
     console.print(f"sweep: {result.n_settings} settings + {result.n_null} random ({dir_source})")
     with writing_result(
@@ -296,6 +314,18 @@ def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
         warm=pair.warm_source,
         norms=result.norms,
         n_prompts=len(prompts),
+        null={
+            "alphas": list(config.null_alphas or config.alphas),
+            "n_random": config.n_random,
+            "n_random_warmth": result.n_warmth_null,
+            "band": "2.5th-97.5th percentile of the random directions' means",
+        },
+        kl={
+            "kl_continuation": "KL(unsteered || steered) averaged over the unsteered model's "
+            f"greedy continuation ({config.max_new_tokens} tokens) of the neutral prompts",
+            "kl_first_token": "KL(unsteered || steered) at the first answer token of the neutral "
+            "prompts",
+        },
         split=split_record("evaluation", [p.item_id for p in prompts]),
         **loaded.provenance(),
     ) as tmp:
@@ -303,7 +333,8 @@ def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
         if result.replies is not None:
             result.replies.to_csv(tmp / "warmth_replies.csv", index=False)
     table = result.table
-    view = table[(table.direction != "none") & table.metric.isin(["p_agree", "error", "warmth"])]
+    shown = ["p_agree", "error", "warmth", "kl_continuation"]
+    view = table[(table.direction != "none") & table.metric.isin(shown)]
     _print_table(
         console,
         view,

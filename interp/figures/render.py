@@ -24,6 +24,7 @@ from interp.figures import paper
 from interp.figures import paper_data as authors
 from interp.figures.directions import cosine_heatmap, stability
 from interp.figures.export import CHROMIUM, STATIC_FORMATS, write_figures
+from interp.figures.marginal_effects import marginal_effects
 from interp.figures.patching import patching_recovery
 from interp.figures.probes import probe_auroc
 from interp.figures.reliability import error_by_task, sycophancy_scatter
@@ -65,6 +66,13 @@ FIGURES: dict[
         ("error_by_task",),
         lambda t: sycophancy_scatter(t["error_by_task"]),
         None,
+    ),
+    "marginal_effects": (
+        ("marginal_effects",),
+        lambda t: marginal_effects(t["marginal_effects"]),
+        lambda t: bool(
+            pd.to_numeric(t["marginal_effects"]["ame_pp"], errors="coerce").notna().any()
+        ),
     ),
     "direction_cosines": (
         ("direction_cosines",),

@@ -12,11 +12,21 @@ from interp.figures.marks import band, error_bars, sorted_unique
 from interp.figures.tables import check_table, has_values, require_proportions
 from interp.figures.theme import NULL_BAND_COLOR, OKABE_ITO, REFERENCE_LINE, apply
 
-METRIC_ORDER = ("p_agree", "error", "warmth", "kl", "heldout_loss")
+METRIC_ORDER = (
+    "p_agree",
+    "error",
+    "warmth",
+    "kl_continuation",
+    "kl_first_token",
+    "kl",
+    "heldout_loss",
+)
 METRIC_AXES = {
     "p_agree": ("P(agree with user)", "probability", 1.0),
     "error": ("error rate", "%", 100.0),
     "warmth": ("warmth", "instrument units", 1.0),
+    "kl_continuation": ("KL to unsteered, continuation", "nats/token", 1.0),
+    "kl_first_token": ("KL to unsteered, first answer token", "nats", 1.0),
     "kl": ("KL to unsteered", "nats/token", 1.0),
     "heldout_loss": ("held-out loss", "nats/token", 1.0),
 }

@@ -192,9 +192,15 @@ def study_steps(preset: PresetName, paper_data: str | None = None) -> list[Step]
             "Error and sycophancy by variant, task and condition",
             ("reliability",),
             reliability,
-            ("error_by_task.csv", "variant_contrasts.csv"),
+            (
+                "error_by_task.csv",
+                "variant_contrasts.csv",
+                "regressions.csv",
+                "marginal_effects.csv",
+            ),
             figures=(
                 "error_by_task",
+                "marginal_effects",
                 "agreement_by_task",
                 "sycophancy_scatter",
                 "paper_reliability_*",
