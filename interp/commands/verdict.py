@@ -166,7 +166,14 @@ def _planted(
         raise ConfigError(
             f"plant_layer {layer} is not a layer of {config.model} (0-{n_layers - 1})"
         )
-    source = named_directions(config.directions, (config.plant,), (layer,))[0]
+    found = named_directions(config.directions, (config.plant,), (layer,))
+    exact = [d for d in found if d.name == config.plant]
+    if not exact and len(found) > 1:
+        raise ConfigError(
+            f"plant: {config.plant!r} names several directions "
+            f"({', '.join(d.name for d in found)}); give one name exactly"
+        )
+    source = (exact or found)[0]
     derivation_triples, _ = triples_split()
     norm = norms_for(pair.backend("original"), derivation_triples, [layer])[layer]
     vector = source.unit(layer).float() * config.plant_scale * norm
