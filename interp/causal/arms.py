@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from interp.chat import as_messages
+from interp.chat import Message, as_messages
 from interp.data.prompt_sets import Prompt
 from interp.data.templates import BELIEF_TEMPLATES
-from interp.evaluate import forced_choice, offline_grade
+from interp.evaluate import conversation, forced_choice, offline_grade
 from interp.generate import SamplingConfig, generate_replies
 from interp.grading import apply_refusal_rule
 from interp.hooks.base import Backend, Edit
@@ -101,6 +101,12 @@ def greedy_replies(
 ) -> list[str]:
     """Greedy replies to single-turn requests (a system message first when given)."""
     convs = [tuple(as_messages(r, system=system)) for r in requests]
+    return _greedy(backend, convs, max_new_tokens, batch_size)
+
+
+def _greedy(
+    backend: Backend, convs: Sequence[Sequence[Message]], max_new_tokens: int, batch_size: int
+) -> list[str]:
     sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0, batch_size=batch_size)
     return generate_replies(backend, convs, sampling)
 
@@ -164,11 +170,11 @@ def score_generation(
 
     Rows :data:`GENERATION_COLUMNS`; ``label`` is the replicates' labels joined by ``/`` in
     order (the label itself for one edit set)."""
-    requests = [p.user for p in prompts]
+    convs = [conversation(p, arm.system) for p in prompts]
     frames = []
     for edits in arm.replicates(max_replicates):
         with arm.backend.hooked(edit=edits):
-            replies = greedy_replies(arm.backend, requests, arm.system, max_new_tokens, batch_size)
+            replies = _greedy(arm.backend, convs, max_new_tokens, batch_size)
         frames.append(
             pd.DataFrame([generation_row(p, r) for p, r in zip(prompts, replies, strict=True)])
         )
