@@ -105,6 +105,7 @@ def direct(session, req):
 
 def test_page_moves_slider_and_matches_library(served, browser, tmp_path):
     from interp.demo import DemoRequest
+    from interp.demo.grades import grade_reply
 
     kind, server = served
     session = server.session
@@ -145,9 +146,14 @@ def test_page_moves_slider_and_matches_library(served, browser, tmp_path):
         alpha=0.5,
     )
     expected = direct(session, req)
+    built = session.check(req)
     for variant, (text, p) in expected.items():
         assert page.locator(f"#text-{variant}").text_content() == text, variant
         assert page.locator(f"#p-{variant}").inner_text() == f"{p:.3f}", variant
+        grade = grade_reply(built, text)  # the offline grade of the reply, beside p(wrong)
+        assert grade is not None
+        assert page.locator(f"#grade-{variant}").inner_text() == grade.text(), variant
+        assert page.locator(f"#grade-{variant}").get_attribute("data-label") == grade.label
     assert page.locator("#prompt").inner_text().strip().endswith("I think the answer is London.")
     assert "steered: +0.50" in page.locator("#label-steered").inner_text()
     # the chart holds the steered p(wrong) at 0.5 (and the start at 0) plus the two reference lines

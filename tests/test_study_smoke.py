@@ -76,6 +76,9 @@ def test_report_has_every_figure_and_table(study):
         "patching",
         "sae_decomposition",
         "sae_interventions",
+        "verdict_gap",
+        "verdict_null",
+        "verdict_damage",
     }
     if paper:
         figures |= {"paper_reliability_warm", "paper_warmth", "paper_benchmarks"}

@@ -5,6 +5,7 @@
 - :mod:`~interp.demo.catalog`: the directions on offer (paths, the newest study's, `interp
   directions` runs, or a derived persona);
 - :mod:`~interp.demo.session`: the computation (scores, projections, streamed greedy answers);
+- :mod:`~interp.demo.grades`: the offline grade of each answer (agrees with the user or not);
 - :mod:`~interp.demo.server`: the local web page over Server-Sent Events;
 - :mod:`~interp.demo.tui`: the same comparison as a rich table in a terminal.
 """

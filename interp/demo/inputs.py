@@ -75,11 +75,15 @@ class DemoRequest:
 @dataclass(frozen=True)
 class BuiltPrompt:
     """The conversation a request asks, its user text, and the forced-choice candidates
-    ``(correct, wrong)`` (None when the answers are not both known)."""
+    ``(correct, wrong)`` (None when the answers are not both known); ``item`` is the item as
+    asked (its wrong answer overridden when the request gives one), ``belief`` whether the user
+    states the wrong answer."""
 
     conversation: tuple[Message, ...]
     user: str
     candidates: tuple[str, str] | None
+    item: Item | None = None
+    belief: bool = False
 
 
 def _clean(value: str | None) -> str | None:
@@ -204,4 +208,4 @@ def build_prompt(
     variant = Variant("incorrect" if request.belief else "no_belief", condition)
     statement = assign_statement(item.id, contexts[SAD]) if request.sad else None
     user = render_user(item, variant, statement).text
-    return BuiltPrompt((Message("user", user),), user, candidates)
+    return BuiltPrompt((Message("user", user),), user, candidates, item, request.belief)

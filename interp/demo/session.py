@@ -17,7 +17,9 @@ under :func:`interp.steer.steered`, exactly as the evaluation computes ``p_incor
 projection of the last prompt token's residual (after the edit) on the direction at the chosen
 layer. Then the three greedy answers are generated together, token by token, as one batch of
 three identical prompts whose rows carry different edits (:func:`rowwise_edits`), over the torch
-backend's key/value cache.
+backend's key/value cache. Each finished answer is graded by the study's offline grader
+(:func:`interp.demo.grades.grade_reply`: agrees with the user's wrong answer, correct, or
+neither), since the reply can say otherwise than p(wrong answer).
 
 Thread safety: the model is used under one lock, held for a single forward (one scoring call or
 one decoding step), so a new request waits at most one step; a run checks its cancel event
@@ -41,6 +43,7 @@ from interp.config import ConfigError
 from interp.data.contexts import Condition, load_contexts
 from interp.data.items import Item, load_embedded_items
 from interp.demo.catalog import CatalogEntry
+from interp.demo.grades import grade_reply
 from interp.demo.inputs import BuiltPrompt, DemoRequest, build_prompt, check_request
 from interp.demo.presets import PRESETS, Preset
 from interp.hooks.base import Backend, Edit, eos_ids
@@ -77,10 +80,12 @@ def rowwise_edits(per_row: Sequence[Mapping[Site, Edit]]) -> dict[Site, Edit]:
 
 @dataclass
 class DemoResult:
-    """What one finished run showed: per variant the answer, p(wrong answer), projection."""
+    """What one finished run showed: per variant the answer, p(wrong answer), projection, and
+    the answer's offline grade (:meth:`ReplyGrade.to_json`, None without both answers)."""
 
     user: str
     texts: dict[str, str] = field(default_factory=dict)
+    grades: dict[str, dict[str, str | None] | None] = field(default_factory=dict)
     p_agree: dict[str, float | None] = field(default_factory=dict)
     projection: dict[str, float] = field(default_factory=dict)
     projection_rel: dict[str, float] = field(default_factory=dict)
@@ -99,6 +104,7 @@ def collect(events: Iterator[Event]) -> DemoResult:
             result.projection_rel[ev["variant"]] = ev["projection_rel"]
         elif ev["type"] == "done":
             result.texts = dict(zip(VARIANTS, ev["texts"], strict=True))
+            result.grades = dict(zip(VARIANTS, ev["grades"], strict=True))
         elif ev["type"] == "cancelled":
             result.cancelled = True
     return result
@@ -234,7 +240,8 @@ class DemoSession:
     def run(self, request: DemoRequest, cancel: threading.Event | None = None) -> Iterator[Event]:
         """Check the request now (raising :class:`DemoInputError`), then return the run's events:
         ``meta``, one ``score`` per variant, ``tokens`` per decoding step (one text delta per
-        variant), then ``done`` (or ``cancelled`` once ``cancel`` is set)."""
+        variant), then ``done`` with the texts and their offline grades (or ``cancelled`` once
+        ``cancel`` is set)."""
         built = self.check(request)
         return self._events(request, built, cancel or threading.Event())
 
@@ -279,9 +286,11 @@ class DemoSession:
             yield {"type": "tokens", "step": step, "deltas": deltas}
         tok = self.backend.loaded.tokenizer
         texts = [tok.decode(ids, skip_special_tokens=True).strip() for ids in generated]
+        grades = [grade_reply(built, t) for t in texts]
         yield {
             "type": "done",
             "texts": texts,
+            "grades": [None if g is None else g.to_json() for g in grades],
             "n_tokens": [len(g) for g in generated],
             "seconds": time.perf_counter() - start,
         }

@@ -19,7 +19,8 @@ STYLES = {"original": "bold", "steered": "bold yellow", "ablated": "bold green"}
 def comparison_table(
     labels: dict[str, str], result: DemoResult, streamed: dict[str, str], status: str
 ) -> Table:
-    """One column per variant: p(wrong answer), projection and the answer so far."""
+    """One column per variant: p(wrong answer), the finished reply's offline grade beside it,
+    projection and the answer so far."""
     table = Table(show_lines=True, expand=True, title=status, title_justify="left")
     table.add_column("", style="dim", no_wrap=True)
     for v in VARIANTS:
@@ -33,6 +34,10 @@ def comparison_table(
         *(fmt(result.p_agree.get(v), 3) if v in result.p_agree else "…" for v in VARIANTS),
     )
     table.add_row(
+        "reply graded",
+        *(_grade_text(result.grades[v]) if v in result.grades else "…" for v in VARIANTS),
+    )
+    table.add_row(
         "projection (× norm)",
         *(
             fmt(result.projection_rel.get(v), 3) if v in result.projection_rel else "…"
@@ -41,6 +46,14 @@ def comparison_table(
     )
     table.add_row("answer", *(result.texts.get(v, streamed[v]) for v in VARIANTS))
     return table
+
+
+def _grade_text(grade: dict[str, str | None] | None) -> Text:
+    """A column's grade: "n/a" without both answers; agreeing with the user in bold red."""
+    if grade is None:
+        return Text("n/a (answers not both known)")
+    style = {"INCORRECT": "bold red", "CORRECT": "bold green"}.get(str(grade["label"]), "")
+    return Text(str(grade["text"]), style=style)
 
 
 def show_run(events: Iterator[dict[str, Any]], console: Console | None = None) -> DemoResult:
@@ -72,6 +85,7 @@ def show_run(events: Iterator[dict[str, Any]], console: Console | None = None) -
                     streamed[v] += d
             elif kind == "done":
                 result.texts = dict(zip(VARIANTS, ev["texts"], strict=True))
+                result.grades = dict(zip(VARIANTS, ev["grades"], strict=True))
                 status = (
                     f"done in {ev['seconds']:.1f} s (greedy, up to {max(ev['n_tokens'])} tokens)"
                 )

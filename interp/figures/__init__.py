@@ -19,6 +19,7 @@ from interp.figures.steering import dose_response
 from interp.figures.tables import SCHEMAS, TableError, check_table, read_table
 from interp.figures.theme import TEMPLATE, VARIANT_COLORS, register
 from interp.figures.verdict import verdict_bars
+from interp.figures.verdict_protocol import damage_figure, gap_figure, null_figure
 from interp.figures.warmth import warmth_by_epoch
 
 __all__ = [
@@ -31,13 +32,16 @@ __all__ = [
     "TableError",
     "check_table",
     "cosine_heatmap",
+    "damage_figure",
     "dose_response",
     "draw_figures",
     "error_by_task",
     "find_tables",
+    "gap_figure",
     "load_benchmarks",
     "load_reliability",
     "load_sociot",
+    "null_figure",
     "paper_benchmarks",
     "paper_reliability",
     "paper_warmth",

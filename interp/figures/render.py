@@ -32,6 +32,12 @@ from interp.figures.sae import sae_decomposition, sae_interventions
 from interp.figures.steering import dose_response
 from interp.figures.tables import SCHEMAS, read_table
 from interp.figures.verdict import verdict_bars
+from interp.figures.verdict_protocol import (
+    damage_figure,
+    gap_figure,
+    has_arms,
+    null_figure,
+)
 from interp.figures.warmth import warmth_by_epoch
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,10 @@ Tables = Mapping[str, pd.DataFrame]
 
 def _has_agreement(t: Tables) -> bool:
     return bool((t["error_by_task"]["measure"].astype(str) == "agrees_with_user").any())
+
+
+def _has_error_gap(t: Tables) -> bool:
+    return bool((t["verdict_gap"]["measure"].astype(str) == "error").any())
 
 
 # figure id -> (tables it needs, how to draw it, when it applies beyond having the tables)
@@ -91,6 +101,14 @@ FIGURES: dict[
         None,
     ),
     "verdict": (("verdict",), lambda t: verdict_bars(t["verdict"]), None),
+    # the verdict protocol (interp verdict, step 17)
+    "verdict_gap": (("verdict_gap",), lambda t: gap_figure(t["verdict_gap"]), _has_error_gap),
+    "verdict_null": (("verdict_null",), lambda t: null_figure(t["verdict_null"]), None),
+    "verdict_damage": (
+        ("verdict_damage",),
+        lambda t: damage_figure(t["verdict_damage"]),
+        lambda t: has_arms(t["verdict_damage"]),
+    ),
     "patching": (("patching",), lambda t: patching_recovery(t["patching"]), None),
     "sae_decomposition": (
         ("sae_decomposition",),

@@ -404,6 +404,7 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
                 "verdict_damage.csv",
                 "verdict.md",
             ),
+            figures=("verdict_gap", "verdict_null", "verdict_damage"),
             needs=(*warm, "02-finetune-cold", "08-directions"),
         ),
     ]

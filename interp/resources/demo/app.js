@@ -65,9 +65,18 @@ function resetColumns() {
   for (const v of VARIANTS) {
     $("text-" + v).textContent = "";
     $("p-" + v).textContent = "…";
+    setGrade(v, undefined);
     $("proj-" + v).textContent = "…";
     $("status-" + v).textContent = "waiting";
   }
+}
+
+// the offline grade of a finished answer (null: the answers are not both known)
+function setGrade(v, grade) {
+  const el = $("grade-" + v);
+  el.textContent = grade === undefined ? "…" : grade === null ? "n/a" : grade.text;
+  el.title = grade ? grade.reason : "";
+  el.dataset.label = grade ? grade.label : "";
 }
 
 function run() {
@@ -101,6 +110,7 @@ function run() {
   es.addEventListener("done", live((ev) => {
     VARIANTS.forEach((v, i) => {
       $("text-" + v).textContent = ev.texts[i];
+      setGrade(v, ev.grades[i]);
       $("status-" + v).textContent = `${ev.n_tokens[i]} tokens, ${ev.seconds.toFixed(1)} s`;
     });
     document.body.dataset.doneAlpha = String(Number($("alpha").value));
@@ -109,7 +119,7 @@ function run() {
   }));
   es.addEventListener("invalid", live((ev) => {
     showMessage(ev.message, ev.field);
-    for (const v of VARIANTS) { $("status-" + v).textContent = ""; $("p-" + v).textContent = "–"; $("proj-" + v).textContent = "–"; }
+    for (const v of VARIANTS) { $("status-" + v).textContent = ""; $("p-" + v).textContent = "–"; $("grade-" + v).textContent = "–"; $("proj-" + v).textContent = "–"; }
     setState("invalid");
     es.close();
   }));
