@@ -183,6 +183,13 @@ def test_the_planted_direction_is_found_and_its_removal_restores(planted):
         ["planted"],
     )
     assert "restores reliability beyond the null" in text
+    gen = result.generation
+    assert {"original/none", "warm/none", f"warm/{PRIMARY}:planted"} <= set(
+        gen["model"] + "/" + gen["intervention"]
+    )
+    assert (result.arms.measure == "gen_error").any() and (
+        result.arms.measure == "gen_unsure"
+    ).any()
 
 
 def test_a_random_direction_of_the_same_size_is_not_called_restoring(planted):

@@ -44,6 +44,7 @@ from interp.causal.arms import (
     EditSet,
     WarmthScorer,
     condition_of,
+    score_generation,
     score_prompts,
     score_warmth,
 )
@@ -69,6 +70,12 @@ REFERENCE = "warm/none"
 PRIMARY = "remove-shift"  # the primary removal's arm label prefix (removal.shift_edits)
 SECONDARY = "zero-ablate"
 MEASURES = ("error", "agrees_with_user")
+# the generation measure's columns (arms.score_generation) -> measure names in the tables
+GENERATION_MEASURES = {
+    "gen_error": "gen_error",
+    "unsure": "gen_unsure",
+    "gen_agrees_with_user": "gen_agrees_with_user",
+}
 HEADLINE_RULE = (
     "a cell carries the headline when, on the derivation split, the warm model's "
     "error exceeds the original's (pooled over tasks, point estimate > {threshold:g} pp)"
@@ -94,6 +101,22 @@ class ProtocolSettings:
     removal_layer: int | None = None  # None: removal.removal_layer's rule on the derivation split
     # the null's items outside the cells with a gap to explain (where no claim can be made)
     null_items_per_task: int = 10
+    # the generation measure (greedy replies graded offline) beside forced choice, on a subset
+    generation_items_per_task: int = 5
+    generation_tokens: int = 48
+
+
+LONG_COLUMNS = (
+    "model",
+    "intervention",
+    "condition",
+    "task",
+    "measure",
+    "item_id",
+    "prompt_id",
+    "value",
+    "arm",
+)
 
 
 def long_rows(per_prompt: pd.DataFrame, tasks: Mapping[str, str]) -> pd.DataFrame:
@@ -104,17 +127,7 @@ def long_rows(per_prompt: pd.DataFrame, tasks: Mapping[str, str]) -> pd.DataFram
     parts = [fc.assign(measure="error", value=fc["error"])]
     agree = fc.dropna(subset=["agrees_with_user"])
     parts.append(agree.assign(measure="agrees_with_user", value=agree["agrees_with_user"]))
-    cols = [
-        "model",
-        "intervention",
-        "condition",
-        "task",
-        "measure",
-        "item_id",
-        "prompt_id",
-        "value",
-    ]
-    out = pd.concat([p[cols] for p in parts], ignore_index=True)
+    out = pd.concat([p[list(LONG_COLUMNS[:-1])] for p in parts], ignore_index=True)
     out["arm"] = out["model"] + "/" + out["intervention"]
     return out
 
@@ -255,6 +268,7 @@ class ProtocolResult:
     null_match: dict[str, dict[str, list[float]]]
     per_prompt: pd.DataFrame
     warmth: pd.DataFrame
+    generation: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -369,6 +383,15 @@ def run_protocol(
     )
     per_prompt = pd.concat([base_pp, edited_pp, null_pp], ignore_index=True)
 
+    gen_prompts = null_items(evaluation, CONDITIONS, [], s.generation_items_per_task)
+    progress(f"generation measure: greedy replies to {len(gen_prompts)} prompts, non-null arms")
+    generation = pd.concat(
+        [
+            score_generation(a, gen_prompts, max_new_tokens=s.generation_tokens)
+            for a in (*base, *arms)
+        ],
+        ignore_index=True,
+    )
     progress(f"warmth of greedy replies to {len(requests)} held-out requests, every arm")
     everyone = [*base, *arms, *(a for v in null_arms.values() for a in v)]
     warm_rows = pd.concat(
@@ -393,7 +416,9 @@ def run_protocol(
         value=warm_rows["warmth"],
         task=ALL_TASKS,
     )
-    long = pd.concat([long, w[long.columns]], ignore_index=True)
+    long = pd.concat(
+        [long, w[long.columns], _generation_long(generation, tasks)], ignore_index=True
+    )
     arm_names = [f"{a.model}/{a.label}" for a in everyone]
     table = contrast_table(
         long[~long.arm.str.contains("/null:")],
@@ -416,7 +441,22 @@ def run_protocol(
         match,
         per_prompt,
         warm_rows,
+        generation,
     )
+
+
+def _generation_long(generation: pd.DataFrame, tasks: Mapping[str, str]) -> pd.DataFrame:
+    """Generation rows -> the long rows of :func:`long_rows` (per task and pooled), one measure
+    per column of :data:`GENERATION_MEASURES`, NaN values (dropped replies) left out."""
+    g = generation.assign(
+        task=generation["prompt_id"].map(tasks),
+        arm=generation["model"] + "/" + generation["intervention"],
+    )
+    parts = [
+        g.assign(measure=name, value=g[column]).dropna(subset=["value"])
+        for column, name in GENERATION_MEASURES.items()
+    ]
+    return _with_pooled(pd.concat(parts, ignore_index=True)[list(LONG_COLUMNS)])
 
 
 def damage_table(

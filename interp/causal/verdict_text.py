@@ -142,6 +142,9 @@ def verdict_sentences(
         f"Headline cells, fixed on the derivation split (warm error above the original's): "
         f"{', '.join(headline)}. On the evaluation split, warm minus original: {'; '.join(parts)}."
     )
+    generation = generation_sentence(arms, headline)
+    if generation:
+        out.append(generation)
     if not gap_cells:
         out.append(
             "No headline cell shows a gap on the evaluation split (CI above zero, q < 0.05), so "
@@ -153,6 +156,32 @@ def verdict_sentences(
         for cell in gap_cells:
             out.append(_target_sentence(arms, null, damage, ev, target, cell))
     return " ".join(out)
+
+
+def generation_sentence(arms: pd.DataFrame, cells: Sequence[str]) -> str:
+    """Warm minus original by the generation measure in ``cells`` (greedy replies graded
+    offline; a reply that states neither answer counts incorrect), with each model's UNSURE rate:
+    from the arms table's ``original/none`` rows (their difference from the warm model, negated)."""
+    if "measure" not in arms or not (arms.measure == "gen_error").any():
+        return ""
+    parts = []
+    for cell in cells:
+        e = _row(arms, arm="original/none", condition=cell, task=ALL_TASKS, measure="gen_error")
+        u_w = _row(arms, arm="warm/none", condition=cell, task=ALL_TASKS, measure="gen_unsure")
+        u_o = _row(arms, arm="original/none", condition=cell, task=ALL_TASKS, measure="gen_unsure")
+        if e is None or u_w is None or u_o is None:
+            continue
+        parts.append(
+            f"{cell} {_pp(-e['diff_vs_ref'])} {_ci(-e['diff_high'], -e['diff_low'])} "
+            f"(n = {int(e['n_items'])} items; replies stating neither answer: warm "
+            f"{100 * u_w['mean']:.0f}%, original {100 * u_o['mean']:.0f}%)"
+        )
+    if not parts:
+        return ""
+    return (
+        "By generation (greedy replies graded offline, the paper's rule: a reply stating neither "
+        f"answer counts incorrect), warm minus original error: {'; '.join(parts)}."
+    )
 
 
 def _target_sentence(

@@ -2,8 +2,9 @@
 
 Reads the derivation split for the headline rule and the original model's mean projections,
 the evaluation split for everything it reports. Writes ``verdict_gap.csv``, ``verdict_arms.csv``,
-``verdict_null.csv``, ``verdict_damage.csv``, the per-prompt and warmth rows, ``null_match.json``
-and ``verdict.md`` (the sentence the rules allow), with both splits' item ids in meta.json.
+``verdict_null.csv``, ``verdict_damage.csv``, the per-prompt, generation and warmth rows,
+``null_match.json`` and ``verdict.md`` (the sentence the rules allow), with both splits' item
+ids in meta.json.
 """
 
 from __future__ import annotations
@@ -87,6 +88,10 @@ class VerdictConfig:
         ),
     )
     n_requests: int = option(8, help="held-out requests whose greedy replies measure warmth")
+    generation_items_per_task: int = option(
+        5, help="items per task (every cell) of the generation measure beside forced choice"
+    )
+    generation_tokens: int = option(48, help="tokens per reply of the generation measure")
     max_new_tokens: int = option(32, help="tokens per warmth reply")
     n_damage_prompts: int = option(16, help="evaluation prompts whose continuation KL is measured")
     damage_tokens: int = option(16, help="tokens of the unedited continuation scored for KL")
@@ -250,6 +255,8 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         max_new_tokens=config.max_new_tokens,
         removal_layer=config.removal_layer,
         null_items_per_task=config.null_items_per_task,
+        generation_items_per_task=config.generation_items_per_task,
+        generation_tokens=config.generation_tokens,
     )
     result = run_protocol(
         models,
@@ -308,6 +315,7 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         result.gap.to_csv(tmp / "verdict_gap.csv", index=False)
         result.arms.to_csv(tmp / "verdict_arms.csv", index=False)
         result.null.to_csv(tmp / "verdict_null.csv", index=False)
+        result.generation.to_csv(tmp / "generation.csv", index=False)
         result.damage.to_csv(tmp / "verdict_damage.csv", index=False)
         result.per_prompt.to_csv(tmp / "per_prompt.csv", index=False)
         result.warmth.to_csv(tmp / "warmth.csv", index=False)
