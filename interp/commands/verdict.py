@@ -31,7 +31,7 @@ from interp.data.prompt_sets import Prompt
 from interp.data.split import Side, split_record
 from interp.evaluate import conversation
 from interp.hooks import get_backend
-from interp.models import EMBEDDED, ModelLoadError, adapter_folder, load_model
+from interp.models import EMBEDDED, LoadOptions, ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ OUTPUTS = (
 
 
 @dataclass(frozen=True)
-class VerdictConfig:
+class VerdictConfig(LoadOptions):
     """The verdict protocol: is the warm model worse (gap first, headline cells fixed on the
     derivation split), and does removing a direction close the gap beyond variance-matched random
     directions, without damage?"""
@@ -129,13 +129,13 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
     derivation, evaluation = split_prompts(
         config.per_task_derivation, config.per_task_evaluation, config.seed
     )
-    pair = load_pair(config.model, config.warm)
+    pair = load_pair(config.model, config.warm, **config.load_kwargs())
     layers = tuple(config.layers) or tuple(range(pair.original.n_layers))
     targets = named_directions(config.directions, config.targets, layers)
     cold_arm = None
     if config.cold:
         try:
-            cold = load_model(config.model, adapter=adapter_folder(config.cold))
+            cold = pair.with_adapter(config.cold, "cold")  # the same base weights
             cold_arm = Arm("cold", "none", get_backend(cold, "torch"))
         except ModelLoadError as exc:
             log.warning("no cold model (%s): the verdict reports no cold contrast", exc)
