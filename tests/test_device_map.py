@@ -161,3 +161,17 @@ def test_load_options_are_one_definition_on_every_loading_command():
         from interp.config import dataclass_from_namespace
 
         dataclass_from_namespace(SweepConfig, {"n_random": 3})
+
+
+def test_gradient_checkpointing_on_the_command_line_and_in_the_paper_presets():
+    from interp.cli import build_parser
+    from interp.commands.finetune import FinetuneConfig, resolve
+
+    assert resolve(FinetuneConfig(preset="paper-warm"))[1].gradient_checkpointing
+    assert resolve(FinetuneConfig(preset="paper-cold"))[1].gradient_checkpointing
+    assert not resolve(FinetuneConfig(preset="embedded-warm"))[1].gradient_checkpointing
+    off = FinetuneConfig(preset="paper-warm", gradient_checkpointing=False)
+    assert not resolve(off)[1].gradient_checkpointing
+    parser = build_parser()
+    ns = parser.parse_args(["finetune", "--gradient-checkpointing", "--load-in-4bit"])
+    assert ns.gradient_checkpointing is True and ns.load_in_4bit is True
