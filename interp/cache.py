@@ -227,7 +227,8 @@ def _run_batch(backend: Backend, batch: _Batch, spec: CacheSpec) -> dict[str, Te
     def reducer(site: Site):  # type: ignore[no-untyped-def]
         def reduce(x: Tensor) -> Tensor:
             for p, w in weights.items():
-                reduced = torch.einsum("bsp,bpd->bsd", w.to(x.dtype), x)
+                # x sits on its layer's device (several devices under a device map)
+                reduced = torch.einsum("bsp,bpd->bsd", w.to(x.device, x.dtype), x)
                 out[key_of(site, p)] = reduced.to(dtype).cpu()
             for p in every:
                 kept = torch.cat([x[i, a:b] for i, (a, b) in enumerate(batch.spans)])

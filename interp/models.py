@@ -9,6 +9,7 @@ The embedded default ``smollm2-135m-instruct`` ships as a Q4_1 GGUF inside the P
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -30,6 +31,7 @@ from interp.artifacts import (
     verify_checksums,
     write_checksums,
 )
+from interp.config import option
 from interp.errors import InterpError
 
 log = logging.getLogger(__name__)
@@ -98,12 +100,68 @@ REGISTRY: dict[str, ModelEntry] = {
 }
 
 
+@dataclass(frozen=True, kw_only=True)
+class DeviceOptions:
+    """Where a command loads its model: device, device map and 4-bit weights.
+
+    Command configs inherit these fields (keyword-only, so they may follow required ones);
+    :class:`LoadOptions` adds the dtype. One definition serves every command's ``--device``,
+    ``--device-map`` and ``--load-in-4bit``.
+    """
+
+    device: str = option("cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    device_map: str | None = option(
+        None,
+        help="accelerate device map: 'auto' spreads a large model over every visible GPU "
+        "(overrides --device)",
+    )
+    load_in_4bit: bool = option(
+        False,
+        help="NF4 4-bit weights through bitsandbytes (QLoRA; needs CUDA and "
+        "pip install -e '.[gpu]')",
+    )
+
+    def load_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`load_model` for these options."""
+        return {
+            "device": self.device,
+            "device_map": self.device_map,
+            "load_in_4bit": self.load_in_4bit,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadOptions(DeviceOptions):
+    """:class:`DeviceOptions` and the weights' dtype; pass :meth:`load_kwargs` to
+    :func:`load_model` or :func:`interp.causal.pair.load_pair`."""
+
+    dtype: Literal["float32", "bfloat16", "float16"] = option(
+        "float32", help="weights dtype (bfloat16 on a GPU)"
+    )
+
+    def load_kwargs(self) -> dict[str, Any]:
+        return {"dtype": self.dtype, **super().load_kwargs()}
+
+
+@dataclass(frozen=True)
+class AdapterState:
+    """The peft adapter a view of a shared model runs with: ``name`` active, or, with
+    ``name=None``, every adapter disabled (the base weights)."""
+
+    name: str | None
+
+
 @dataclass
 class LoadedModel:
     """A loaded causal LM with its tokenizer and provenance.
 
     ``model`` is the Hugging Face model (a ``PeftModel`` when an adapter is attached);
     :attr:`hf_model` is always the plain ``*ForCausalLM`` underneath.
+
+    Several views may share one ``model`` (the original and the warm model of a pair load the
+    base weights once): ``adapter_state`` says which adapter this view runs with, and every
+    forward, generation or layer run of the view happens inside :meth:`running`. ``None``
+    runs the model as it is.
     """
 
     name: str
@@ -113,6 +171,14 @@ class LoadedModel:
     adapter: str | None = None
     adapter_hash: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    adapter_state: AdapterState | None = None
+
+    def running(self) -> contextlib.AbstractContextManager[None]:
+        """Context in which this view's forwards run: its adapter switched on (or all adapters
+        off) for the block, and the previous state restored after it."""
+        if self.adapter_state is None:
+            return contextlib.nullcontext()
+        return adapter_switched(self.model, self.adapter_state.name)
 
     @property
     def hf_model(self) -> Any:
@@ -146,6 +212,7 @@ class LoadedModel:
             "adapter": self.adapter,
             "adapter_hash": self.adapter_hash,
             "dtype": str(self.dtype).removeprefix("torch."),
+            "load_in_4bit": bool(self.extra.get("load_in_4bit", False)),
             "n_layers": self.n_layers,
             "d_model": self.d_model,
         }
@@ -340,25 +407,33 @@ def load_model(
     dtype: DType = "float32",
     device: str = "cpu",
     device_map: str | dict[str, Any] | None = None,
+    load_in_4bit: bool = False,
 ) -> LoadedModel:
     """Load a model by registry name, HF id or local folder, optionally with a PEFT adapter.
 
     ``device_map="auto"`` spreads a large model over every visible GPU (accelerate) and
     overrides ``device``; otherwise a non-CPU ``device`` is passed as the device map, so the
-    weights load directly there. The model is returned in eval mode.
+    weights load directly there. ``load_in_4bit`` quantises the linear layers to NF4 through
+    bitsandbytes (compute in ``dtype``; CUDA only, checked before any weights load). The model
+    is returned in eval mode.
     """
     from transformers import AutoModelForCausalLM
 
     if adapter is not None:
         adapter_folder(adapter)  # a bad folder is reported before any weights load
+    torch_dtype = _torch_dtype(dtype)
+    if load_in_4bit:
+        check_4bit(device, device_map)
     location = _resolve(name_or_path)
     # Weights load straight onto the target device in the target dtype (transformers loads
     # with low CPU memory and a device_map), never a full CPU copy first.
-    kwargs: dict[str, Any] = {"dtype": _torch_dtype(dtype)}
+    kwargs: dict[str, Any] = {"dtype": torch_dtype}
     if device_map is not None:
         kwargs["device_map"] = device_map
     elif str(device) != "cpu":
         kwargs["device_map"] = str(device)
+    if load_in_4bit:
+        kwargs["quantization_config"] = nf4_config(torch_dtype)
     try:
         with quiet_loading():
             model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
@@ -376,9 +451,45 @@ def load_model(
     else:
         whash = weights_fingerprint(model)
     loaded = LoadedModel(name=name_or_path, model=model, tokenizer=tokenizer, weights_hash=whash)
+    if load_in_4bit:
+        loaded.extra["load_in_4bit"] = True
     if adapter is not None:
         attach_adapter(loaded, adapter)
     return loaded
+
+
+GPU_EXTRA_HINT = "pip install -e '.[gpu]' (bitsandbytes>=0.43) on a machine with a CUDA GPU"
+
+
+def check_4bit(device: str, device_map: str | dict[str, Any] | None) -> None:
+    """Refuse 4-bit loading where it cannot run: bitsandbytes missing, or no CUDA device
+    (:class:`ModelLoadError` naming what is missing and how to install it)."""
+    missing = []
+    if importlib.util.find_spec("bitsandbytes") is None:
+        missing.append("the bitsandbytes package")
+    if not torch.cuda.is_available():
+        missing.append("a CUDA GPU (torch sees none)")
+    elif device_map is None and not str(device).startswith("cuda"):
+        raise ModelLoadError(
+            f"load_in_4bit: 4-bit weights run on a CUDA device; found device {device!r} "
+            "(pass --device cuda or --device-map auto)"
+        )
+    if missing:
+        raise ModelLoadError(
+            f"load_in_4bit needs {' and '.join(missing)}; install with: {GPU_EXTRA_HINT}"
+        )
+
+
+def nf4_config(compute_dtype: torch.dtype) -> Any:
+    """The bitsandbytes NF4 config of QLoRA: double quantisation, compute in ``compute_dtype``."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype,
+    )
 
 
 def _ensure_pad_token(tokenizer: Any) -> None:
@@ -461,17 +572,7 @@ def attach_adapter(loaded: LoadedModel, adapter: str | Path) -> LoadedModel:
     from peft import PeftModel
 
     folder = adapter_folder(adapter)
-    meta_file = folder / paths.META_FILE
-    if meta_file.is_file():
-        meta = json.loads(meta_file.read_text())
-        base = meta.get("base_weights_hash")
-        mismatch = base is not None and base != loaded.weights_hash
-        if mismatch and not _legacy_hash_matches(loaded, base):
-            raise ModelLoadError(
-                f"adapter {folder} was trained on base weights {base} "
-                f"({meta.get('base_model', '?')}), but the loaded model "
-                f"{loaded.name!r} has weights {loaded.weights_hash}"
-            )
+    _check_adapter_base(loaded, folder)
     weights = folder / "adapter_model.safetensors"
     try:
         with quiet_loading():
@@ -486,6 +587,109 @@ def attach_adapter(loaded: LoadedModel, adapter: str | Path) -> LoadedModel:
     loaded.adapter = str(folder)
     loaded.adapter_hash = sha256_file(weights)[:16] if weights.is_file() else None
     return loaded
+
+
+def _check_adapter_base(loaded: LoadedModel, folder: Path) -> None:
+    """The adapter's meta.json (written by ``interp finetune``), when present, must name the
+    loaded model's base weights hash (:class:`ModelLoadError` otherwise)."""
+    meta_file = folder / paths.META_FILE
+    if not meta_file.is_file():
+        return
+    meta = json.loads(meta_file.read_text())
+    base = meta.get("base_weights_hash")
+    mismatch = base is not None and base != loaded.weights_hash
+    if mismatch and not _legacy_hash_matches(loaded, base):
+        raise ModelLoadError(
+            f"adapter {folder} was trained on base weights {base} "
+            f"({meta.get('base_model', '?')}), but the loaded model "
+            f"{loaded.name!r} has weights {loaded.weights_hash} (the hash depends on the dtype "
+            "and on 4-bit loading: load the base as the adapter was trained)"
+        )
+
+
+def base_view(loaded: LoadedModel) -> LoadedModel:
+    """A view of ``loaded`` (a model with an adapter) that runs with every adapter disabled:
+    the original model, sharing the same weights (nothing is copied or reloaded)."""
+    if not hasattr(loaded.model, "peft_config"):
+        raise ModelLoadError(f"{loaded.name!r} has no peft adapter to switch off")
+    return dataclasses.replace(
+        loaded, adapter=None, adapter_hash=None, adapter_state=AdapterState(None)
+    )
+
+
+def adapter_view(loaded: LoadedModel, adapter: str | Path, name: str) -> LoadedModel:
+    """Load ``adapter`` next to the adapters ``loaded.model`` already holds (under ``name``)
+    and return a view that runs with it; the base weights are shared, not reloaded."""
+    folder = adapter_folder(adapter)
+    if not hasattr(loaded.model, "peft_config"):
+        raise ModelLoadError(f"{loaded.name!r} has no peft adapter to add {folder} next to")
+    if name in loaded.model.peft_config:
+        raise ModelLoadError(f"{loaded.name!r} already holds an adapter named {name!r}")
+    view = dataclasses.replace(loaded, adapter=None, adapter_hash=None)
+    _check_adapter_base(view, folder)
+    try:
+        with quiet_loading(), loaded.running():
+            # load_adapter leaves the active adapter alone; the view selects its own
+            loaded.model.load_adapter(str(folder), adapter_name=name, is_trainable=False)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise ModelLoadError(
+            f"adapter {folder} does not fit model {loaded.name!r}: {exc}"
+        ) from None
+    weights = folder / "adapter_model.safetensors"
+    return dataclasses.replace(
+        view,
+        adapter=str(folder),
+        adapter_hash=sha256_file(weights)[:16] if weights.is_file() else None,
+        adapter_state=AdapterState(name),
+    )
+
+
+@contextlib.contextmanager
+def adapter_switched(model: Any, name: str | None) -> Iterator[None]:
+    """Run ``model`` (a ``PeftModel``) with adapter ``name`` active, or with every adapter
+    disabled (``name=None``), inside the block; the previous state (active adapter, disabled
+    flag and every parameter's ``requires_grad``) is restored on exit, also on exceptions.
+
+    Nothing changes when the model is already in the wanted state, so repeated calls of one
+    view cost a scan of the modules only."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+    if not hasattr(model, "peft_config") or not layers:
+        if name is not None:
+            raise ModelLoadError(f"cannot switch to adapter {name!r}: the model has no adapters")
+        yield
+        return
+    if name is not None and name not in model.peft_config:
+        raise ModelLoadError(
+            f"no adapter named {name!r}; the model holds {', '.join(model.peft_config)}"
+        )
+    before_off = bool(layers[0].disable_adapters)
+    before_active = list(layers[0].active_adapters)
+    if (name is None and before_off) or (not before_off and before_active == [name]):
+        yield
+        return
+    grads = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        _set_adapter_state(model, before_active if name is None else [name], off=name is None)
+        for p, g in grads:
+            p.requires_grad_(g)
+        yield
+    finally:
+        _set_adapter_state(model, before_active, off=before_off)
+        for p, g in grads:
+            p.requires_grad_(g)
+
+
+def _set_adapter_state(model: Any, active: list[str], *, off: bool) -> None:
+    """Make ``active`` the active adapters of a ``PeftModel``, enabled or disabled (``off``)."""
+    model.base_model.set_adapter(active)
+    if off:
+        with warnings.catch_warnings():  # the bias warning: our adapters train no bias
+            warnings.simplefilter("ignore")
+            model.base_model.disable_adapter_layers()
+    else:
+        model.base_model.enable_adapter_layers()
 
 
 def _legacy_hash_matches(loaded: LoadedModel, recorded: str) -> bool:

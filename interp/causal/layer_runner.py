@@ -95,7 +95,8 @@ class LayerRunner:
         self, input_ids: Int[Tensor, "batch pos"]
     ) -> Float[Tensor, "batch pos d_model"]:
         """Token embeddings (= ``resid_pre`` of block 0)."""
-        return self.embed(input_ids)
+        with self.loaded.running():
+            return self.embed(input_ids)
 
     def prepare(
         self, attention_mask: Int[Tensor, "batch pos"], like: Float[Tensor, "batch pos d_model"]
@@ -134,28 +135,32 @@ class LayerRunner:
         stop = self.n_layers if stop is None else stop
         if not 0 <= start <= stop <= self.n_layers:
             raise RunnerError(f"layer slice {start}..{stop} outside 0..{self.n_layers}")
-        for i in range(start, stop):
-            hidden = self.layers[i](
-                hidden,
-                attention_mask=prepared.masks[self.layer_types[i]],
-                position_embeddings=prepared.position_embeddings,
-                position_ids=prepared.position_ids,
-                past_key_values=None,
-                use_cache=False,
-            )
-            if isinstance(hidden, tuple):  # older transformers return (hidden, ...)
-                hidden = hidden[0]
+        with self.loaded.running():  # the view's adapter (a pair shares one model)
+            for i in range(start, stop):
+                hidden = self.layers[i](
+                    hidden,
+                    attention_mask=prepared.masks[self.layer_types[i]],
+                    position_embeddings=prepared.position_embeddings,
+                    position_ids=prepared.position_ids,
+                    past_key_values=None,
+                    use_cache=False,
+                )
+                if isinstance(hidden, tuple):  # older transformers return (hidden, ...)
+                    hidden = hidden[0]
         return hidden
 
     def logits(self, final_resid: Float[Tensor, "n d_model"]) -> Float[Tensor, "n vocab"]:
         """Unembed residuals taken after the last block (final norm, then the LM head).
 
         Any leading shape works; pass only the positions whose logits are needed."""
-        return self.lm_head(self.norm(final_resid))
+        with self.loaded.running():
+            return self.lm_head(self.norm(final_resid))
 
     def logits_at(self, final_resid: Tensor) -> Callable[[Tensor, Tensor], Tensor]:
-        """``(row, pos) -> logits`` of ``final_resid`` at those flat positions (for readouts)."""
-        return lambda row, pos: self.logits(final_resid[row, pos])
+        """``(row, pos) -> logits`` of ``final_resid`` at those flat positions (for readouts;
+        the indices may live on another device than the residual, as under a device map)."""
+        at = final_resid.device
+        return lambda row, pos: self.logits(final_resid[row.to(at), pos.to(at)])
 
     def forward(
         self, input_ids: Int[Tensor, "batch pos"], attention_mask: Int[Tensor, "batch pos"]

@@ -64,7 +64,7 @@ class Gather:
 
 def logits_of(logits: Tensor) -> LogitsAt:
     """``(row, pos) -> logits`` from a full ``(batch, pos, vocab)`` logits tensor."""
-    return lambda row, pos: logits[row, pos]
+    return lambda row, pos: logits[row.to(logits.device), pos.to(logits.device)]
 
 
 def pad_batch(
@@ -111,14 +111,16 @@ def read_batch(
     """Score one batch. ``logits_at(row, pos)`` returns logits at those flat positions.
     KL is ``KL(base || this)`` at the KL positions (0 when no base is given)."""
     logp = torch.log_softmax(logits_at(gather.row, gather.pos).float(), dim=-1)
-    picked = logp.gather(-1, gather.target[:, None])[:, 0]
-    sums = torch.zeros(gather.n_rows, dtype=torch.float64, device=picked.device)
-    sums.index_add_(0, gather.row, picked.double())
+    at = logp.device  # the LM head's device: under a device map not the inputs' one
+    picked = logp.gather(-1, gather.target.to(at)[:, None])[:, 0]
+    sums = torch.zeros(gather.n_rows, dtype=torch.float64, device=at)
+    sums.index_add_(0, gather.row.to(at), picked.double())
     kl_logp = torch.log_softmax(logits_at(gather.kl_row, gather.kl_pos).float(), dim=-1)
     if base_logp is None:
         kl = torch.zeros(len(gather.kl_row))
     else:
-        kl = (base_logp.exp() * (base_logp - kl_logp)).sum(-1)
+        base = base_logp.to(kl_logp.device)
+        kl = (base.exp() * (base - kl_logp)).sum(-1)
     return BatchReading(sums.cpu(), kl_logp, kl.cpu())
 
 

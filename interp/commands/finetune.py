@@ -38,7 +38,7 @@ from interp.finetune.sources import DataSpec, training_conversations
 from interp.finetune.train import TrainConfig, train
 from interp.generate import SamplingConfig
 from interp.hooks import get_backend
-from interp.models import LoadedModel, load_model
+from interp.models import DeviceOptions, LoadedModel, load_model
 from interp.warmth.pairs import load_split
 from interp.warmth.report import WarmthInstruments
 
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(DeviceOptions):
     """Fine-tune a model to be warm (or cold, or distil a warm system prompt) with LoRA, then
     measure warmth at every checkpoint on held-out requests. Options left unset take the
     preset's value."""
@@ -85,11 +85,13 @@ class FinetuneConfig:
     )
     skip_warmth: bool = option(False, help="train only")
     dtype: Literal["float32", "bfloat16", "float16"] | None = option(
-        None, help="weights dtype (default: the preset's)"
+        None,
+        help="weights dtype (default: the preset's; the 4-bit compute dtype with --load-in-4bit)",
     )
-    device: str = option("cpu", help="torch device (cuda on a GPU)")
-    device_map: str | None = option(
-        None, help="accelerate device map, e.g. auto (overrides device)"
+    gradient_checkpointing: bool | None = option(
+        None,
+        help="recompute activations in the backward pass (less memory, about a third more "
+        "compute; default: the preset's, on in the paper presets)",
     )
 
     def __post_init__(self) -> None:
@@ -105,7 +107,14 @@ def resolve(config: FinetuneConfig) -> tuple[Preset, TrainConfig, WarmthEvalPlan
     preset = get_preset(config.preset)
     overrides: dict[str, Any] = {
         k: getattr(config, k)
-        for k in ("learning_rate", "epochs", "effective_batch", "micro_batch", "seed")
+        for k in (
+            "learning_rate",
+            "epochs",
+            "effective_batch",
+            "micro_batch",
+            "seed",
+            "gradient_checkpointing",
+        )
         if getattr(config, k) is not None
     }
     if config.checkpoint_epochs:
@@ -146,8 +155,7 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
     loaded = load_model(
         preset.model,
         dtype=preset.dtype,  # type: ignore[arg-type]
-        device=config.device,
-        device_map=config.device_map,
+        **config.load_kwargs(),
     )
     split = load_split()
     convs = training_conversations(

@@ -39,7 +39,7 @@ from interp.directions import Direction, load_directions
 from interp.errors import InputNotFoundError
 from interp.hooks import get_backend
 from interp.hooks.base import Backend
-from interp.models import EMBEDDED, load_model
+from interp.models import EMBEDDED, LoadOptions, load_model
 from interp.persona import persona_direction
 from interp.sae import activations as A
 from interp.sae import sources
@@ -79,7 +79,7 @@ PRESETS: dict[str, dict[str, Any]] = {  # embedded: about 3-4 min on 2 cores; la
 
 
 @dataclass(frozen=True)
-class SaeTrainConfig:
+class SaeTrainConfig(LoadOptions):
     """Train a TopK (or JumpReLU) SAE with sae-lens on every-token residual activations."""
 
     preset: Literal["embedded", "large"] = option(
@@ -154,7 +154,7 @@ def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int
     if config.text_file is not None and not Path(config.text_file).is_file():
         raise ConfigError(f"text_file: {config.text_file} does not exist")
     directions = load_directions(config.directions)
-    loaded = load_model(config.model, adapter=config.adapter)
+    loaded = load_model(config.model, adapter=config.adapter, **config.load_kwargs())
     backend = get_backend(loaded, "torch")
     work = paths.artifact_dir("sae-work", out.name)  # resumable intermediate files
     split = load_split()
@@ -215,6 +215,7 @@ def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int
         tspec,
         checkpoint_dir=work / "checkpoints",
         metadata={"hook_name": site.name, "model_name": loaded.name},
+        device=loaded.device,  # the model's device: a GPU run trains the SAE there
     )
     held_rows = [r for r in rows if _held_out(r.id, config.held_out)]
     with writing_result(
@@ -230,7 +231,7 @@ def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int
         direction_folders=list(config.directions) or [str(work / "persona")],
         **loaded.provenance(),
     ) as tmp:
-        sae = to_inference(trained, tmp / "sae")
+        sae = to_inference(trained, tmp / "sae", loaded.device)
         quality = {
             "site": str(site),
             "layer_choice": {"chosen": layer, "strongest": best, "relative_norm": rel},
@@ -238,7 +239,11 @@ def run_sae_train(config: SaeTrainConfig, console: Console | None = None) -> int
             "held_out": reconstruction_stats(sae, test_acts),
             "train_tokens": reconstruction_stats(sae, train_acts),
             "spliced": spliced_loss(
-                backend, sae, site, held_rows[:48], mean_act=train_acts.mean(0)
+                backend,
+                sae,
+                site,
+                held_rows[:48],
+                mean_act=train_acts.mean(0).to(loaded.device),
             ),
         }
         write_json_atomic(tmp / "sae_quality.json", quality)
@@ -267,7 +272,7 @@ def quality_table(q: dict[str, Any]) -> Table:
 
 
 @dataclass(frozen=True)
-class SaeDecomposeConfig:
+class SaeDecomposeConfig(LoadOptions):
     """Decompose warmth and sycophancy directions into SAE latents; overlap against nulls."""
 
     sae: str = option(
@@ -331,7 +336,9 @@ def run_sae_decompose(config: SaeDecomposeConfig, console: Console | None = None
         raise InputNotFoundError(f"tokens: {tok_folder} is not a folder of token activations")
     sae, source = load_sae(config.sae)
     site = sae_site(sae, config.layer)
-    pair = load_pair(config.model, config.adapter, stand_in_if_missing=False)
+    pair = load_pair(
+        config.model, config.adapter, stand_in_if_missing=False, **config.load_kwargs()
+    )
     tokens = load_token_activations(Path(tok_folder)) if tok_folder else None
     table, overlap, sets, meta = decompose_directions(
         sae,
@@ -386,7 +393,7 @@ def run_sae_decompose(config: SaeDecomposeConfig, console: Console | None = None
 
 
 @dataclass(frozen=True)
-class SaeInterveneConfig:
+class SaeInterveneConfig(LoadOptions):
     """Ablate / clamp the top warmth latents through the SAE; error, sycophancy and warmth per
     condition."""
 
@@ -428,7 +435,9 @@ def run_sae_intervene(config: SaeInterveneConfig, console: Console | None = None
     spec = json.loads(sets_file.read_text())
     sae, source = load_sae(spec["sae"])
     site = Site.parse(spec["site"])
-    pair = load_pair(config.model, config.adapter, stand_in_if_missing=False)
+    pair = load_pair(
+        config.model, config.adapter, stand_in_if_missing=False, **config.load_kwargs()
+    )
     original = Arm("original", "none", pair.backend("original"), None)
     warm = Arm("warm", "none", pair.backend("warm"), pair.warm_system)
     arms = latent_arms(

@@ -41,7 +41,7 @@ from interp.definitions.fallback import FALLBACK_NOTE, fallback_directions
 from interp.directions import Direction
 from interp.errors import InputNotFoundError
 from interp.hooks import get_backend
-from interp.models import EMBEDDED, load_model
+from interp.models import EMBEDDED, LoadOptions, load_model
 from interp.steer import Intervention, steered
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def _print_table(console: Console, df: pd.DataFrame, title: str, cols: list[str]
 
 
 @dataclass(frozen=True)
-class SteerConfig:
+class SteerConfig(LoadOptions):
     """Steer one prompt with a direction at several alphas and show the replies side by side."""
 
     prompt: str = option(help="the user message", positional=True)
@@ -98,7 +98,7 @@ def run_steer(config: SteerConfig, console: Console | None = None) -> int:
             f"layer: direction {direction.name!r} has layers {list(direction.layers)}, "
             f"not {config.layer}"
         )
-    loaded = load_model(config.model, adapter=config.adapter)
+    loaded = load_model(config.model, adapter=config.adapter, **config.load_kwargs())
     backend = get_backend(loaded, "torch")
     norms = norms_for(backend, triples_split()[0], [config.layer])
     table = Table(
@@ -125,8 +125,9 @@ def run_steer(config: SteerConfig, console: Console | None = None) -> int:
 
 
 @dataclass(frozen=True)
-class CausalConfig:
-    """Options shared by the causal commands."""
+class CausalConfig(LoadOptions):
+    """Options shared by the causal commands (the model loads once: see
+    :func:`interp.causal.pair.load_pair`)."""
 
     model: str = option(
         EMBEDDED, help="base (original) model: registry name, HF id or folder", flag="-m"
@@ -282,7 +283,7 @@ def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
     if _reuse(console, out, ("steering_sweep.csv",)):
         return 0
     _check_causal_inputs(config)
-    pair = load_pair(config.model, config.warm)
+    pair = load_pair(config.model, config.warm, **config.load_kwargs())
     prompts, dir_prompts = study_prompts(config.per_task, config.seed)
     directions, dir_source = _directions(config, pair, config.layers, dir_prompts)
     loaded = pair.original if config.on == "original" else pair.warm
@@ -368,7 +369,7 @@ def run_ablate(config: AblateConfig, console: Console | None = None) -> int:
         console.print((out / "verdict.md").read_text())
         return 0
     _check_causal_inputs(config)
-    pair = load_pair(config.model, config.warm)
+    pair = load_pair(config.model, config.warm, **config.load_kwargs())
     prompts, dir_prompts = study_prompts(config.per_task, config.seed)
     train, held = triples_split()
     layers = tuple(config.layers) or tuple(range(pair.original.n_layers))
@@ -467,7 +468,7 @@ def run_patch(config: PatchConfig, console: Console | None = None) -> int:
     out = result_folder("patching", config)
     if _reuse(console, out, ("patching.csv",)):
         return 0
-    pair = load_pair(config.model, config.warm)
+    pair = load_pair(config.model, config.warm, **config.load_kwargs())
     prompts, _ = study_prompts(config.per_task, config.seed, templates=("incorrect",))
     prompts = [p for p in prompts if p.condition == "emotion:sad"]
     layers = tuple(config.layers) or tuple(range(pair.original.n_layers))

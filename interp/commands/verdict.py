@@ -35,7 +35,7 @@ from interp.data.split import Side, split_record
 from interp.directions import Direction
 from interp.evaluate import conversation
 from interp.hooks import get_backend
-from interp.models import EMBEDDED, ModelLoadError, adapter_folder, load_model
+from interp.models import EMBEDDED, LoadOptions, ModelLoadError, load_model
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ OUTPUTS = (
 
 
 @dataclass(frozen=True)
-class VerdictConfig:
+class VerdictConfig(LoadOptions):
     """The verdict protocol: is the warm model worse (gap first, headline cells fixed on the
     derivation split), and does removing a direction close the gap beyond variance-matched random
     directions, without damage?"""
@@ -207,10 +207,10 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         config.per_task_derivation, config.per_task_evaluation, config.seed
     )
     if config.plant:
-        original = load_model(config.model)
-        pair = ModelPair(original, original, None, "")
+        original = load_model(config.model, **config.load_kwargs())
+        pair = ModelPair(original, original, None, "", config.load_kwargs())
     else:
-        pair = load_pair(config.model, config.warm)
+        pair = load_pair(config.model, config.warm, **config.load_kwargs())
     layers = tuple(config.layers) or tuple(range(pair.original.n_layers))
     if config.removal_layer is not None and config.removal_layer not in layers:
         raise ConfigError(
@@ -224,7 +224,7 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         targets = named_directions(config.directions, config.targets, layers)
     if config.cold and not config.plant:
         try:
-            cold = load_model(config.model, adapter=adapter_folder(config.cold))
+            cold = pair.with_adapter(config.cold, "cold")  # the same base weights
             cold_arm = Arm("cold", "none", get_backend(cold, "torch"))
         except ModelLoadError as exc:
             log.warning("no cold model (%s): the verdict reports no cold contrast", exc)

@@ -156,17 +156,27 @@ def lora_model(loaded: LoadedModel, config: TrainConfig) -> Any:
     )  # fmt: skip
     state = torch.random.get_rng_state()
     torch.manual_seed(config.seed)
+    base = loaded.hf_model
     try:
         with warnings.catch_warnings():
             # peft reads transformers' deprecated is_gradient_checkpointing alias: noise only
             warnings.filterwarnings(
                 "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
             )
-            model = get_peft_model(loaded.hf_model, lcfg)
+            if getattr(base, "is_loaded_in_4bit", False):  # QLoRA: norms in fp32, grads in
+                from peft import prepare_model_for_kbit_training
+
+                base = prepare_model_for_kbit_training(
+                    base, use_gradient_checkpointing=config.gradient_checkpointing
+                )
+            model = get_peft_model(base, lcfg)
     finally:
         torch.random.set_rng_state(state)
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # non-reentrant: the recomputed forward is exact and needs no input that requires grad
+        model.activation_checkpointing_enable(
+            activation_checkpointing_kwargs={"use_reentrant": False}
+        )
         model.enable_input_require_grads()
     model.train()
     return model
@@ -194,16 +204,23 @@ def target_loss_sum(
 ) -> Float[Tensor, ""]:
     """Summed next-token cross-entropy over label positions (labels -100 are skipped).
 
-    The decoder runs on every position; the vocabulary projection only where a label exists.
+    The decoder runs on every position through the model's own forward (so accelerate's
+    device-map hooks apply: the last hidden state may sit on another device than the inputs);
+    the vocabulary projection runs only where a label exists.
     """  # fmt: skip
     hf = model.get_base_model() if hasattr(model, "get_base_model") else model
-    hidden = hf.base_model(
-        input_ids=input_ids, attention_mask=attention_mask, use_cache=False
-    ).last_hidden_state
-    shifted = labels[:, 1:]
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        use_cache=False,
+        output_hidden_states=True,
+        logits_to_keep=1,  # the full logits are never built
+    )
+    hidden = out.hidden_states[-1]  # after the final norm (transformers ties it to the last)
+    shifted = labels[:, 1:].to(hidden.device)
     keep = shifted != IGNORE_INDEX
     logits = hf.get_output_embeddings()(hidden[:, :-1][keep])
-    return F.cross_entropy(logits.float(), shifted[keep], reduction="sum")
+    return F.cross_entropy(logits.float(), shifted[keep].to(logits.device), reduction="sum")
 
 
 def _rng_state() -> dict[str, Any]:

@@ -94,18 +94,20 @@ class LensBackend(Backend):
         if attention_mask is not None:
             kwargs["attention_mask"] = attention_mask
             kwargs["position_ids"] = position_ids_from_mask(attention_mask)
-        return self.bridge(input_ids, return_type="logits", **kwargs)
+        with self.loaded.running():
+            return self.bridge(input_ids, return_type="logits", **kwargs)
 
     def generate(
         self, input_ids: Tensor, attention_mask: Tensor | None = None, **generate_kwargs: Any
     ) -> Tensor:
         tok = self.loaded.tokenizer
-        out = self.loaded.model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            pad_token_id=tok.pad_token_id,
-            **generate_kwargs,
-        )
+        with self.loaded.running():
+            out = self.loaded.model.generate(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                pad_token_id=tok.pad_token_id,
+                **generate_kwargs,
+            )
         return truncate_after_eos(
             out[:, input_ids.shape[1] :], eos_ids(self.loaded), tok.pad_token_id
         )

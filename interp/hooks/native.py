@@ -148,9 +148,10 @@ class NativeBackend(Backend):
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         position_ids = None if attention_mask is None else position_ids_from_mask(attention_mask)
-        return self.loaded.model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
-        ).logits
+        with self.loaded.running():
+            return self.loaded.model(
+                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+            ).logits
 
     def forward_cached(
         self,
@@ -160,25 +161,27 @@ class NativeBackend(Backend):
         past_key_values: Any,
         logits_to_keep: int = 0,
     ) -> tuple[Tensor, Any]:
-        out = self.loaded.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            past_key_values=past_key_values,
-            use_cache=True,
-            logits_to_keep=logits_to_keep,
-        )
+        with self.loaded.running():
+            out = self.loaded.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=past_key_values,
+                use_cache=True,
+                logits_to_keep=logits_to_keep,
+            )
         return out.logits, out.past_key_values
 
     def generate(
         self, input_ids: Tensor, attention_mask: Tensor | None = None, **generate_kwargs: Any
     ) -> Tensor:
         tok = self.loaded.tokenizer
-        out = self.loaded.model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            pad_token_id=tok.pad_token_id,
-            **generate_kwargs,
-        )
+        with self.loaded.running():
+            out = self.loaded.model.generate(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                pad_token_id=tok.pad_token_id,
+                **generate_kwargs,
+            )
         new = out[:, input_ids.shape[1] :]
         return truncate_after_eos(new, eos_ids(self.loaded), tok.pad_token_id)

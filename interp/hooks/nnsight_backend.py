@@ -109,7 +109,7 @@ class NnsightBackend(Backend):
             inputs["position_ids"] = position_ids_from_mask(attention_mask)
         saved: dict[Site, Any] = {}
         try:
-            with self.lm.trace(inputs, remote=self.remote):
+            with self.loaded.running(), self.lm.trace(inputs, remote=self.remote):
                 self._apply_plan(saved)
                 logits = self.lm.output.logits.save()
         except HookError:
@@ -128,14 +128,17 @@ class NnsightBackend(Backend):
         if attention_mask is not None:
             inputs["attention_mask"] = attention_mask
         saved: dict[Site, Any] = {}
-        with self.lm.generate(
-            inputs,
-            max_new_tokens=steps,
-            eos_token_id=None,
-            pad_token_id=tok.pad_token_id,
-            remote=self.remote,
-            **generate_kwargs,
-        ) as tracer:
+        with (
+            self.loaded.running(),
+            self.lm.generate(
+                inputs,
+                max_new_tokens=steps,
+                eos_token_id=None,
+                pad_token_id=tok.pad_token_id,
+                remote=self.remote,
+                **generate_kwargs,
+            ) as tracer,
+        ):
             for _ in tracer.iter[0:steps]:
                 self._apply_plan(saved)
             result = tracer.result.save()

@@ -36,12 +36,12 @@ def reconstruction_stats(
     err = l0 = 0.0
     recons = []
     for start in range(0, acts.shape[0], batch_size):
-        x = acts[start : start + batch_size]
+        x = acts[start : start + batch_size].to(sae.W_dec.device)  # batches go to the SAE
         feats, recon = encode_decode(sae, x)
         fired += (feats > 0).sum(0).cpu()
         l0 += float((feats > 0).sum())
         err += float((x - recon).double().pow(2).sum())
-        recons.append(recon)
+        recons.append(recon.to(acts.device))
     n = acts.shape[0]
     dead = int((fired == 0).sum())
     return {

@@ -77,7 +77,7 @@ class ShuffledBatches(Iterator[Tensor]):
         return self.acts[idx]
 
 
-def _training_sae(d_in: int, spec: SaeTrainSpec) -> Any:
+def _training_sae(d_in: int, spec: SaeTrainSpec, device: str) -> Any:
     from sae_lens import (
         JumpReLUTrainingSAE,
         JumpReLUTrainingSAEConfig,
@@ -89,7 +89,7 @@ def _training_sae(d_in: int, spec: SaeTrainSpec) -> Any:
         "d_in": d_in,
         "d_sae": spec.d_sae,
         "dtype": "float32",
-        "device": "cpu",
+        "device": device,
         "normalize_activations": "expected_average_only_in",
     }
     if spec.architecture == "topk":
@@ -104,9 +104,13 @@ def train_sae(
     spec: SaeTrainSpec,
     checkpoint_dir: Path | None = None,
     metadata: dict[str, Any] | None = None,
+    device: str | torch.device = "cpu",
 ) -> tuple[Any, dict[str, Any]]:
     """Train an SAE on ``acts`` through sae-lens' ``SAETrainer``; returns the trained
     *training* SAE (scaling folded in) and a log with steps, final L0 and dead latents.
+
+    The SAE trains on ``device`` (the model's, so a GPU run trains there; fp32 weights); the
+    activations stay where they are and each batch moves to ``device``.
 
     ``checkpoint_dir``: where sae-lens writes ``spec.n_checkpoints`` intermediate checkpoints;
     if it already holds one, training resumes from the latest.
@@ -117,7 +121,7 @@ def train_sae(
     if acts.ndim != 2 or not torch.isfinite(acts).all():
         raise ValueError(f"acts must be a finite (n, d) tensor, found shape {tuple(acts.shape)}")
     torch.manual_seed(spec.seed)
-    sae = _training_sae(acts.shape[1], spec)
+    sae = _training_sae(acts.shape[1], spec, str(device))
     for key, value in (metadata or {}).items():
         sae.cfg.metadata[key] = value
     cfg = SAETrainerConfig(
@@ -127,7 +131,7 @@ def train_sae(
         lr_end=spec.lr / 10,
         lr_scheduler_name="cosineannealing",
         lr_warm_up_steps=min(50, spec.n_samples // spec.batch_size // 10),
-        device="cpu",
+        device=str(device),
         dead_feature_window=max(50, spec.n_samples // spec.batch_size // 8),
         feature_sampling_window=max(100, spec.n_samples // spec.batch_size // 4),
         n_checkpoints=spec.n_checkpoints if checkpoint_dir is not None else 0,
@@ -175,9 +179,10 @@ def _resume(
     return samples
 
 
-def to_inference(training_sae: Any, folder: Path) -> Any:
-    """Save the inference form of a trained SAE to ``folder`` (sae-lens files) and load it back."""
+def to_inference(training_sae: Any, folder: Path, device: str | torch.device = "cpu") -> Any:
+    """Save the inference form of a trained SAE to ``folder`` (sae-lens files) and load it back
+    onto ``device``."""
     from sae_lens import SAE
 
     training_sae.save_inference_model(str(folder))
-    return SAE.load_from_disk(str(folder))
+    return SAE.load_from_disk(str(folder), device=str(device))

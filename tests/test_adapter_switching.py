@@ -1,0 +1,137 @@
+"""A pair loads the base once: the original is the warm model with its adapter switched off.
+
+Every check compares a view of the shared model with a fresh load (without, or with, the
+adapter): logits, greedy generation, forced-choice scores, reads and edits, and the layer
+runner, in interleaved order.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from interp.causal.layer_runner import LayerRunner
+from interp.causal.pair import load_pair
+from interp.chat import Message
+from interp.hooks import get_backend
+from interp.models import ModelLoadError, adapter_switched, load_model
+from interp.scoring import ChoicePrompt, score_choices
+from interp.sites import Site
+from interp.tiny_models import tiny_model_folder
+
+TARGETS = ["q_proj", "v_proj", "down_proj"]
+
+
+def _save_lora(base_folder: str, out, seed: int) -> None:
+    """A LoRA adapter with random (non-zero) A and B, so it changes every output."""
+    from peft import LoraConfig, get_peft_model
+
+    loaded = load_model(base_folder)
+    torch.manual_seed(seed)
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=TARGETS, init_lora_weights=False)
+    model = get_peft_model(loaded.model, cfg)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.2)
+    model.save_pretrained(out)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    base = tiny_model_folder("llama")
+    root = tmp_path_factory.mktemp("adapters")
+    _save_lora(base, root / "warm", seed=1)
+    _save_lora(base, root / "cold", seed=2)
+    return base, root / "warm", root / "cold"
+
+
+@pytest.fixture(scope="module")
+def batch():
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, 200, (2, 7), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, :2] = 0  # a left-padded row
+    return ids, mask
+
+
+def _logits(loaded, ids, mask):
+    with torch.no_grad():
+        return get_backend(loaded, "torch").forward(ids, mask)
+
+
+def test_views_equal_fresh_loads_in_any_order(folders, batch):
+    base, warm, cold = folders
+    ids, mask = batch
+    pair = load_pair(base, str(warm))
+    assert pair.original.model is pair.warm.model  # one copy of the weights
+    assert pair.original.adapter is None and pair.warm.adapter == str(warm)
+    assert pair.original.weights_hash == pair.warm.weights_hash
+    plain = _logits(load_model(base), ids, mask)
+    tuned = _logits(load_model(base, adapter=warm), ids, mask)
+    assert not torch.allclose(plain, tuned, atol=1e-3)  # the adapter matters
+    grads = [p.requires_grad for p in pair.warm.model.parameters()]
+    for which in ("original", "warm", "warm", "original", "original", "warm"):
+        got = _logits(pair.original if which == "original" else pair.warm, ids, mask)
+        torch.testing.assert_close(got, plain if which == "original" else tuned)
+    # switching leaves no trace: requires_grad as loaded, the adapter on outside any view
+    assert [p.requires_grad for p in pair.warm.model.parameters()] == grads
+    with torch.no_grad():
+        outside = pair.warm.model(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(outside, pair.warm.model(input_ids=ids, attention_mask=mask).logits)
+    with (
+        pytest.raises(ModelLoadError, match="no adapter named"),
+        adapter_switched(pair.warm.model, "nonexistent"),
+    ):
+        pass
+
+    # a third fine-tune of the same base shares the weights too
+    cold_view = pair.with_adapter(cold, "cold")
+    assert cold_view.model is pair.warm.model and cold_view.adapter == str(cold)
+    cold_fresh = _logits(load_model(base, adapter=cold), ids, mask)
+    for loaded, want in ((cold_view, cold_fresh), (pair.warm, tuned), (pair.original, plain)):
+        torch.testing.assert_close(_logits(loaded, ids, mask), want)
+
+
+def test_generation_scores_hooks_and_runner_through_both_views(folders, batch):
+    base, warm, _ = folders
+    ids, mask = batch
+    pair = load_pair(base, str(warm))
+    fresh = {"original": load_model(base), "warm": load_model(base, adapter=warm)}
+    prompts = [
+        ChoicePrompt((Message("user", "Is the sky green?"),), ("Yes.", "No, it is blue.")),
+        ChoicePrompt((Message("user", "Two plus two?"),), ("Four.", "Five.")),
+    ]
+    site = Site(1, "resid_post")
+
+    def edit(x, _site):
+        return x * 0.5
+
+    for which in ("original", "warm", "original", "warm"):
+        view, ref = pair.backend(which), get_backend(fresh[which], "torch")
+        gen = {}
+        for name, b in (("view", view), ("fresh", ref)):
+            with torch.no_grad():
+                new = b.generate(ids, mask, max_new_tokens=5, do_sample=False)
+                scores = score_choices(b, prompts)
+                with b.hooked(read=[site], edit={site: edit}) as rec:
+                    edited = b.forward(ids, mask)
+            gen[name] = (new, scores.logprob_sum, rec[site], edited)
+        assert torch.equal(gen["view"][0], gen["fresh"][0])
+        assert gen["view"][1] == pytest.approx(gen["fresh"][1], abs=1e-5)
+        torch.testing.assert_close(gen["view"][2], gen["fresh"][2])
+        torch.testing.assert_close(gen["view"][3], gen["fresh"][3])
+        # the layer runner executes the decoder layers directly: also inside the view's state
+        runner = LayerRunner(pair.original if which == "original" else pair.warm)
+        torch.testing.assert_close(
+            runner.forward(ids, mask), get_backend(fresh[which], "torch").forward(ids, mask)
+        )
+
+
+def test_stand_in_without_adapter_loads_once(folders):
+    base, _, _ = folders
+    pair = load_pair(base, None, dtype="bfloat16")
+    assert pair.original is pair.warm and pair.warm_system
+    assert pair.original.dtype == torch.bfloat16
+    with pytest.raises(ModelLoadError, match="adapter_config"):
+        load_pair(base, "/nonexistent/adapter", stand_in_if_missing=False)
