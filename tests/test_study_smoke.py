@@ -72,7 +72,6 @@ def test_report_has_every_figure_and_table(study):
         "direction_cosines",
         "probe_auroc",
         "steering_dose_response",
-        "verdict",
         "patching",
         "sae_decomposition",
         "sae_interventions",
@@ -112,8 +111,7 @@ def test_no_evaluated_item_derived_anything(study):
 
     derived = items("08-directions", "sycophancy_labels.csv")
     evaluated = (
-        items("12-ablate", "per_prompt.csv")
-        | items("16-sae-intervene", "per_prompt.csv")
+        items("16-sae-intervene", "per_prompt.csv")
         | items("17-verdict", "per_prompt.csv")
     )
     assert derived and evaluated

@@ -43,7 +43,6 @@ class StudySize:
     n_random: int = 10
     n_requests: int = 8
     sae_preset: str = "embedded"
-    verdict_per_task: int = 6
     patch_layers: tuple[int, ...] = ()
     sweep_directions: tuple[str, ...] = ("finetune", "persona", "sycophancy")
     # the verdict protocol (step 17): items per task on each side of the split, its null
@@ -84,7 +83,6 @@ def size_of(preset: PresetName) -> StudySize:
             n_random=10,
             n_requests=2,
             sae_preset="tiny",
-            verdict_per_task=2,
             protocol_derivation_per_task=3,
             protocol_evaluation_per_task=3,
         )
@@ -255,9 +253,6 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
             if kind == "sweep":
                 common["directions"] = tuple(str(folder / name) for name in size.sweep_directions)
                 return config_class(("sweep",))(**common, layers=(size.mid_layer,))
-            if kind == "ablate":
-                common["per_task"] = size.verdict_per_task
-                return config_class(("ablate",))(**common, add_layer=size.mid_layer)
             return config_class(("patch",))(**common, layers=size.patch_layers)
 
         return build
@@ -346,15 +341,6 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
             causal("sweep"),
             ("steering_sweep.csv",),
             figures=("steering_dose_response",),
-            needs=(*warm, "08-directions"),
-        ),
-        Step(
-            "12-ablate",
-            "The verdict: ablate warmth directions in the warm model",
-            ("ablate",),
-            causal("ablate"),
-            ("verdict.csv", "verdict.md"),
-            figures=("verdict",),
             needs=(*warm, "08-directions"),
         ),
         Step(
