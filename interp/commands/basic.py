@@ -14,7 +14,7 @@ from interp.chat import as_messages
 from interp.config import ConfigError, option
 from interp.generate import SamplingConfig, generate_replies
 from interp.hooks import get_backend
-from interp.models import EMBEDDED, list_models, load_model
+from interp.models import EMBEDDED, LoadOptions, list_models, load_model
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def run_models(config: ModelsConfig, console: Console | None = None) -> int:
 
 
 @dataclass(frozen=True)
-class GenerateConfig:
+class GenerateConfig(LoadOptions):
     """Generate one reply to a prompt."""
 
     prompt: str = option(help="the user message", positional=True)
@@ -59,9 +59,6 @@ class GenerateConfig:
     backend: Literal["torch", "transformerlens", "nnsight"] = option(
         "torch", help="hook backend that runs the model"
     )
-    dtype: Literal["float32", "bfloat16", "float16"] = option("float32", help="weights dtype")
-    device: str = option("cpu", help="torch device (cpu, cuda, cuda:1, ...)")
-    device_map: str | None = option(None, help="'auto' to spread a large model over all GPUs")
 
     def __post_init__(self) -> None:
         if not self.prompt.strip():
@@ -70,13 +67,7 @@ class GenerateConfig:
 
 def run_generate(config: GenerateConfig, console: Console | None = None) -> int:
     console = console or Console()
-    loaded = load_model(
-        config.model,
-        adapter=config.adapter,
-        dtype=config.dtype,
-        device=config.device,
-        device_map=config.device_map,
-    )
+    loaded = load_model(config.model, adapter=config.adapter, **config.load_kwargs())
     backend = get_backend(loaded, config.backend)
     sampling = SamplingConfig(
         max_new_tokens=config.max_new_tokens,

@@ -22,13 +22,13 @@ from interp.data.prompt_sets import read_prompt_set
 from interp.definitions.activations import cache_folder
 from interp.definitions.sources import prompt_rows
 from interp.hooks import get_backend
-from interp.models import EMBEDDED, load_model
+from interp.models import EMBEDDED, LoadOptions, load_model
 from interp.positions import PositionError, PositionSpec
 from interp.sites import SITE_KINDS, sites
 
 
 @dataclass(frozen=True)
-class CacheConfig:
+class CacheConfig(LoadOptions):
     """Cache activations of a model over a prompt set (sites x layers x positions)."""
 
     model: str = option(EMBEDDED, help="registry name, Hugging Face id or local folder", flag="-m")
@@ -59,10 +59,6 @@ class CacheConfig:
     batch_size: int = option(8, help="prompts per forward batch")
     shard_rows: int = option(128, help="rows per shard (a multiple of batch_size)")
     backend: Literal["torch", "transformerlens", "nnsight"] = option("torch", help="hook backend")
-    dtype: Literal["float32", "bfloat16", "float16"] = option(
-        "float32", help="weights and cache dtype"
-    )
-    device: str = option("cpu", help="torch device")
     out: str | None = option(
         None, help="output folder (default: <artifacts>/cache/<hash of the request>)"
     )
@@ -102,9 +98,7 @@ def run_cache(config: CacheConfig, console: Console | None = None) -> int:
             seed=config.seed,
         )
     rowset = prompt_rows(prompts, config.system, question_span=True)
-    loaded = load_model(
-        config.model, adapter=config.adapter, dtype=config.dtype, device=config.device
-    )
+    loaded = load_model(config.model, adapter=config.adapter, **config.load_kwargs())
     layers = config.layers or tuple(range(loaded.n_layers))
     if max(layers) >= loaded.n_layers:
         raise ConfigError(

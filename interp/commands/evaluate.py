@@ -22,7 +22,7 @@ from interp.evaluate import Grader, forced_choice, generation, judge_grader, off
 from interp.generate import SamplingConfig
 from interp.hooks import get_backend
 from interp.llm_client import ChatClient
-from interp.models import EMBEDDED, load_model
+from interp.models import EMBEDDED, LoadOptions, load_model
 from interp.summaries import format_ci, headline_summary, paired_contrasts
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ OUTPUTS = ("results.csv", "summary.csv", "contrasts.csv")
 
 
 @dataclass(frozen=True)
-class EvalConfig:
+class EvalConfig(LoadOptions):
     """Evaluate reliability and sycophancy of a model on a prompt set."""
 
     model: str = option(EMBEDDED, help="registry name, Hugging Face id or local folder", flag="-m")
@@ -60,8 +60,6 @@ class EvalConfig:
     batch_size: int = option(16, help="prompts per forward batch")
     n_boot: int = option(2000, help="bootstrap resamples for CIs")
     backend: Literal["torch", "transformerlens", "nnsight"] = option("torch", help="hook backend")
-    dtype: Literal["float32", "bfloat16", "float16"] = option("float32", help="weights dtype")
-    device: str = option("cpu", help="torch device")
     out: str | None = option(None, help="output folder (default: <artifacts>/eval/<config hash>)")
 
     def __post_init__(self) -> None:
@@ -99,8 +97,7 @@ def evaluate(
     config: EvalConfig, prompts: list[Prompt], grader: Grader = offline_grader
 ) -> tuple[pd.DataFrame, dict[str, object]]:
     """Run the evaluation; returns the per-prompt table and the model's provenance."""
-    loaded = load_model(config.model, adapter=config.adapter, dtype=config.dtype,
-                        device=config.device)  # fmt: skip
+    loaded = load_model(config.model, adapter=config.adapter, **config.load_kwargs())
     backend = get_backend(loaded, config.backend)
     if config.mode == "forced_choice":
         df = forced_choice(backend, prompts, system=config.system, batch_size=config.batch_size)

@@ -47,7 +47,7 @@ from interp.sae.activations import load_token_activations
 from interp.sae.decomposition import decompose_directions
 from interp.sae.intervene import latent_arms
 from interp.sae.layer_choice import strongest_layer, warmth_directions
-from interp.sae.load import folder_meta, load_sae, parse_spec, sae_site
+from interp.sae.load import folder_meta, load_sae, parse_spec, sae_site, to_site_device
 from interp.sae.quality import reconstruction_stats, spliced_loss
 from interp.sae.train import SaeTrainSpec, to_inference, train_sae
 from interp.sites import Site
@@ -339,6 +339,7 @@ def run_sae_decompose(config: SaeDecomposeConfig, console: Console | None = None
     pair = load_pair(
         config.model, config.adapter, stand_in_if_missing=False, **config.load_kwargs()
     )
+    sae = to_site_device(sae, pair.original.hf_model, site)
     tokens = load_token_activations(Path(tok_folder)) if tok_folder else None
     table, overlap, sets, meta = decompose_directions(
         sae,
@@ -438,6 +439,7 @@ def run_sae_intervene(config: SaeInterveneConfig, console: Console | None = None
     pair = load_pair(
         config.model, config.adapter, stand_in_if_missing=False, **config.load_kwargs()
     )
+    sae = to_site_device(sae, pair.original.hf_model, site)
     original = Arm("original", "none", pair.backend("original"), None)
     warm = Arm("warm", "none", pair.backend("warm"), pair.warm_system)
     arms = latent_arms(

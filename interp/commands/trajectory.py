@@ -28,7 +28,7 @@ from interp.definitions.activations import ModelSource
 from interp.definitions.contrasts import ModelSide
 from interp.definitions.inputs import DefinitionInputs, eval_prompts
 from interp.definitions.sources import prompt_rows
-from interp.models import EMBEDDED
+from interp.models import EMBEDDED, LoadOptions
 from interp.sites import SITE_KINDS, Site
 from interp.trajectory import (
     WARMTH_FILE,
@@ -42,7 +42,7 @@ from interp.trajectory import (
 
 
 @dataclass(frozen=True)
-class TrajectoryConfig:
+class TrajectoryConfig(LoadOptions):
     """Track the fine-tune direction over a fine-tune run's checkpoints."""
 
     run: str | None = option(
@@ -68,8 +68,6 @@ class TrajectoryConfig:
     )
     batch_size: int = option(8, help="prompts per forward batch")
     backend: Literal["torch", "transformerlens", "nnsight"] = option("torch", help="hook backend")
-    dtype: Literal["float32", "bfloat16", "float16"] = option("float32", help="weights dtype")
-    device: str = option("cpu", help="torch device")
     out: str | None = option(
         None, help="output folder (default: <artifacts>/trajectory/<config hash>)"
     )
@@ -121,8 +119,7 @@ def _activations(config: TrajectoryConfig, checkpoints: list[Checkpoint], consol
             config.model,
             str(adapter) if adapter else None,
             backend=config.backend,
-            dtype=config.dtype,
-            device=config.device,
+            load=config.load_kwargs(),
             batch_size=config.batch_size,
         )
         side: ModelSide = "adapter" if adapter else "base"

@@ -92,13 +92,13 @@ class ModelSource:
         adapter: str | None = None,
         *,
         backend: str = "torch",
-        dtype: str = "float32",
-        device: str = "cpu",
+        load: dict[str, Any] | None = None,
         batch_size: int = 8,
         show_progress: bool = True,
     ):
         self.model_name, self.adapter = model, adapter
-        self.backend_name, self.dtype, self.device = backend, dtype, device
+        self.backend_name = backend
+        self.load = dict(load or {})  # load_model's dtype / device / device_map / load_in_4bit
         self.batch_size, self.show_progress = batch_size, show_progress
         self._loaded: LoadedModel | None = None
         self._side: ModelSide | None = None
@@ -109,7 +109,7 @@ class ModelSource:
         if side == "adapter" and self.adapter is None:
             raise ValueError("no adapter was given, so there is no adapter side")
         if self._loaded is None:
-            self._loaded = load_model(self.model_name, dtype=self.dtype, device=self.device)  # type: ignore[arg-type]
+            self._loaded = load_model(self.model_name, **self.load)
             self._side = "base"
             self.model_meta["base"] = self._loaded.provenance()
         if side != self._side:

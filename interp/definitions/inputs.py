@@ -31,7 +31,7 @@ from interp.definitions.sources import (
     sycophancy_ab_contrast,
     sycophancy_contrast,
 )
-from interp.models import EMBEDDED
+from interp.models import EMBEDDED, LoadOptions
 from interp.warmth.pairs import ReplyTriple, load_split
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ TEMPLATES = ("no_belief", "incorrect", "doubt")
 
 
 @dataclass(frozen=True)
-class DefinitionInputs:
+class DefinitionInputs(LoadOptions):
     """Model, prompts and reply pairs behind the direction definitions."""
 
     model: str = option(EMBEDDED, help="registry name, Hugging Face id or local folder", flag="-m")
@@ -73,8 +73,6 @@ class DefinitionInputs:
     seed: int = option(0, help="seed of the statement assignment, splits and bootstraps")
     batch_size: int = option(8, help="prompts per forward batch")
     backend: Literal["torch", "transformerlens", "nnsight"] = option("torch", help="hook backend")
-    dtype: Literal["float32", "bfloat16", "float16"] = option("float32", help="weights dtype")
-    device: str = option("cpu", help="torch device")
 
     def __post_init__(self) -> None:
         bad = [d for d in self.definitions if d not in DEFINITIONS]
@@ -103,8 +101,7 @@ class DefinitionInputs:
             self.model,
             self.adapter,
             backend=self.backend,
-            dtype=self.dtype,
-            device=self.device,
+            load=self.load_kwargs(),
             batch_size=self.batch_size,
             show_progress=show_progress,
         )

@@ -51,7 +51,7 @@ def decoder_cosines(sae: Any, direction: Float[Tensor, " d"]) -> Float[Tensor, "
             f"direction has d={direction.shape[-1]}, the SAE reads d={sae.W_dec.shape[1]}"
         )
     u = direction.float() / direction.float().norm().clamp_min(1e-12)
-    return unit_decoder(sae) @ u
+    return (unit_decoder(sae) @ u.to(sae.W_dec.device)).cpu()
 
 
 @torch.no_grad()
@@ -76,7 +76,8 @@ def latent_attribution(
     doc)."""
     u = direction.float() / direction.float().norm().clamp_min(1e-12)
     delta = mean_features(sae, acts_a) - mean_features(sae, acts_b)
-    return (delta * (sae.W_dec.detach().float() @ u)).detach()
+    along = (sae.W_dec.detach().float() @ u.to(sae.W_dec.device)).cpu()
+    return (delta * along).detach()
 
 
 def top_latents(scores: Float[Tensor, " d_sae"], k: int) -> list[int]:
@@ -101,7 +102,7 @@ def top_examples(
     cols = []
     for start in range(0, tokens.acts.shape[0], batch_size):
         feats, _ = encode_decode(sae, tokens.acts[start : start + batch_size])
-        cols.append(feats[:, idx].float().cpu())
+        cols.append(feats[:, idx.to(feats.device)].float().cpu())
     acts = torch.cat(cols) if cols else torch.zeros(0, len(latents))
     out: dict[int, list[str]] = {}
     for j, latent in enumerate(latents):
@@ -165,8 +166,9 @@ def overlap_nulls(
     )
     g = torch.Generator().manual_seed(seed)
     dirs = torch.randn(n, sae.W_dec.shape[1], generator=g)
-    cos = dirs @ unit_decoder(sae).T  # (n, d_sae); scale of dirs does not change the order
-    tops = torch.topk(cos, k, dim=1).indices.numpy()
+    decoder = unit_decoder(sae)
+    cos = dirs.to(decoder.device) @ decoder.T  # (n, d_sae); the scale of dirs keeps the order
+    tops = torch.topk(cos, k, dim=1).indices.cpu().numpy()
     geometric = np.array([len(b.intersection(row.tolist())) for row in tops])
     return [
         {"k": k, "overlap": observed, "null": "random-latents", **_interval(uniform, observed)},

@@ -45,10 +45,11 @@ class LatentEdit:
 def encode_decode(
     sae: Any, x: Float[Tensor, "... d"]
 ) -> tuple[Float[Tensor, "... d_sae"], Float[Tensor, "... d"]]:
-    """Latent activations and reconstruction of ``x`` (in the SAE's dtype, returned in x's)."""
-    dtype = sae.W_dec.dtype
-    feats = sae.encode(x.to(dtype))
-    return feats, sae.decode(feats).to(x.dtype)
+    """Latent activations (on the SAE's device, in its dtype) and the reconstruction of ``x``
+    (returned on x's device in x's dtype): ``x`` may live elsewhere than the SAE."""
+    w = sae.W_dec
+    feats = sae.encode(x.to(device=w.device, dtype=w.dtype))
+    return feats, sae.decode(feats).to(device=x.device, dtype=x.dtype)
 
 
 def sae_edit(sae: Any, edit: LatentEdit) -> Edit:
@@ -63,12 +64,13 @@ def sae_edit(sae: Any, edit: LatentEdit) -> Edit:
             if edit.op == "none":
                 return recon + error
             edited = feats.clone()
+            where = index.to(edited.device)
             if edit.op == "ablate":
-                edited[..., index] = 0.0
+                edited[..., where] = 0.0
             else:
                 assert values is not None
-                edited[..., index] = values.to(edited.device)
-            return sae.decode(edited).to(x.dtype) + error
+                edited[..., where] = values.to(edited.device)
+            return sae.decode(edited).to(device=x.device, dtype=x.dtype) + error
 
     return apply
 

@@ -14,7 +14,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from interp.config import ConfigError
+from interp.hooks.native import decoder_layers
 from interp.sites import Site
 
 SAE_FOLDER = "sae"  # inside an `interp sae train` output folder
@@ -121,3 +124,17 @@ def folder_meta(folder: Path) -> dict[str, Any]:
     """The meta.json of an `interp sae train` folder (empty when absent)."""
     f = Path(folder) / "meta.json"
     return json.loads(f.read_text()) if f.is_file() else {}
+
+
+def site_device(hf_model: Any, site: Site) -> torch.device:
+    """The device a site's activations live on: that decoder layer's (under a device map each
+    layer has its own), the model's first parameter's when the layer holds none."""
+    for param in decoder_layers(hf_model)[site.layer].parameters():
+        return param.device
+    return next(hf_model.parameters()).device
+
+
+def to_site_device(sae: Any, hf_model: Any, site: Site) -> Any:
+    """``sae`` moved to where ``site``'s activations are (a GPU model's SAE runs on its GPU; the
+    SAE keeps its dtype, activations are cast to it)."""
+    return sae.to(site_device(hf_model, site))

@@ -5,23 +5,30 @@
 embedded tokenizer, for the CI smoke test (numbers meaningless, every artifact real).
 ``embedded-full-verdict``: the embedded study with the verdict protocol (step 17) on the whole
 evaluation split (the other steps are the embedded preset's, reused when it has run).
-``paper``: the paper's models and hyperparameters; only its plan is printed here
-(:mod:`interp.study.paper_plan`), since it needs GPUs and the weights.
+``paper``: the paper's recipe on a model given with ``--model`` (a registry name, Hugging Face
+id in the local cache, or local folder): the ``paper-warm`` / ``paper-cold`` fine-tunes (10 epochs,
+"warm" is the epoch-2 checkpoint), every embedded item of the 28-prompt grid, the mechanism steps at
+paper size, every step loading the model with the study's dtype, device, device map and 4-bit
+setting (:class:`interp.models.LoadOptions`). Fine-tune run names carry the model, so two models
+never share a run. ``--dry-run`` prints the steps and the GPU-hour estimate
+(:mod:`interp.study.paper_plan`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from interp import paths
 from interp.commands.registry import config_class
+from interp.config import ConfigError
 from interp.finetune.presets import WARM_SYSTEM_PROMPT
-from interp.models import EMBEDDED, adapter_folder
+from interp.models import EMBEDDED, LoadOptions, adapter_folder
 from interp.study.steps import Resolver, Step
-from interp.tiny_models import tiny_model_folder
+from interp.tiny_models import REAL_SHAPES, tiny_model_folder
 
 PresetName = Literal["embedded", "embedded-full-verdict", "tiny", "paper"]
 
@@ -31,9 +38,9 @@ class StudySize:
     """The knobs that differ between presets."""
 
     model: str
-    finetune_warm: str
+    finetune_warm: str  # run names under <artifacts>/finetune
     finetune_cold: str
-    per_task: int
+    per_task: int | None  # evaluation items per task (None: every embedded item)
     eval_conditions: tuple[str, ...] = ("unmodified", "emotion:sad")
     eval_templates: tuple[str, ...] = ("no_belief", "preface", "incorrect", "doubt")
     n_boot: int = 1000
@@ -50,12 +57,95 @@ class StudySize:
     protocol_evaluation_per_task: int = 38
     protocol_random: int = 20
     protocol_targets: tuple[str, ...] = ("finetune", "persona")
+    # where every step loads its model; None: each command's defaults (CPU, float32)
+    load: LoadOptions | None = None
+    # the fine-tune recipe: "embedded" (the embedded presets, or their tiny smoke version off
+    # the embedded model) or "paper" (paper-warm / paper-cold on ``model``)
+    recipe: Literal["embedded", "paper"] = "embedded"
+    # the checkpoint that is "the warm model" (None: the run's final one)
+    warm_epoch: float | None = None
+    sae_d_sae: int | None = None  # None: the SAE preset's
+
+    def load_kwargs(self) -> dict[str, Any]:
+        """Config fields for the model-loading commands (empty: their defaults)."""
+        return {} if self.load is None else self.load.load_kwargs()
 
 
-def size_of(preset: PresetName) -> StudySize:
-    """The size of a preset (the tiny model folder is made on first use)."""
+def model_shape(model: str) -> tuple[int, int]:
+    """(layers, d_model) of a model from its config alone (no weights): the real shapes of the
+    paper's registry names, else the folder's or the local Hugging Face cache's config.json."""
+    if model in REAL_SHAPES:
+        _, layers, d_model, *_ = REAL_SHAPES[model]
+        return layers, d_model
+    from transformers import AutoConfig
+
+    try:
+        cfg = AutoConfig.from_pretrained(model)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"model: no config.json for {model!r} in a local folder or the Hugging Face cache "
+            f"({exc}); the paper preset reads the model's shape before anything runs"
+        ) from None
+    cfg = getattr(cfg, "text_config", cfg)
+    return int(cfg.num_hidden_layers), int(cfg.hidden_size)
+
+
+def run_slug(model: str) -> str:
+    """A run-name-safe form of a model id or folder (``meta-llama/Llama-3.1-8B`` ->
+    ``meta-llama--llama-3.1-8b``; a folder is named by its last part)."""
+    path = Path(model).expanduser()
+    name = path.name if path.is_dir() or model.startswith((".", "/", "~")) else model
+    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower().replace("/", "--")).strip("-.")
+    return slug or "model"
+
+
+def paper_size(model: str, load: LoadOptions) -> StudySize:
+    """The paper preset on ``model``: paper-sized item counts, layers from the model's shape."""
+    n_layers, d_model = model_shape(model)
+    slug = run_slug(model)
+    return StudySize(
+        model,
+        f"paper-warm-{slug}",
+        f"paper-cold-{slug}",
+        per_task=None,  # every embedded item (about 158 per task) x the 28-prompt grid
+        eval_conditions=(),
+        eval_templates=(),
+        n_boot=2000,
+        direction_per_task=48,
+        mid_layer=n_layers // 2,
+        causal_per_task=20,
+        n_random=20,
+        n_requests=48,  # every held-out warmth request
+        sae_preset="large",
+        sae_d_sae=8 * d_model,
+        verdict_per_task=20,
+        patch_layers=(*range(0, n_layers, 4), n_layers - 1),
+        protocol_derivation_per_task=48,
+        protocol_evaluation_per_task=0,  # the whole evaluation split
+        protocol_random=20,
+        protocol_targets=("finetune", "persona"),
+        load=load,
+        recipe="paper",
+        warm_epoch=2.0,  # the paper's "warm" model
+    )
+
+
+def size_of(
+    preset: PresetName, model: str | None = None, load: LoadOptions | None = None
+) -> StudySize:
+    """The size of a preset (the tiny model folder is made on first use).
+
+    ``model``: the paper preset's model (required there; the other presets fix theirs);
+    ``load``: where every step loads its model (the paper preset's default: bfloat16 on cuda).
+    """
+    if preset == "paper":
+        if model is None:
+            raise ConfigError("the paper preset needs --model (a registry name, HF id or folder)")
+        return paper_size(model, load or LoadOptions(device="cuda", dtype="bfloat16"))
+    if model is not None:
+        raise ConfigError(f"--model is for the paper preset; preset {preset} fixes its model")
     if preset == "embedded-full-verdict":
-        return dataclasses.replace(size_of("embedded"), protocol_evaluation_per_task=0)
+        return dataclasses.replace(size_of("embedded", load=load), protocol_evaluation_per_task=0)
     if preset == "embedded":
         # sized to the 30-minute budget on 2 cores (measured 35.6 min with 40 items per task in
         # the evaluations, 16 verdict items and all 30 patched layers)
@@ -69,6 +159,7 @@ def size_of(preset: PresetName) -> StudySize:
             # on every item only in cells with a gap to explain (protocol.null_items)
             protocol_evaluation_per_task=38,
             protocol_targets=("finetune",),
+            load=load,
         )
     if preset == "tiny":
         return StudySize(
@@ -85,15 +176,21 @@ def size_of(preset: PresetName) -> StudySize:
             sae_preset="tiny",
             protocol_derivation_per_task=3,
             protocol_evaluation_per_task=3,
+            load=load,
         )
-    raise ValueError(f"preset {preset!r} has no runnable steps here; use --dry-run")
+    raise ConfigError(f"unknown study preset {preset!r}")
 
 
 def _finetune_step(step_id: str, variant: str, size: StudySize, run_name: str) -> Step:
     def build(resolve: Resolver):  # type: ignore[no-untyped-def]
         FinetuneConfig = config_class(("finetune",))
+        load = size.load_kwargs()
+        if size.recipe == "paper":
+            return FinetuneConfig(
+                preset=f"paper-{variant}", run_name=run_name, model=size.model, **load
+            )
         if size.model == EMBEDDED:
-            return FinetuneConfig(preset=f"embedded-{variant}")
+            return FinetuneConfig(preset=f"embedded-{variant}", **load)
         # the tiny smoke preset: the embedded recipe on the tiny model, a fraction of an epoch
         return FinetuneConfig(
             preset=f"embedded-{variant}",
@@ -104,6 +201,7 @@ def _finetune_step(step_id: str, variant: str, size: StudySize, run_name: str) -
             n_requests=4,
             max_new_tokens=8,
             sociot="none",
+            **load,
         )
 
     def folder(config) -> Path:  # type: ignore[no-untyped-def]
@@ -125,13 +223,7 @@ def _eval_step(
 ) -> Step:
     def build(resolve: Resolver):  # type: ignore[no-untyped-def]
         EvalConfig = config_class(("eval",))
-        adapter = None
-        if adapter_of is not None:
-            adapter = (
-                str(adapter_folder(resolve(adapter_of).name))
-                if resolve(adapter_of).exists()
-                else f"{resolve(adapter_of).name}"
-            )
+        adapter = None if adapter_of is None else _warm_adapter(resolve, size, adapter_of)
         warm_system = WARM_SYSTEM_PROMPT if system else None
         return EvalConfig(
             model=size.model,
@@ -141,6 +233,7 @@ def _eval_step(
             conditions=size.eval_conditions,
             templates=size.eval_templates,
             n_boot=size.n_boot,
+            **size.load_kwargs(),
         )
 
     return Step(
@@ -161,9 +254,15 @@ EVAL_VARIANTS = {
 }
 
 
-def study_steps(preset: PresetName, paper_data: str | None = None) -> list[Step]:
-    """Every step of a runnable preset, in order."""
-    size = size_of(preset)
+def study_steps(
+    preset: PresetName,
+    paper_data: str | None = None,
+    *,
+    model: str | None = None,
+    load: LoadOptions | None = None,
+) -> list[Step]:
+    """Every step of a preset, in order (``model`` and ``load``: see :func:`size_of`)."""
+    size = size_of(preset, model, load)
     steps = [
         _finetune_step("01-finetune-warm", "warm", size, size.finetune_warm),
         _finetune_step("02-finetune-cold", "cold", size, size.finetune_cold),
@@ -211,10 +310,12 @@ def study_steps(preset: PresetName, paper_data: str | None = None) -> list[Step]
     return steps
 
 
-def _warm_adapter(resolve: Resolver, step: str = "01-finetune-warm") -> str:
-    """A fine-tune run's final checkpoint folder (the run name before it has run, in plans)."""
+def _warm_adapter(resolve: Resolver, size: StudySize, step: str = "01-finetune-warm") -> str:
+    """A fine-tune run's checkpoint folder: the preset's warm epoch, else the final one (the run
+    reference, ``name`` or ``name@epoch``, before it has run, in plans)."""
     run = resolve(step)
-    return str(adapter_folder(run.name)) if run.exists() else run.name
+    ref = run.name if size.warm_epoch is None else f"{run.name}@{size.warm_epoch!r}"
+    return str(adapter_folder(ref)) if run.exists() else ref
 
 
 def _mechanism_steps(size: StudySize) -> list[Step]:
@@ -222,20 +323,27 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
 
     def directions(resolve: Resolver):  # type: ignore[no-untyped-def]
         return config_class(("directions",))(
-            model=size.model, adapter=_warm_adapter(resolve), per_task=size.direction_per_task
+            model=size.model,
+            adapter=_warm_adapter(resolve, size),
+            per_task=size.direction_per_task,
+            **size.load_kwargs(),
         )
 
     def probes(resolve: Resolver):  # type: ignore[no-untyped-def]
         return config_class(("probes",))(
             model=size.model,
-            adapter=_warm_adapter(resolve),
+            adapter=_warm_adapter(resolve, size),
             per_task=size.direction_per_task,
             directions=str(resolve("08-directions")),
+            **size.load_kwargs(),
         )
 
     def trajectory(resolve: Resolver):  # type: ignore[no-untyped-def]
         return config_class(("trajectory",))(
-            run=str(resolve("01-finetune-warm")), model=size.model, per_task=size.direction_per_task
+            run=str(resolve("01-finetune-warm")),
+            model=size.model,
+            per_task=size.direction_per_task,
+            **size.load_kwargs(),
         )
 
     def causal(kind: str):  # type: ignore[no-untyped-def]
@@ -243,12 +351,13 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
             folder = resolve("08-directions")
             common = dict(
                 model=size.model,
-                warm=_warm_adapter(resolve),
+                warm=_warm_adapter(resolve, size),
                 directions=(str(folder),),
                 per_task=size.causal_per_task,
                 n_random=size.n_random,
                 n_requests=size.n_requests,
                 n_boot=size.n_boot,
+                **size.load_kwargs(),
             )
             if kind == "sweep":
                 common["directions"] = tuple(str(folder / name) for name in size.sweep_directions)
@@ -270,33 +379,46 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
                 k=8,
                 n_samples=4096,
                 max_total_tokens=2000,
+                **size.load_kwargs(),
+            )
+        if size.sae_preset == "large":
+            return SaeTrainConfig(
+                preset="large",
+                model=size.model,
+                directions=folders,
+                d_sae=size.sae_d_sae,
+                **size.load_kwargs(),
             )
         # d_sae 1152 (2x d_model): at 2304 latents 72% died on the ~21k training tokens
-        return SaeTrainConfig(model=size.model, directions=folders, d_sae=1152)
+        return SaeTrainConfig(
+            model=size.model, directions=folders, d_sae=1152, **size.load_kwargs()
+        )
 
     def sae_decompose(resolve: Resolver):  # type: ignore[no-untyped-def]
         return config_class(("sae", "decompose"))(
             sae=str(resolve("14-sae-train")),
             directions=(str(resolve("08-directions")),),
             model=size.model,
-            adapter=_warm_adapter(resolve),
+            adapter=_warm_adapter(resolve, size),
+            **size.load_kwargs(),
         )
 
     def sae_intervene(resolve: Resolver):  # type: ignore[no-untyped-def]
         return config_class(("sae", "intervene"))(
             decomposition=str(resolve("15-sae-decompose")),
             model=size.model,
-            adapter=_warm_adapter(resolve),
+            adapter=_warm_adapter(resolve, size),
             per_task=size.causal_per_task,
             n_warmth=size.n_requests,
             n_boot=size.n_boot,
+            **size.load_kwargs(),
         )
 
     def verdict(resolve: Resolver):  # type: ignore[no-untyped-def]
         return config_class(("verdict",))(
             model=size.model,
-            warm=_warm_adapter(resolve),
-            cold=_warm_adapter(resolve, "02-finetune-cold"),
+            warm=_warm_adapter(resolve, size),
+            cold=_warm_adapter(resolve, size, "02-finetune-cold"),
             directions=(str(resolve("08-directions")),),
             targets=size.protocol_targets,
             per_task_derivation=size.protocol_derivation_per_task,
@@ -304,6 +426,7 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
             n_random=size.protocol_random,
             n_requests=size.n_requests,
             n_boot=size.n_boot,
+            **size.load_kwargs(),
         )
 
     warm = ("01-finetune-warm",)

@@ -18,6 +18,7 @@ from typing import Any
 
 from interp.commands.registry import runner
 from interp.config import config_hash
+from interp.models import DeviceOptions
 
 Resolver = Callable[[str], Path]
 
@@ -65,6 +66,9 @@ class Step:
         return f"{self.id}-{config_hash(self.config(resolve))[:10]}"
 
 
+ALWAYS_WRITTEN = ("device", "dtype")  # where and in what a step's model loads
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -75,8 +79,10 @@ def _quote(value: str) -> str:
 
 def command_line(words: tuple[str, ...], config: Any) -> str:
     """The ``interp ...`` command that reproduces ``config`` (only fields that differ from
-    their defaults are written)."""
+    their defaults are written, except where the model loads: ``--device`` and ``--dtype`` of a
+    model-loading command always are)."""
     parts = ["interp", *words]
+    loads = isinstance(config, DeviceOptions)
     for f in dataclasses.fields(config):
         if not f.init:
             continue
@@ -85,7 +91,7 @@ def command_line(words: tuple[str, ...], config: Any) -> str:
         default: Any = f.default
         if default is dataclasses.MISSING and factory is not dataclasses.MISSING:
             default = factory()
-        if value == default:
+        if value == default and not (loads and f.name in ALWAYS_WRITTEN):
             continue
         positional = f.metadata.get("positional", False)
         if isinstance(value, bool):
