@@ -118,7 +118,6 @@ def paper_size(model: str, load: LoadOptions) -> StudySize:
         n_requests=48,  # every held-out warmth request
         sae_preset="large",
         sae_d_sae=8 * d_model,
-        verdict_per_task=20,
         patch_layers=(*range(0, n_layers, 4), n_layers - 1),
         protocol_derivation_per_task=48,
         protocol_evaluation_per_task=0,  # the whole evaluation split
