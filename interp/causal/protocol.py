@@ -310,8 +310,10 @@ def run_protocol(
     progress: Callable[[str], None] = lambda s: None,
 ) -> ProtocolResult:
     """The whole protocol (module doc). ``targets``: the directions to remove (each gets its own
-    matched null); ``layers``: where they are removed; ``damage_units``: per model (``original``,
-    ``warm``) the continuation and held-out units damage is measured on."""
+    matched null); ``layers``: the candidate layers (the residual moments are taken there and
+    :func:`interp.causal.removal.removal_layer` picks one, unless the settings fix it);
+    ``damage_units``: per model (``original``, ``warm``) the continuation and held-out units
+    damage is measured on."""
     s = settings
     tasks = {p.prompt_id: p.task for p in (*derivation, *evaluation)}
     base = [m for m in (models.original, models.warm, models.cold) if m is not None]
