@@ -24,13 +24,13 @@ from interp.commands.verdict import split_prompts
 from interp.config import ConfigError, option
 from interp.data.split import split_record
 from interp.hooks import get_backend
-from interp.models import EMBEDDED, adapter_folder, load_model
+from interp.models import EMBEDDED, LoadOptions, adapter_folder, load_model
 
 OUTPUTS = ("seed_gap.csv", "seed_gap.md")
 
 
 @dataclass(frozen=True)
-class SeedGapConfig:
+class SeedGapConfig(LoadOptions):
     """Warm and cold fine-tunes of several seeds against the original, on the evaluation split."""
 
     model: str = option(EMBEDDED, help="base (original) model", flag="-m")
@@ -72,7 +72,9 @@ def run_seed_gap(config: SeedGapConfig, console: Console | None = None) -> int:
     }
     _, evaluation = split_prompts(2, config.per_task_evaluation, 0)
     tasks = {p.prompt_id: p.task for p in evaluation}
-    original = Arm("original", "none", get_backend(load_model(config.model), "torch"))
+    original = Arm(
+        "original", "none", get_backend(load_model(config.model, **config.load_kwargs()), "torch")
+    )
     console.print(f"forced choice: original on {len(evaluation)} prompts")
     base = score_prompts(original, evaluation, config.batch_size)
     tables = []
@@ -81,7 +83,7 @@ def run_seed_gap(config: SeedGapConfig, console: Console | None = None) -> int:
         for variant in ("warm", "cold"):
             if not folders[variant]:
                 continue
-            loaded = load_model(config.model, adapter=folders[variant][i])
+            loaded = load_model(config.model, adapter=folders[variant][i], **config.load_kwargs())
             console.print(f"forced choice: {variant} seed {seed} on {len(evaluation)} prompts")
             arm = Arm(variant, "none", get_backend(loaded, "torch"))
             frames.append(score_prompts(arm, evaluation, config.batch_size))
