@@ -19,13 +19,13 @@ from interp.demo.tui import show_run
 from interp.directions import find_direction_folders
 from interp.errors import InterpError
 from interp.hooks import get_backend
-from interp.models import EMBEDDED, load_model
+from interp.models import EMBEDDED, LoadOptions, load_model
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class DemoConfig:
+class DemoConfig(LoadOptions):
     """Show warmth steering live: original, steered and ablated answers side by side."""
 
     model: str = option(EMBEDDED, help="registry name, Hugging Face id or local folder", flag="-m")
@@ -74,8 +74,6 @@ class DemoConfig:
         None, help="--tui: layer to steer (default: the direction's middle layer)"
     )
     alpha: float = option(0.5, help="--tui: steering strength")
-    dtype: Literal["float32", "bfloat16", "float16"] = option("float32", help="weights dtype")
-    device: str = option("cpu", help="torch device")
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -97,9 +95,7 @@ def build_session(config: DemoConfig, console: Console) -> DemoSession:
         find_direction_folders(config.direction)
     except InterpError as exc:
         raise ConfigError(f"direction: {exc}") from None
-    loaded = load_model(
-        config.model, adapter=config.adapter, dtype=config.dtype, device=config.device
-    )
+    loaded = load_model(config.model, adapter=config.adapter, **config.load_kwargs())
     backend = get_backend(loaded, "torch")
     artifacts = paths.artifacts_root()
     catalog = build_catalog(
