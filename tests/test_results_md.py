@@ -119,3 +119,19 @@ def test_seed_gap_sentence_names_every_seed_and_counts_cis_above_zero(tmp_path):
     assert "CI above zero in 1 of 2 seeds" in text and "n = 152 items" in text
     with pytest.raises(FileNotFoundError, match=r"seed_gap\.csv"):
         seed_gap_from_table(tmp_path / "none")
+
+
+def test_step_times_round_trip_from_a_study_state(tmp_path):
+    from interp.report.results_md import export_step_times, step_times_from_table
+
+    study = tmp_path / "study"
+    study.mkdir()
+    steps = {
+        "08-directions": {"seconds": 0.0, "reused": True, "finished_at": "2026-12-02T04:00:00"},
+        "17-verdict": {"seconds": 900.0, "reused": False, "finished_at": "2026-12-02T04:15:00"},
+    }
+    (study / "state.json").write_text(json.dumps({"steps": steps}))
+    export_step_times(study, tmp_path / "dest", "embedded")
+    export_step_times(study, tmp_path / "dest", "embedded")  # replaces the preset's rows
+    text = step_times_from_table(tmp_path / "dest")
+    assert text.count("17-verdict 15.0 min") == 1 and "(reused: 08-directions)" in text

@@ -6,7 +6,8 @@ into ``results/<preset>/``, and rewrites the block between the markers in RESULT
 sentence :func:`interp.causal.verdict_text.verdict_sentences` writes from those tables.
 ``--block planted-verdict --dest results/embedded-planted`` does the same for the protocol's
 check on a planted effect (``interp verdict --plant``), and ``--block seed-gap --dest
-results/embedded-seeds`` for the gap over fine-tune seeds (``interp seed-gap``). A test checks
+results/embedded-seeds`` for the gap over fine-tune seeds (``interp seed-gap``); ``--block
+step-times --run <study folder> --preset P`` records how long a study's steps took. A test checks
 that each block equals what the code writes from the committed tables, so the numbers in
 RESULTS.md cannot drift from them.
 """
@@ -30,8 +31,9 @@ TABLES = ("verdict_gap", "verdict_arms", "verdict_null", "verdict_damage")
 FACTS_FILE = "verdict_facts.json"
 BEGIN = "<!-- {key}: written by `python -m interp.report.results_md` from the tables in {dest} -->"
 END = "<!-- /{key} -->"
-BLOCKS = ("verdict", "planted-verdict", "seed-gap")
+BLOCKS = ("verdict", "planted-verdict", "seed-gap", "step-times")
 SEED_GAP_FILE = "seed_gap.csv"
+STEP_TIMES_FILE = "step_times.csv"
 
 
 def export_summary(run: Path, dest: Path) -> None:
@@ -98,9 +100,56 @@ def seed_gap_from_table(folder: Path) -> str:
     return seed_sentences(pd.read_csv(folder / SEED_GAP_FILE))
 
 
+def export_step_times(study: Path, dest: Path, preset: str) -> None:
+    """The step times of a study folder's state file (``interp study``) as ``step_times.csv``:
+    ``preset, step, seconds, reused, finished_at``, one row per step of that run."""
+    state_file = study / "state.json"
+    if not state_file.is_file():
+        raise InputNotFoundError(f"run: {study} has no state.json (not an `interp study` folder)")
+    steps = json.loads(state_file.read_text())["steps"]
+    rows = [
+        {
+            "preset": preset,
+            "step": step,
+            "seconds": rec["seconds"],
+            "reused": bool(rec["reused"]),
+            "finished_at": rec["finished_at"],
+        }
+        for step, rec in steps.items()
+    ]
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / STEP_TIMES_FILE
+    old = pd.read_csv(out) if out.is_file() else pd.DataFrame(columns=list(rows[0]))
+    merged = pd.concat([old[old.preset != preset], pd.DataFrame(rows)], ignore_index=True)
+    merged.to_csv(out, index=False)
+
+
+def step_times_from_table(folder: Path) -> str:
+    """Per preset, the minutes of each step its last run computed (reused steps are named as
+    such), from a committed ``step_times.csv``."""
+    if not (folder / STEP_TIMES_FILE).is_file():
+        raise InputNotFoundError(f"{folder} lacks {STEP_TIMES_FILE}")
+    t = pd.read_csv(folder / STEP_TIMES_FILE)
+    out = []
+    for preset, sub in t.groupby("preset", sort=False):
+        ran = sub[~sub.reused.astype(bool)]
+        parts = [f"{r.step} {r.seconds / 60:.1f} min" for r in ran.itertuples()]
+        reused = ", ".join(sub[sub.reused.astype(bool)].step)
+        out.append(
+            f"`interp study --preset {preset}` (run finished {sub.finished_at.max()}): "
+            + "; ".join(parts)
+            + (f" (reused: {reused})" if reused else "")
+            + "."
+        )
+    return " ".join(out)
+
+
 def block(folder: Path, dest_label: str, key: str = "verdict") -> str:
     """The whole marked block ``key`` for RESULTS.md."""
-    body = seed_gap_from_table(folder) if key == "seed-gap" else verdict_from_tables(folder)
+    body = {
+        "seed-gap": seed_gap_from_table,
+        "step-times": step_times_from_table,
+    }.get(key, verdict_from_tables)(folder)
     return f"{BEGIN.format(key=key, dest=dest_label)}\n{body}\n{END.format(key=key)}"
 
 
@@ -124,8 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest", type=Path, default=Path("results/embedded"))
     parser.add_argument("--results-md", type=Path, default=Path("RESULTS.md"))
     parser.add_argument("--block", choices=BLOCKS, default="verdict")
+    parser.add_argument("--preset", default="embedded", help="step-times: the study's preset")
     args = parser.parse_args(argv)
-    if args.run is not None and args.block == "seed-gap":
+    if args.run is not None and args.block == "step-times":
+        export_step_times(args.run, args.dest, args.preset)
+    elif args.run is not None and args.block == "seed-gap":
         args.dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(args.run / SEED_GAP_FILE, args.dest / SEED_GAP_FILE)
     elif args.run is not None:
