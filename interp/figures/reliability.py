@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from interp.figures.marks import error_bars, grid, sorted_unique
-from interp.figures.tables import TableError, check_table, require_proportions
+from interp.figures.tables import TableError, check_table, measure_rows, require_proportions
 from interp.figures.theme import OKABE_ITO, REFERENCE_LINE, apply, variant_color
 from interp.figures.warmth import VARIANT_ORDER
 
@@ -39,12 +39,7 @@ def _wrap(label: str) -> str:
 
 
 def _measure_rows(df: pd.DataFrame, measure: str, table: str) -> pd.DataFrame:
-    part = df[df["measure"].astype(str) == measure]
-    if part.empty:
-        raise TableError(
-            f"{table}: no rows with measure {measure!r}; found "
-            f"{sorted(map(str, df['measure'].unique()))}"
-        )
+    part = measure_rows(df, measure, table)
     require_proportions(part, ["mean", "ci_low", "ci_high"], table)
     return part
 

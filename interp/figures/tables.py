@@ -226,3 +226,15 @@ def read_table(path: str, name: str) -> pd.DataFrame:
         return check_table(df, name)
     except TableError as exc:
         raise TableError(f"{path}: {exc}") from None
+
+
+def measure_rows(df: pd.DataFrame, measure: str, table: str) -> pd.DataFrame:
+    """The rows of a long table whose ``measure`` is ``measure``; a :class:`TableError` naming
+    the table and the measures it has when there are none."""
+    part = df[df["measure"].astype(str) == measure]
+    if part.empty:
+        raise TableError(
+            f"{table}: no rows with measure {measure!r}; found "
+            f"{sorted(map(str, df['measure'].unique()))}"
+        )
+    return part

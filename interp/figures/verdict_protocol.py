@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from interp.figures.marks import error_bars, sorted_unique
-from interp.figures.tables import TableError, check_table, require_proportions
+from interp.figures.tables import TableError, check_table, measure_rows, require_proportions
 from interp.figures.theme import OKABE_ITO, REFERENCE_LINE, VARIANT_COLORS, apply
 
 CELLS = ("neutral", "sad", "wrong belief", "sad + wrong belief")
@@ -59,14 +59,25 @@ def _task_label(task: str) -> str:
     return "pooled (all tasks)" if task == POOLED else task.replace("_", " ")
 
 
-def _measure_rows(df: pd.DataFrame, measure: str, table: str) -> pd.DataFrame:
-    part = df[df["measure"].astype(str) == measure]
-    if part.empty:
-        raise TableError(
-            f"{table}: no rows with measure {measure!r}; found "
-            f"{sorted(map(str, df['measure'].unique()))}"
-        )
-    return part
+def _null_range(
+    xs: list[float | None] | list[float],
+    ys: list[float | None] | list[str | None],
+    *,
+    width: int,
+    showlegend: bool,
+) -> go.Scatter:
+    """Thick grey segments (``None`` separates them): each null's range from min to max."""
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        mode="lines",
+        line={"color": NULL_GREY, "width": width},
+        opacity=0.45,
+        name="null range (random directions)",
+        legendgroup="null",
+        showlegend=showlegend,
+        hoverinfo="skip",
+    )
 
 
 def gap_figure(
@@ -79,7 +90,7 @@ def gap_figure(
     95% CI, pooled over tasks (black, larger) and per task (coloured), side by side. One trace
     per panel and task; hover gives n items, p and q."""
     check_table(gap, "verdict_gap")
-    part = _measure_rows(gap, measure, "verdict_gap")
+    part = measure_rows(gap, measure, "verdict_gap")
     axis, scale = MEASURES.get(measure, (measure, 1.0))
     if scale == 100.0:
         require_proportions(part, ["mean", "ci_low", "ci_high"], "verdict_gap")
@@ -207,21 +218,7 @@ def null_figure(
             ):
                 xs += [xi, xi, None]
                 ys += [lo, hi, None]
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="lines",
-                    line={"color": NULL_GREY, "width": 14},
-                    opacity=0.45,
-                    name="null range (random directions)",
-                    legendgroup="null",
-                    showlegend=first,
-                    hoverinfo="skip",
-                ),
-                row=1,
-                col=c,
-            )
+            fig.add_trace(_null_range(xs, ys, width=14, showlegend=first), row=1, col=c)
             fig.add_trace(
                 go.Scatter(
                     x=x,
@@ -383,21 +380,7 @@ def damage_figure(
             if len(nm):
                 xs += [nm["mean"].min(), nm["mean"].max(), None]
                 ys += [label, label, None]
-        fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                line={"color": NULL_GREY, "width": 16},
-                opacity=0.4,
-                name="null range (random directions)",
-                legendgroup="null",
-                showlegend=first,
-                hoverinfo="skip",
-            ),
-            row=1,
-            col=c,
-        )
+        fig.add_trace(_null_range(xs, ys, width=16, showlegend=first), row=1, col=c)
         nm = members[members["measure"] == measure]
         fig.add_trace(
             go.Scatter(
