@@ -219,6 +219,16 @@ def headline_cells(derivation_gap: pd.DataFrame, threshold_pp: float = 0.0) -> l
     return [c for c in CONDITIONS if (rows[rows.condition == c]["gap"] * 100 > threshold_pp).any()]
 
 
+def first_items(prompts: Sequence[Prompt], per_task: int) -> set[str]:
+    """The ids of the first ``per_task`` items of each task, in the prompts' order."""
+    first: dict[str, list[str]] = {}
+    for p in prompts:
+        ids = first.setdefault(p.task, [])
+        if p.item_id not in ids and len(ids) < per_task:
+            ids.append(p.item_id)
+    return {i for ids in first.values() for i in ids}
+
+
 def null_items(
     evaluation: Sequence[Prompt],
     cells: Sequence[str],
@@ -227,15 +237,10 @@ def null_items(
 ) -> list[Prompt]:
     """The prompts the null arms are scored on: in ``cells``, every item of the cells with a
     gap to explain (the only cells where the rules can claim restoration), and elsewhere the
-    first ``per_task`` items per task of the evaluation split (in its order), the same items in
-    every such cell. The target arms are scored on every item; null comparisons use the items
-    both have."""
-    first: dict[str, list[str]] = {}
-    for p in evaluation:
-        ids = first.setdefault(p.task, [])
-        if p.item_id not in ids and len(ids) < per_task:
-            ids.append(p.item_id)
-    subset = {i for ids in first.values() for i in ids}
+    first ``per_task`` items per task of the evaluation split (:func:`first_items`), the same
+    items in every such cell. The target arms are scored on every item; null comparisons use
+    the items both have."""
+    subset = first_items(evaluation, per_task)
     return [
         p
         for p in evaluation
@@ -385,7 +390,10 @@ def run_protocol(
     )
     per_prompt = pd.concat([base_pp, edited_pp, null_pp], ignore_index=True)
 
-    gen_prompts = null_items(evaluation, CONDITIONS, [], s.generation_items_per_task)
+    gen_items = first_items(evaluation, s.generation_items_per_task)
+    gen_prompts = [
+        p for p in evaluation if condition_of(p) in CONDITIONS and p.item_id in gen_items
+    ]
     progress(f"generation measure: greedy replies to {len(gen_prompts)} prompts, non-null arms")
     generation = pd.concat(
         [
