@@ -171,6 +171,10 @@ def test_the_planted_direction_is_found_and_its_removal_restores(planted):
     for cell in result.gap_cells:
         status = restoration_status(result.arms, result.null, result.damage, "planted", cell)
         assert status.lowers_error and status.beyond_null and status.restores, status
+    # the edited arms ran through the suffix engine, checked against the hooked forward
+    assert result.engine_check["n_prompts"] == len(planted[4])
+    assert result.engine_check["error_flips"] == 0
+    assert result.engine_check["max_abs_p_diff"] < 1e-4
     match = result.null_match["planted"]
     assert all(abs(r - 1) <= 0.1 for r in match["ratio@2"]) and len(match["ratio@2"]) == 20
     text = verdict_sentences(

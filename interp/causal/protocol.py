@@ -33,10 +33,11 @@ minus the null mean) and the damage table. :mod:`interp.causal.verdict_text` wri
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from torch import Tensor
 
 from interp.causal.arms import (
     CONDITIONS,
@@ -59,9 +60,11 @@ from interp.causal.removal import (
     standardized_shifts,
     zero_ablation_edits,
 )
+from interp.causal.suffix_arms import engine_agreement, runner_for, score_arms_at_site, shared_site
 from interp.data.prompt_sets import Prompt
 from interp.directions import Direction
 from interp.evaluate import conversation
+from interp.sites import Site
 from interp.stats.bootstrap import group_means, paired_difference
 from interp.stats.paired import fdr_bh, paired_p_value
 from interp.warmth.stats import mean_ci
@@ -104,6 +107,9 @@ class ProtocolSettings:
     # the generation measure (greedy replies graded offline) beside forced choice, on a subset
     generation_items_per_task: int = 5
     generation_tokens: int = 48
+    # score arms that edit one residual site from a shared clean prefix (suffix_arms); False:
+    # every arm through the hooked forward (the reference engine)
+    suffix_engine: bool = True
 
 
 LONG_COLUMNS = (
@@ -274,6 +280,8 @@ class ProtocolResult:
     per_prompt: pd.DataFrame
     warmth: pd.DataFrame
     generation: pd.DataFrame
+    # the suffix engine against the hooked one on the unedited warm model (suffix_arms)
+    engine_check: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -300,6 +308,60 @@ def _score(
         progress(f"forced choice: {arm.model}/{arm.label} on {len(prompts)} prompts")
         frames.append(score_prompts(arm, prompts, batch_size))
     return pd.concat(frames, ignore_index=True)
+
+
+def _score_edited(
+    models: Models,
+    arms: Sequence[Arm],
+    prompts: Sequence[Prompt],
+    settings: ProtocolSettings,
+    progress: Callable[[str], None],
+) -> pd.DataFrame:
+    """Forced choice of edited arms: per model, through :mod:`interp.causal.suffix_arms` when
+    every arm of that model edits one residual site (and the settings allow it), else hooked."""
+    frames = []
+    unedited = {"original": models.original, "warm": models.warm}
+    for model in dict.fromkeys(a.model for a in arms):
+        group = [a for a in arms if a.model == model]
+        site = shared_site(group) if settings.suffix_engine else None
+        runner = runner_for(unedited[model]) if site is not None else None
+        if site is None or runner is None:
+            frames.append(_score(group, prompts, settings.batch_size, progress))
+            continue
+        progress(
+            f"forced choice: {len(group)} {model} arms on {len(prompts)} prompts "
+            f"(clean prefix once, then the layers above {site})"
+        )
+        frames.append(
+            score_arms_at_site(
+                unedited[model], group, prompts, site, settings.batch_size, runner=runner
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _engine_check(
+    models: Models,
+    arms: Sequence[Arm],
+    base_pp: pd.DataFrame,
+    prompts: Sequence[Prompt],
+    settings: ProtocolSettings,
+) -> dict[str, float]:
+    """The suffix engine's unedited warm model (an identity edit at the arms' site) against the
+    hooked engine's scores of the same prompts (:func:`interp.causal.suffix_arms.engine_agreement`);
+    empty when the suffix engine is not used."""
+    warm_arms = [a for a in arms if a.model == "warm"]
+    site = shared_site(warm_arms) if settings.suffix_engine else None
+    if site is None or runner_for(models.warm) is None:
+        return {}
+    identity = Arm("warm", "none", models.warm.backend, models.warm.system, ({site: _identity},))
+    suffix = score_arms_at_site(models.warm, [identity], prompts, site, settings.batch_size)
+    hooked = base_pp[(base_pp.model == "warm") & (base_pp.intervention == "none")]
+    return engine_agreement(suffix, hooked)
+
+
+def _identity(x: Tensor, site: Site) -> Tensor:
+    return x
 
 
 def run_protocol(
@@ -384,10 +446,11 @@ def run_protocol(
             warm_arm(f"null:{d.name}:{i}", shift_edits(r, layer, float(sign * abs(shift))))
             for i, (r, sign) in enumerate(zip(randoms, signs, strict=True))
         ]
-    edited_pp = _score(arms, evaluation, s.batch_size, progress)
-    null_pp = _score(
-        [a for v in null_arms.values() for a in v], null_prompts, s.batch_size, progress
+    edited_pp = _score_edited(models, arms, evaluation, s, progress)
+    null_pp = _score_edited(
+        models, [a for v in null_arms.values() for a in v], null_prompts, s, progress
     )
+    engine = _engine_check(models, arms, base_pp, evaluation, s)
     per_prompt = pd.concat([base_pp, edited_pp, null_pp], ignore_index=True)
 
     gen_items = first_items(evaluation, s.generation_items_per_task)
@@ -452,6 +515,7 @@ def run_protocol(
         per_prompt,
         warm_rows,
         generation,
+        engine,
     )
 
 

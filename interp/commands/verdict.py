@@ -112,6 +112,13 @@ class VerdictConfig(LoadOptions):
         1.0, help="the plant's norm in units of the typical residual norm at its layer"
     )
     batch_size: int = option(16, help="prompts per forward batch")
+    hooked: bool = option(
+        False,
+        help=(
+            "score every edited arm by a full hooked forward (the reference engine) instead of "
+            "running the clean prefix below the edited layer once per batch"
+        ),
+    )
     seed: int = option(0, help="seed of statements, random directions and bootstraps")
     n_boot: int = option(1000, help="bootstrap resamples")
     out: str | None = option(
@@ -257,6 +264,7 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         null_items_per_task=config.null_items_per_task,
         generation_items_per_task=config.generation_items_per_task,
         generation_tokens=config.generation_tokens,
+        suffix_engine=not config.hooked,
     )
     result = run_protocol(
         models,
@@ -306,6 +314,7 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         cold=config.cold if cold_arm else None,
         headline=result.headline,
         gap_cells=result.gap_cells,
+        engine_check=result.engine_check,
         split={
             "derivation": split_record("derivation", [p.item_id for p in derivation]),
             "evaluation": split_record("evaluation", [p.item_id for p in evaluation]),

@@ -1,0 +1,166 @@
+"""Forced choice for many arms that edit one residual site: the clean prefix runs once.
+
+Every edited arm of the verdict protocol (the removal, zero-ablation, and the 20 matched random
+directions of its null) edits the same model at the same layer. Below that layer their forwards
+are identical, so per batch of prompts :func:`score_arms_at_site` runs the unedited model up to
+the edited site once (:class:`~interp.causal.layer_runner.LayerRunner`), then, for each arm's edit
+set, applies the edit to a copy of that residual and runs only the layers above it, unembedding
+only the candidate positions. At the protocol's layer 28 of 30 an arm costs about a tenth of a
+full forward.
+
+The numbers are those of :func:`interp.causal.arms.score_prompts` (the hooked forward through
+:func:`interp.evaluate.forced_choice`): the same candidate tokens, length-normalised
+log-probabilities, ``error`` (wrong answer preferred), ``agrees_with_user`` (on belief prompts)
+and ``p_incorrect`` (two-way softmax). They agree to float rounding (tested against the hooked
+path under an edit); :func:`engine_agreement` measures the agreement on a run's own prompts so
+that a run records it.
+
+Only edits at ``resid_pre`` or ``resid_post`` of one layer, applied at every position, qualify
+(:func:`shared_site`); anything else is scored by the hooked path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from interp.causal.arms import Arm, condition_of
+from interp.causal.layer_runner import LayerRunner, RunnerError
+from interp.causal.readouts import build_rows, pad_batch, read_batch
+from interp.data.prompt_sets import Prompt
+from interp.data.templates import BELIEF_TEMPLATES
+from interp.sites import Site
+
+SUFFIX_KINDS = ("resid_pre", "resid_post")
+SCORE_COLUMNS = (
+    "prompt_id",
+    "item_id",
+    "error",
+    "agrees_with_user",
+    "p_incorrect",
+    "condition",
+    "model",
+    "intervention",
+)
+
+
+def shared_site(arms: Sequence[Arm]) -> Site | None:
+    """The one residual site every edit set of every arm edits, or None when the arms edit
+    several sites, a site other than ``resid_pre`` / ``resid_post``, or nothing at all."""
+    sites = {site for arm in arms for edits in arm.edit_sets for site in edits}
+    if len(sites) != 1 or any(not edits for arm in arms for edits in arm.edit_sets):
+        return None
+    (site,) = sites
+    return site if site.kind in SUFFIX_KINDS else None
+
+
+def runner_for(arm: Arm) -> LayerRunner | None:
+    """A layer runner on the arm's model, or None where the runner does not know the layout."""
+    try:
+        return LayerRunner(arm.backend.loaded)
+    except RunnerError:
+        return None
+
+
+def _entry(site: Site) -> int:
+    """The index of the first block that runs after the edited residual."""
+    return site.layer if site.kind == "resid_pre" else site.layer + 1
+
+
+def score_arms_at_site(
+    unedited: Arm,
+    arms: Sequence[Arm],
+    prompts: Sequence[Prompt],
+    site: Site,
+    batch_size: int = 16,
+    runner: LayerRunner | None = None,
+) -> pd.DataFrame:
+    """Per arm and prompt, the rows of :func:`interp.causal.arms.score_prompts` (pooled over
+    each arm's edit sets): ``prompt_id, item_id, error, agrees_with_user, p_incorrect,
+    condition, model, intervention``.
+
+    ``unedited``: the model every arm edits (its backend and system prompt; its own edit sets
+    are ignored); ``arms``: arms of that model whose every edit set edits only ``site``
+    (:func:`shared_site`). ``batch_size`` counts prompts (each is two rows, one per candidate).
+    """
+    for arm in arms:
+        if arm.backend is not unedited.backend or arm.system != unedited.system:
+            raise ValueError(
+                f"arm {arm.model}/{arm.label} does not edit the model of {unedited.model} "
+                "(another backend or system prompt): score it on its own"
+            )
+        if any(set(edits) != {site} for edits in arm.edit_sets):
+            raise ValueError(f"arm {arm.model}/{arm.label} edits sites other than {site}")
+    if not prompts:
+        raise ValueError("no prompts to score")
+    runner = runner or LayerRunner(unedited.backend.loaded)
+    loaded = unedited.backend.loaded
+    study = build_rows(loaded.tokenizer, prompts, system=unedited.system)
+    n_tok = np.array([len(t) for t in study.rows.targets], dtype=float)
+    sums = {
+        (a, e): np.zeros(len(study.rows))
+        for a in range(len(arms))
+        for e in range(len(arms[a].edit_sets))
+    }
+    start = _entry(site)
+    pad = loaded.tokenizer.pad_token_id
+    with torch.no_grad():
+        for lo in range(0, len(prompts), batch_size):
+            index = list(range(2 * lo, 2 * min(lo + batch_size, len(prompts))))
+            ids, mask, gather = pad_batch(study.rows.subset(index), pad, loaded.device)
+            h = runner.embed_tokens(ids)
+            prep = runner.prepare(mask, h)
+            clean = runner.run(h, prep, 0, start)
+            for a, arm in enumerate(arms):
+                for e, edits in enumerate(arm.edit_sets):
+                    final = runner.run(edits[site](clean.clone(), site), prep, start)
+                    got = read_batch(runner.logits_at(final), gather)
+                    sums[(a, e)][index] = got.logprob_sum.numpy()
+    frames = []
+    for a, arm in enumerate(arms):
+        per_set = [_choice_rows(prompts, sums[(a, e)] / n_tok) for e in range(len(arm.edit_sets))]
+        pooled = (
+            pd.concat(per_set).groupby(["prompt_id", "item_id"], sort=False, as_index=False).mean()
+        )
+        pooled["condition"] = pooled["prompt_id"].map(
+            {p.prompt_id: condition_of(p) for p in prompts}
+        )
+        pooled["model"], pooled["intervention"] = arm.model, arm.label
+        frames.append(pooled[list(SCORE_COLUMNS)])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _choice_rows(prompts: Sequence[Prompt], mean: np.ndarray) -> pd.DataFrame:
+    """Forced-choice columns from per-row mean log-probabilities (rows: correct, incorrect)."""
+    lp_c, lp_i = mean[0::2], mean[1::2]
+    margin = lp_c - lp_i
+    error = (margin < 0).astype(float)
+    belief = np.array([p.template in BELIEF_TEMPLATES for p in prompts])
+    return pd.DataFrame(
+        {
+            "prompt_id": [p.prompt_id for p in prompts],
+            "item_id": [p.item_id for p in prompts],
+            "error": error,
+            "agrees_with_user": np.where(belief, error, np.nan),
+            "p_incorrect": 1.0 / (1.0 + np.exp(margin)),
+        }
+    )
+
+
+def engine_agreement(suffix: pd.DataFrame, hooked: pd.DataFrame) -> dict[str, float]:
+    """How far the two engines' rows for the same arm and prompts are apart: the largest
+    ``|p_incorrect|`` difference and the number of prompts whose ``error`` differs (near-ties
+    that rounding can flip), over the prompts both scored."""
+    both = suffix.merge(hooked, on="prompt_id", suffixes=("_suffix", "_hooked"))
+    if both.empty:
+        raise ValueError("the two engines scored no prompt in common")
+    diff = (both["p_incorrect_suffix"] - both["p_incorrect_hooked"]).abs()
+    flips = (both["error_suffix"] != both["error_hooked"]).sum()
+    return {
+        "n_prompts": float(len(both)),
+        "max_abs_p_diff": float(diff.max()),
+        "error_flips": float(flips),
+    }

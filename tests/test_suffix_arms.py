@@ -1,0 +1,154 @@
+"""The suffix engine scores arms that edit one residual site as the hooked forward does.
+
+Tiny random Llama (CPU): arms shifting, zero-ablating and steering a direction at one layer,
+with one and several edit sets, at ``resid_pre`` and ``resid_post``, under a system prompt, are
+scored by :func:`interp.causal.suffix_arms.score_arms_at_site` and by
+:func:`interp.causal.arms.score_prompts` (a full forward with the edit installed as a hook); the
+scores agree to float rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from interp.causal.arms import Arm, EditSet, intervention_edits, score_prompts
+from interp.causal.removal import shift_edits, zero_ablation_edits
+from interp.causal.suffix_arms import (
+    engine_agreement,
+    runner_for,
+    score_arms_at_site,
+    shared_site,
+)
+from interp.data.build import prompt_list
+from interp.data.items import Item
+from interp.directions import Direction
+from interp.hooks import get_backend
+from interp.sites import Site
+from interp.steer import Intervention
+
+
+def _at(kind: str, d: Direction, layer: int, op: str, alpha: float = 0.0) -> EditSet:
+    """One edit set: ``op`` on ``d`` at ``kind`` of ``layer`` (alpha in raw residual units)."""
+    iv = Intervention(op, d, (layer,), alpha=alpha, site_kind=kind)  # type: ignore[arg-type]
+    return intervention_edits([iv], norms={layer: 1.0})
+
+
+@pytest.fixture(scope="module")
+def setup():
+    from interp.tiny_models import tiny_model
+
+    loaded = tiny_model("llama", n_layers=4, seed=1)
+    items = [
+        Item(f"gk-8{i:03d}", "general_knowledge", f"Which colour is thing {i}?", c, w)
+        for i, (c, w) in enumerate(
+            [
+                ("red", "blue"),
+                ("green", "yellow"),
+                ("black", "white"),
+                ("pink", "grey"),
+                ("orange juice", "tea"),
+                ("gold", "silver"),
+            ]
+        )
+    ]
+    prompts, _ = prompt_list(
+        items=items, conditions=("unmodified", "emotion:sad"), templates=("no_belief", "incorrect")
+    )
+    return get_backend(loaded, "torch"), prompts
+
+
+def _direction(d_model: int, layers: tuple[int, ...], kind: str, seed: int) -> Direction:
+    g = torch.Generator().manual_seed(seed)
+    vec = torch.randn(len(layers), d_model, generator=g)
+    return Direction(f"d{seed}", "test", kind, "all", layers, vec)  # type: ignore[arg-type]
+
+
+def _compare(suffix: pd.DataFrame, hooked: pd.DataFrame) -> None:
+    key = ["model", "intervention", "prompt_id"]
+    both = suffix.merge(hooked, on=key, suffixes=("_s", "_h"))
+    assert len(both) == len(hooked) == len(suffix)
+    np.testing.assert_allclose(both["p_incorrect_s"], both["p_incorrect_h"], atol=1e-5)
+    assert (both["error_s"] == both["error_h"]).all()
+    np.testing.assert_array_equal(
+        both["agrees_with_user_s"].isna(), both["agrees_with_user_h"].isna()
+    )
+    assert list(both["condition_s"]) == list(both["condition_h"])
+
+
+@pytest.mark.parametrize("kind", ["resid_post", "resid_pre"])
+@pytest.mark.parametrize("system", [None, "You are a warm assistant."])
+def test_suffix_engine_equals_hooked_forward(setup, kind, system):
+    backend, prompts = setup
+    d_model = backend.loaded.d_model
+    layer = 2
+    d = _direction(d_model, (layer,), kind, seed=3)
+    r1, r2 = _direction(d_model, (layer,), kind, 4), _direction(d_model, (layer,), kind, 5)
+    unedited = Arm("warm", "none", backend, system)
+    arms = [
+        Arm("warm", "shift", backend, system, (_at(kind, d, layer, "add", 3.0),)),
+        Arm("warm", "zero", backend, system, (_at(kind, d, layer, "ablate"),)),
+        # a pooled control of two replicates, like the null's random directions
+        Arm(
+            "warm",
+            "pooled",
+            backend,
+            system,
+            (_at(kind, r1, layer, "add", -2.0), _at(kind, r2, layer, "add", 2.0)),
+        ),
+    ]
+    if kind == "resid_post":  # the protocol's own operators
+        arms.append(Arm("warm", "removal", backend, system, (shift_edits(d, layer, 3.0),)))
+        arms.append(Arm("warm", "ablation", backend, system, (zero_ablation_edits(d, [layer]),)))
+    site = shared_site(arms)
+    assert site == Site(layer, kind)
+    suffix = score_arms_at_site(unedited, arms, prompts, site, batch_size=5)
+    hooked = pd.concat([score_prompts(a, prompts, batch_size=5) for a in arms])
+    _compare(suffix, hooked[list(suffix.columns)])
+    # the edits do move the scores (the comparison is not of unedited models)
+    base = score_prompts(unedited, prompts)
+    assert (
+        suffix[suffix.intervention == "shift"]["p_incorrect"].to_numpy()
+        != base["p_incorrect"].to_numpy()
+    ).any()
+
+
+def test_identity_edit_agrees_with_the_unedited_model(setup):
+    backend, prompts = setup
+    site = Site(3, "resid_post")  # the last block: only the final norm and head run after it
+    unedited = Arm("warm", "none", backend)
+    identity = Arm("warm", "none", backend, None, ({site: lambda x, s: x},))
+    suffix = score_arms_at_site(unedited, [identity], prompts, site)
+    agreement = engine_agreement(suffix, score_prompts(unedited, prompts))
+    assert agreement["n_prompts"] == len(prompts)
+    assert agreement["max_abs_p_diff"] < 1e-5
+    assert agreement["error_flips"] == 0
+
+
+def test_shared_site_refuses_what_the_engine_cannot_do(setup):
+    backend, _ = setup
+    d_model = backend.loaded.d_model
+    d = _direction(d_model, (1, 2), "resid_post", 6)
+    two_layers = Arm("warm", "a", backend, None, (zero_ablation_edits(d, [1, 2]),))
+    assert shared_site([two_layers]) is None
+    one = Arm("warm", "b", backend, None, (zero_ablation_edits(d, [1]),))
+    other = Arm("warm", "c", backend, None, (zero_ablation_edits(d, [2]),))
+    assert shared_site([one]) == Site(1, "resid_post")
+    assert shared_site([one, other]) is None
+    assert shared_site([Arm("warm", "none", backend)]) is None  # nothing edited
+    mlp = _at("mlp_out", _direction(d_model, (1,), "mlp_out", 7), 1, "ablate")
+    assert shared_site([Arm("warm", "m", backend, None, (mlp,))]) is None
+    assert runner_for(one) is not None
+
+
+def test_an_arm_of_another_model_is_refused(setup):
+    backend, prompts = setup
+    from interp.tiny_models import tiny_model
+
+    other = get_backend(tiny_model("llama", n_layers=4, seed=2), "torch")
+    d = _direction(backend.loaded.d_model, (1,), "resid_post", 8)
+    arm = Arm("original", "x", other, None, (zero_ablation_edits(d, [1]),))
+    with pytest.raises(ValueError, match="does not edit the model of warm"):
+        score_arms_at_site(Arm("warm", "none", backend), [arm], prompts, Site(1, "resid_post"))
