@@ -133,3 +133,4 @@ def test_step_times_round_trip_from_a_study_state(tmp_path):
     export_step_times(study, tmp_path / "dest", "embedded")  # replaces the preset's rows
     text = step_times_from_table(tmp_path / "dest")
     assert text.count("17-verdict 15.0 min") == 1 and "(reused: 08-directions)" in text
+    assert "15.0 min for the 1 step it computed" in text

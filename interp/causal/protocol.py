@@ -310,16 +310,24 @@ def _score(
     return pd.concat(frames, ignore_index=True)
 
 
+ENGINE_CHECK = "engine-check"  # an identity edit scored by the suffix engine beside the arms
+
+
 def _score_edited(
     models: Models,
     arms: Sequence[Arm],
     prompts: Sequence[Prompt],
     settings: ProtocolSettings,
     progress: Callable[[str], None],
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Forced choice of edited arms: per model, through :mod:`interp.causal.suffix_arms` when
-    every arm of that model edits one residual site (and the settings allow it), else hooked."""
-    frames = []
+    every arm of that model edits one residual site (and the settings allow it), else hooked.
+
+    Returns the arms' rows and, for each model scored by the suffix engine, the rows of an
+    identity edit at the same site (intervention :data:`ENGINE_CHECK`; it shares the clean
+    prefix, so it costs only the layers above the site), to compare with the hooked engine's
+    unedited rows (:func:`_engine_check`)."""
+    frames, checks = [], []
     unedited = {"original": models.original, "warm": models.warm}
     for model in dict.fromkeys(a.model for a in arms):
         group = [a for a in arms if a.model == model]
@@ -328,36 +336,36 @@ def _score_edited(
         if site is None or runner is None:
             frames.append(_score(group, prompts, settings.batch_size, progress))
             continue
+        base = unedited[model]
+        identity = Arm(model, ENGINE_CHECK, base.backend, base.system, ({site: _identity},))
         progress(
             f"forced choice: {len(group)} {model} arms on {len(prompts)} prompts "
             f"(clean prefix once, then the layers above {site})"
         )
-        frames.append(
-            score_arms_at_site(
-                unedited[model], group, prompts, site, settings.batch_size, runner=runner
-            )
+        rows = score_arms_at_site(
+            base, [*group, identity], prompts, site, settings.batch_size, runner=runner
         )
-    return pd.concat(frames, ignore_index=True)
+        frames.append(rows[rows.intervention != ENGINE_CHECK])
+        checks.append(rows[rows.intervention == ENGINE_CHECK])
+    empty = pd.DataFrame(columns=["model", "intervention", "prompt_id"])
+    return (
+        pd.concat(frames, ignore_index=True),
+        pd.concat(checks, ignore_index=True) if checks else empty,
+    )
 
 
-def _engine_check(
-    models: Models,
-    arms: Sequence[Arm],
-    base_pp: pd.DataFrame,
-    prompts: Sequence[Prompt],
-    settings: ProtocolSettings,
-) -> dict[str, float]:
-    """The suffix engine's unedited warm model (an identity edit at the arms' site) against the
-    hooked engine's scores of the same prompts (:func:`interp.causal.suffix_arms.engine_agreement`);
-    empty when the suffix engine is not used."""
-    warm_arms = [a for a in arms if a.model == "warm"]
-    site = shared_site(warm_arms) if settings.suffix_engine else None
-    if site is None or runner_for(models.warm) is None:
+def _engine_check(checks: pd.DataFrame, base_pp: pd.DataFrame) -> dict[str, float]:
+    """The suffix engine's identity-edit rows against the hooked engine's unedited rows of the
+    same models and prompts (:func:`interp.causal.suffix_arms.engine_agreement`, models
+    pooled); empty when the suffix engine was not used."""
+    if checks.empty:
         return {}
-    identity = Arm("warm", "none", models.warm.backend, models.warm.system, ({site: _identity},))
-    suffix = score_arms_at_site(models.warm, [identity], prompts, site, settings.batch_size)
-    hooked = base_pp[(base_pp.model == "warm") & (base_pp.intervention == "none")]
-    return engine_agreement(suffix, hooked)
+    hooked = base_pp[base_pp.intervention == "none"]
+
+    def keyed(df: pd.DataFrame) -> pd.DataFrame:
+        return df.assign(prompt_id=df["model"] + "/" + df["prompt_id"])
+
+    return engine_agreement(keyed(checks), keyed(hooked))
 
 
 def _identity(x: Tensor, site: Site) -> Tensor:
@@ -446,11 +454,11 @@ def run_protocol(
             warm_arm(f"null:{d.name}:{i}", shift_edits(r, layer, float(sign * abs(shift))))
             for i, (r, sign) in enumerate(zip(randoms, signs, strict=True))
         ]
-    edited_pp = _score_edited(models, arms, evaluation, s, progress)
-    null_pp = _score_edited(
+    edited_pp, checks = _score_edited(models, arms, evaluation, s, progress)
+    null_pp, _ = _score_edited(
         models, [a for v in null_arms.values() for a in v], null_prompts, s, progress
     )
-    engine = _engine_check(models, arms, base_pp, evaluation, s)
+    engine = _engine_check(checks, base_pp)
     per_prompt = pd.concat([base_pp, edited_pp, null_pp], ignore_index=True)
 
     gen_items = first_items(evaluation, s.generation_items_per_task)

@@ -5,7 +5,9 @@ verdict protocol's small summary tables (CSV, no activations) and the facts the 
 into ``results/<preset>/``, and rewrites the block between the markers in RESULTS.md with the
 sentence :func:`interp.causal.verdict_text.verdict_sentences` writes from those tables.
 ``--block planted-verdict --dest results/embedded-planted`` does the same for the protocol's
-check on a planted effect (``interp verdict --plant``), and ``--block seed-gap --dest
+check on a planted effect (``interp verdict --plant``), ``--block full-verdict --dest
+results/embedded-full-verdict`` for the verdict on the whole evaluation split (``interp study
+--preset embedded-full-verdict``), and ``--block seed-gap --dest
 results/embedded-seeds`` for the gap over fine-tune seeds (``interp seed-gap``); ``--block
 step-times --run <study folder> --preset P`` records how long a study's steps took. A test checks
 that each block equals what the code writes from the committed tables, so the numbers in
@@ -31,7 +33,7 @@ TABLES = ("verdict_gap", "verdict_arms", "verdict_null", "verdict_damage")
 FACTS_FILE = "verdict_facts.json"
 BEGIN = "<!-- {key}: written by `python -m interp.report.results_md` from the tables in {dest} -->"
 END = "<!-- /{key} -->"
-BLOCKS = ("verdict", "planted-verdict", "seed-gap", "step-times")
+BLOCKS = ("verdict", "full-verdict", "planted-verdict", "seed-gap", "step-times")
 SEED_GAP_FILE = "seed_gap.csv"
 STEP_TIMES_FILE = "step_times.csv"
 
@@ -61,6 +63,7 @@ def export_summary(run: Path, dest: Path) -> None:
         "git_commit": meta.get("git_commit"),
         "created": meta.get("created"),
         "source_run": str(run),
+        "engine_check": meta.get("engine_check"),
     }
     write_json_atomic(dest / FACTS_FILE, facts, overwrite=True)
 
@@ -135,11 +138,12 @@ def step_times_from_table(folder: Path) -> str:
         ran = sub[~sub.reused.astype(bool)]
         parts = [f"{r.step} {r.seconds / 60:.1f} min" for r in ran.itertuples()]
         reused = ", ".join(sub[sub.reused.astype(bool)].step)
+        total = ran.seconds.sum() / 60
         out.append(
             f"`interp study --preset {preset}` (run finished {sub.finished_at.max()}): "
             + "; ".join(parts)
             + (f" (reused: {reused})" if reused else "")
-            + "."
+            + f"; {total:.1f} min for the {len(ran)} step{'s' * (len(ran) != 1)} it computed."
         )
     return " ".join(out)
 
