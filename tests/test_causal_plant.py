@@ -53,3 +53,14 @@ def test_bad_plants_are_refused(tiny):
         planted_model(tiny, torch.zeros(tiny.d_model), 7, label="x")
     with pytest.raises(PlantError, match="shape"):
         planted_model(tiny, torch.zeros(3), 0, label="x")
+
+
+def test_the_plant_scale_may_be_negative_but_not_zero():
+    from interp.commands.verdict import VerdictConfig
+    from interp.config import ConfigError
+
+    config = VerdictConfig(directions=("d",), plant="sycophancy", plant_scale=-0.5)
+    assert config.plant_scale == -0.5  # planted against the named direction
+    for bad in (0.0, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="plant_scale must be finite and non-zero"):
+            VerdictConfig(directions=("d",), plant="sycophancy", plant_scale=bad)

@@ -10,6 +10,7 @@ ids in meta.json.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -109,7 +110,11 @@ class VerdictConfig(LoadOptions):
     )
     plant_layer: int | None = option(None, help="layer of the plant (none: the middle layer)")
     plant_scale: float = option(
-        1.0, help="the plant's norm in units of the typical residual norm at its layer"
+        1.0,
+        help=(
+            "the plant's length in units of the typical residual norm at its layer (negative: "
+            "planted against the named direction)"
+        ),
     )
     batch_size: int = option(16, help="prompts per forward batch")
     hooked: bool = option(
@@ -136,8 +141,10 @@ class VerdictConfig(LoadOptions):
             raise ConfigError("targets: name at least one direction to remove")
         if self.null_items_per_task < 2:
             raise ConfigError(f"null_items_per_task must be >= 2, found {self.null_items_per_task}")
-        if self.plant is not None and not self.plant_scale > 0:
-            raise ConfigError(f"plant_scale must be > 0, found {self.plant_scale}")
+        if self.plant is not None and not (
+            self.plant_scale != 0 and math.isfinite(self.plant_scale)
+        ):
+            raise ConfigError(f"plant_scale must be finite and non-zero, found {self.plant_scale}")
         if self.removal_layer is not None and self.layers and self.removal_layer not in self.layers:
             raise ConfigError(
                 f"removal_layer {self.removal_layer} is not one of --layers {list(self.layers)}"
