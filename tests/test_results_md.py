@@ -134,3 +134,23 @@ def test_step_times_round_trip_from_a_study_state(tmp_path):
     text = step_times_from_table(tmp_path / "dest")
     assert text.count("17-verdict 15.0 min") == 1 and "(reused: 08-directions)" in text
     assert "15.0 min for the 1 step it computed" in text
+
+
+def test_step_times_of_a_preset_run_in_another_presets_folder(tmp_path):
+    from interp.report.results_md import export_step_times, step_times_from_table
+
+    study = tmp_path / "study"
+    study.mkdir()
+    own = {"17-verdict": {"seconds": 600.0, "reused": False, "finished_at": "2026-12-02T05:00"}}
+    full = {"17-verdict": {"seconds": 1800.0, "reused": False, "finished_at": "2026-12-02T06:00"}}
+    (study / "state.json").write_text(json.dumps({"steps": own}))
+    (study / "state-embedded-full-verdict.json").write_text(json.dumps({"steps": full}))
+    export_step_times(study, tmp_path / "dest", "embedded")
+    export_step_times(study, tmp_path / "dest", "embedded-full-verdict")
+    text = step_times_from_table(tmp_path / "dest")
+    assert "--preset embedded` (run finished 2026-12-02T05:00): 17-verdict 10.0 min" in text
+    assert (
+        "--preset embedded-full-verdict` (run finished 2026-12-02T06:00): 17-verdict 30.0" in text
+    )
+    with pytest.raises(InterpError, match=r"neither state\.json nor state-paper\.json"):
+        export_step_times(tmp_path / "dest", tmp_path / "x", "paper")

@@ -14,7 +14,13 @@ from rich.console import Console
 from interp.config import ConfigError
 from interp.models import DeviceOptions, LoadOptions
 from interp.study import presets
-from interp.study.command import StudyConfig, load_options, run_study, study_folder
+from interp.study.command import (
+    StudyConfig,
+    load_options,
+    run_study,
+    study_folder,
+    study_state_file,
+)
 from interp.study.paper_plan import (
     CalibrationError,
     PaperWorkload,
@@ -179,3 +185,22 @@ def test_calibration_from_gpu_check_rows(tmp_path):
     other.write_text("a\tb\n1\t2\n")
     with pytest.raises(CalibrationError, match="not a gpu_check TSV"):
         calibrate(rows_file=other)
+
+
+def test_the_full_verdict_preset_runs_in_the_embedded_folder_with_its_own_state(tmp_path):
+    from interp.study.state import STATE_FILE, StudyState
+
+    full = StudyConfig(preset="embedded-full-verdict")
+    assert study_folder(full) == study_folder(StudyConfig(preset="embedded"))
+    assert study_state_file(full) == "state-embedded-full-verdict.json"
+    assert study_state_file(StudyConfig(preset="embedded")) == STATE_FILE
+    # the two presets' records live side by side in one folder
+    step = tmp_path / "17-verdict-x"
+    step.mkdir()
+    (step / "meta.json").write_text("{}")
+    StudyState.load(tmp_path).record("17-verdict", step, "interp verdict", 60.0, False)
+    other = StudyState.load(tmp_path, "state-embedded-full-verdict.json")
+    other.record("17-verdict", step, "interp verdict --per-task-evaluation 0", 120.0, False)
+    assert StudyState.load(tmp_path).steps["17-verdict"]["seconds"] == 60.0
+    again = StudyState.load(tmp_path, "state-embedded-full-verdict.json")
+    assert again.steps["17-verdict"]["seconds"] == 120.0

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from interp.config import ConfigError
 from interp.errors import InterpError
-from interp.study.state import StudyState, step_done
+from interp.study.state import STATE_FILE, StudyState, step_done
 from interp.study.steps import Step, command_line
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,11 @@ def select(steps: Sequence[Step], only: Sequence[str] = ()) -> list[Step]:
     return [s for s in steps if s.id in wanted]
 
 
-def plan_table(steps: Sequence[Step], folder: Path, title: str) -> Table:
+def plan_table(
+    steps: Sequence[Step], folder: Path, title: str, state_file: str = STATE_FILE
+) -> Table:
     """step -> command -> artifact -> figures, with placeholders for folders not yet made."""
-    state = StudyState.load(folder)
+    state = StudyState.load(folder, state_file)
 
     def resolve(step_id: str) -> Path:
         record = state.steps.get(step_id)
@@ -82,9 +84,12 @@ def plan_table(steps: Sequence[Step], folder: Path, title: str) -> Table:
     return table
 
 
-def run_steps(steps: Sequence[Step], folder: Path, console: Console) -> StudyState:
-    """Run (or reuse) every step in order; returns the final state."""
-    state = StudyState.load(folder)
+def run_steps(
+    steps: Sequence[Step], folder: Path, console: Console, state_file: str = STATE_FILE
+) -> StudyState:
+    """Run (or reuse) every step in order, recording them in ``folder / state_file``; returns
+    the final state."""
+    state = StudyState.load(folder, state_file)
     outs: dict[str, Path] = {}
 
     def resolve(step_id: str) -> Path:
@@ -121,6 +126,6 @@ def run_steps(steps: Sequence[Step], folder: Path, console: Console) -> StudySta
         outs[step.id] = out
         state.record(step.id, out, command, time.perf_counter() - t0, reused)
     console.print(
-        f"study finished in {time.perf_counter() - start:.0f} s; state in {folder / 'state.json'}"
+        f"study finished in {time.perf_counter() - start:.0f} s; state in {folder / state_file}"
     )
     return state

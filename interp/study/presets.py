@@ -4,7 +4,8 @@
 (the README's main command). ``tiny``: the same steps on a 4-layer random model with the
 embedded tokenizer, for the CI smoke test (numbers meaningless, every artifact real).
 ``embedded-full-verdict``: the embedded study with the verdict protocol (step 17) on the whole
-evaluation split (the other steps are the embedded preset's, reused when it has run).
+evaluation split, run in the embedded preset's folder so that the other steps are the embedded
+preset's, reused when it has run (its own run is recorded in ``state-embedded-full-verdict.json``).
 ``paper``: the paper's recipe on a model given with ``--model`` (a registry name, Hugging Face
 id in the local cache, or local folder): the ``paper-warm`` / ``paper-cold`` fine-tunes (10 epochs,
 "warm" is the epoch-2 checkpoint), every embedded item of the 28-prompt grid, the mechanism steps at

@@ -1,10 +1,11 @@
 """The study's progress record: which steps finished, where their results are, and their hashes.
 
-``state.json`` lives in the preset's study folder. A step counts as done when its folder holds
-``meta.json`` and every output it promises; the state file records the command line, the
-sha256 of the step's ``meta.json`` (the hash later steps cite as their input) and the seconds
-it took. It is rewritten atomically after each step, so a killed study resumes at the first
-unfinished step.
+``state.json`` lives in the preset's study folder (a preset that shares another preset's folder,
+reusing its steps, keeps its own ``state-<preset>.json`` there: :func:`state_file_name`). A step
+counts as done when its folder holds ``meta.json`` and every output it promises; the state file
+records the command line, the sha256 of the step's ``meta.json`` (the hash later steps cite as
+their input) and the seconds it took. It is rewritten atomically after each step, so a killed
+study resumes at the first unfinished step.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from interp.artifacts import sha256_file, write_json_atomic
 STATE_FILE = "state.json"
 
 
+def state_file_name(preset: str, folder_preset: str) -> str:
+    """``state.json`` when the preset owns its folder, else ``state-<preset>.json`` (a preset
+    run in another preset's folder records its own run without overwriting that one's)."""
+    return STATE_FILE if preset == folder_preset else f"state-{preset}.json"
+
+
 def step_done(folder: Path, outputs: tuple[str, ...]) -> bool:
     """Whether ``folder`` holds ``meta.json`` and every promised output."""
     meta = folder / paths.META_FILE
@@ -33,14 +40,15 @@ class StudyState:
 
     folder: Path
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    file_name: str = STATE_FILE
 
     @classmethod
-    def load(cls, folder: Path) -> StudyState:
-        path = folder / STATE_FILE
+    def load(cls, folder: Path, file_name: str = STATE_FILE) -> StudyState:
+        path = folder / file_name
         if not path.is_file():
-            return cls(folder)
+            return cls(folder, file_name=file_name)
         data = json.loads(path.read_text())
-        return cls(folder, dict(data.get("steps", {})))
+        return cls(folder, dict(data.get("steps", {})), file_name)
 
     def record(self, step_id: str, out: Path, command: str, seconds: float, reused: bool) -> None:
         """Note a finished step and write the state file atomically."""
@@ -54,4 +62,4 @@ class StudyState:
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         self.folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.folder / STATE_FILE, {"steps": self.steps}, overwrite=True)
+        write_json_atomic(self.folder / self.file_name, {"steps": self.steps}, overwrite=True)
