@@ -1,8 +1,9 @@
-"""RESULTS.md's verdict block is what the code writes from the committed summary tables."""
+"""RESULTS.md's blocks are what the code writes from the committed summary tables."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,20 +13,89 @@ from interp.errors import InterpError
 from interp.report.results_md import (
     END,
     FACTS_FILE,
+    STUDY_KEYS,
     block,
     export_summary,
     replace_block,
+    required_files,
     verdict_from_tables,
 )
+from interp.report.study_blocks import PENDING
 
 ROOT = Path(__file__).resolve().parents[1]
+MARKED = re.compile(
+    r"^<!-- (?P<key>[a-z-]+): written by `python -m interp\.report\.results_md` from the tables "
+    r"in (?P<folder>\S+) -->\n(?P<body>.*?)\n<!-- /(?P=key) -->",
+    re.M | re.S,
+)
 
 
-@pytest.mark.parametrize(("key", "folder"), [("verdict", "embedded"), ("step-times", "embedded")])
-def test_results_md_blocks_match_the_committed_tables(key, folder):
-    text = (ROOT / "RESULTS.md").read_text()
-    expected = block(ROOT / "results" / folder, f"results/{folder}", key)
+def marked_blocks(text: str) -> dict[str, tuple[str, str]]:
+    """Every marked block of a RESULTS.md text: key -> (its tables folder, its body)."""
+    return {m["key"]: (m["folder"], m["body"]) for m in MARKED.finditer(text)}
+
+
+def check_block(text: str, key: str, root: Path) -> None:
+    """Fail unless block ``key`` of ``text`` equals what the code writes from the tables in the
+    folder its marker names (relative to ``root``). A pending block passes only while none of
+    its tables is committed; a block whose tables are missing fails."""
+    folder, body = marked_blocks(text)[key]
+    if body == PENDING.format(key=key):
+        present = [f for f in required_files(key) if (root / folder / f).is_file()]
+        assert not present, (
+            f"RESULTS.md's {key} block is pending, but its tables are committed in {folder} "
+            f"({', '.join(present)}): rewrite it with python -m interp.report.results_md "
+            f"--block {key} --dest {Path(folder).parent.as_posix()}"
+        )
+        return
+    expected = block(root / folder, folder, key)
     assert expected in text, f"RESULTS.md's {key} block differs from what the committed tables give"
+
+
+RESULTS_TEXT = (ROOT / "RESULTS.md").read_text()
+
+
+@pytest.mark.parametrize("key", sorted(marked_blocks(RESULTS_TEXT)))
+def test_results_md_blocks_match_the_committed_tables(key):
+    check_block(RESULTS_TEXT, key, ROOT)
+
+
+def test_results_md_has_every_study_block_once():
+    keys = [m["key"] for m in MARKED.finditer(RESULTS_TEXT)]
+    assert {"verdict", "step-times", *STUDY_KEYS} <= set(keys)
+    assert len(keys) == len(set(keys)), f"a block appears twice: {keys}"
+
+
+def test_a_pending_block_fails_once_its_tables_are_committed(tmp_path):
+    label = "results/embedded/tables"
+    begin = (
+        "<!-- patching: written by `python -m interp.report.results_md` from the tables in "
+        f"{label} -->"
+    )
+    pending = f"# R\n\n{begin}\n{PENDING.format(key='patching')}\n<!-- /patching -->\n"
+    check_block(pending, "patching", tmp_path)  # no tables yet: pending is allowed
+    rows = [
+        {
+            "layer": 0,
+            "positions": "last",
+            "patch": "original->warm",
+            "recovered": 0.5,
+            "ci_low": -1.0,
+            "ci_high": 2.0,
+            "n_items": 16,
+        }
+    ]
+    (tmp_path / label / "13-patch").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(tmp_path / label / "13-patch" / "patching.csv", index=False)
+    with pytest.raises(AssertionError, match="pending, but its tables are committed"):
+        check_block(pending, "patching", tmp_path)
+    written = replace_block(pending, block(tmp_path / label, label, "patching"), "patching")
+    check_block(written, "patching", tmp_path)
+    with pytest.raises(AssertionError, match="differs"):
+        check_block(written.replace("+0.50 [", "+0.40 ["), "patching", tmp_path)
+    (tmp_path / label / "13-patch" / "patching.csv").unlink()
+    with pytest.raises(InterpError, match=r"patching\.csv is missing"):
+        check_block(written, "patching", tmp_path)
 
 
 def _tables(folder: Path) -> None:

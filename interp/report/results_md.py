@@ -9,9 +9,12 @@ check on a planted effect (``interp verdict --plant``), ``--block full-verdict -
 results/embedded-full-verdict`` for the verdict on the whole evaluation split (``interp study
 --preset embedded-full-verdict``), and ``--block seed-gap --dest
 results/embedded-seeds`` for the gap over fine-tune seeds (``interp seed-gap``); ``--block
-step-times --run <study folder> --preset P`` records how long a study's steps took. A test checks
-that each block equals what the code writes from the committed tables, so the numbers in
-RESULTS.md cannot drift from them.
+step-times --run <study folder> --preset P`` records how long a study's steps took.
+``--block study --run <study folder> --dest results/embedded`` copies an ``interp study`` run's
+summary tables into ``results/embedded/tables/`` (:mod:`interp.report.study_tables`) and rewrites
+every study block (:data:`interp.report.study_blocks.STUDY_BLOCKS`); ``--block <study key>`` does
+the same for one block. A test checks that each block equals what the code writes from the
+committed tables, so the numbers in RESULTS.md cannot drift from them.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from interp.artifacts import write_json_atomic
 from interp.causal.protocol import gaps, headline_cells
 from interp.causal.verdict_text import seed_sentences, verdict_sentences
 from interp.errors import InputNotFoundError, InterpError
+from interp.report.study_blocks import REQUIRED_TABLES, STUDY_BLOCKS
+from interp.report.study_tables import export_study_tables
 
 TABLES = ("verdict_gap", "verdict_arms", "verdict_null", "verdict_damage")
 FACTS_FILE = "verdict_facts.json"
@@ -36,6 +41,19 @@ END = "<!-- /{key} -->"
 BLOCKS = ("verdict", "full-verdict", "planted-verdict", "seed-gap", "step-times")
 SEED_GAP_FILE = "seed_gap.csv"
 STEP_TIMES_FILE = "step_times.csv"
+STUDY_KEYS = tuple(STUDY_BLOCKS)
+STUDY_TABLES_DIR = "tables"  # under --dest: the study blocks' tables
+
+
+def required_files(key: str) -> tuple[str, ...]:
+    """The files (relative to the block's tables folder) block ``key`` is written from."""
+    if key in REQUIRED_TABLES:
+        return REQUIRED_TABLES[key]
+    if key == "seed-gap":
+        return (SEED_GAP_FILE,)
+    if key == "step-times":
+        return (STEP_TIMES_FILE,)
+    return (*(f"{t}.csv" for t in TABLES), FACTS_FILE)
 
 
 def export_summary(run: Path, dest: Path) -> None:
@@ -159,6 +177,7 @@ def block(folder: Path, dest_label: str, key: str = "verdict") -> str:
     body = {
         "seed-gap": seed_gap_from_table,
         "step-times": step_times_from_table,
+        **STUDY_BLOCKS,
     }.get(key, verdict_from_tables)(folder)
     return f"{BEGIN.format(key=key, dest=dest_label)}\n{body}\n{END.format(key=key)}"
 
@@ -182,9 +201,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, help="a finished `interp verdict` folder to export")
     parser.add_argument("--dest", type=Path, default=Path("results/embedded"))
     parser.add_argument("--results-md", type=Path, default=Path("RESULTS.md"))
-    parser.add_argument("--block", choices=BLOCKS, default="verdict")
+    parser.add_argument(
+        "--block",
+        choices=(*BLOCKS, *STUDY_KEYS, "study"),
+        default="verdict",
+        help="study: every study block (--run: an `interp study` folder)",
+    )
     parser.add_argument("--preset", default="embedded", help="step-times: the study's preset")
     args = parser.parse_args(argv)
+    if args.block == "study" or args.block in STUDY_KEYS:
+        tables = args.dest / STUDY_TABLES_DIR
+        if args.run is not None:
+            export_study_tables(args.run, tables)
+        md = args.results_md.read_text()
+        for key in STUDY_KEYS if args.block == "study" else (args.block,):
+            md = replace_block(md, block(tables, tables.as_posix(), key), key)
+        args.results_md.write_text(md)
+        return 0
     if args.run is not None and args.block == "step-times":
         export_step_times(args.run, args.dest, args.preset)
     elif args.run is not None and args.block == "seed-gap":
