@@ -152,3 +152,25 @@ def test_an_arm_of_another_model_is_refused(setup):
     arm = Arm("original", "x", other, None, (zero_ablation_edits(d, [1]),))
     with pytest.raises(ValueError, match="does not edit the model of warm"):
         score_arms_at_site(Arm("warm", "none", backend), [arm], prompts, Site(1, "resid_post"))
+
+
+def test_the_protocol_scores_each_targets_layer_by_the_suffix_engine(setup):
+    from interp.causal.protocol import ENGINE_CHECK, Models, ProtocolSettings, _score_edited
+
+    backend, prompts = setup
+    d_model = backend.loaded.d_model
+    d1, d2 = _direction(d_model, (1,), "resid_post", 9), _direction(d_model, (2,), "resid_post", 10)
+    models = Models(Arm("original", "none", backend), Arm("warm", "none", backend))
+    arms = [
+        Arm("warm", "t1", backend, None, (shift_edits(d1, 1, 2.0),)),
+        Arm("warm", "t2", backend, None, (shift_edits(d2, 2, -2.0),)),
+        Arm("original", "t1", backend, None, (shift_edits(d1, 1, 2.0),)),
+    ]
+    messages: list[str] = []
+    rows, checks = _score_edited(models, arms, prompts, ProtocolSettings(), messages.append)
+    assert len(messages) == 3 and all("clean prefix once" in m for m in messages)
+    hooked = pd.concat([score_prompts(a, prompts) for a in arms])
+    _compare(rows, hooked[list(rows.columns)])
+    assert set(checks.intervention) == {ENGINE_CHECK} and len(checks) == 3 * len(prompts)
+    _, none = _score_edited(models, arms, prompts, ProtocolSettings(suffix_engine=False), print)
+    assert none.empty  # the hooked engine was asked for: no check rows

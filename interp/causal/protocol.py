@@ -320,18 +320,21 @@ def _score_edited(
     settings: ProtocolSettings,
     progress: Callable[[str], None],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Forced choice of edited arms: per model, through :mod:`interp.causal.suffix_arms` when
-    every arm of that model edits one residual site (and the settings allow it), else hooked.
+    """Forced choice of edited arms: per model and edited site, through
+    :mod:`interp.causal.suffix_arms` for arms that edit one residual site (when the settings
+    allow it), else hooked.
 
-    Returns the arms' rows and, for each model scored by the suffix engine, the rows of an
+    Returns the arms' rows and, for each group scored by the suffix engine, the rows of an
     identity edit at the same site (intervention :data:`ENGINE_CHECK`; it shares the clean
     prefix, so it costs only the layers above the site), to compare with the hooked engine's
     unedited rows (:func:`_engine_check`)."""
     frames, checks = [], []
     unedited = {"original": models.original, "warm": models.warm}
-    for model in dict.fromkeys(a.model for a in arms):
-        group = [a for a in arms if a.model == model]
-        site = shared_site(group) if settings.suffix_engine else None
+    groups: dict[tuple[str, Site | None], list[Arm]] = {}
+    for arm in arms:  # each target's arms edit its own layer: one group per model and site
+        site = shared_site([arm]) if settings.suffix_engine else None
+        groups.setdefault((arm.model, site), []).append(arm)
+    for (model, site), group in groups.items():
         runner = runner_for(unedited[model]) if site is not None else None
         if site is None or runner is None:
             frames.append(_score(group, prompts, settings.batch_size, progress))
