@@ -20,6 +20,7 @@ import time
 import numpy as np
 import torch
 from rows import markdown_row  # benchmarks/rows.py (scripts run from benchmarks/)
+from verdict_prompts import verdict_prompt_mix  # benchmarks/verdict_prompts.py
 
 
 def main() -> None:
@@ -30,20 +31,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (best kept)")
     args = parser.parse_args()
 
-    from interp.data.build import prompt_list
     from interp.evaluate import conversation
     from interp.hooks import get_backend
     from interp.models import load_model
     from interp.scoring import ChoicePrompt, ChoiceScores, score_choices, score_choices_naive
 
-    prompts, _ = prompt_list(
-        templates=("no_belief", "incorrect"),
-        conditions=("unmodified", "emotion:sad"),
-        per_task=max(1, args.prompts // 16 + 1),
-        seed=0,
-    )
-    rng = np.random.default_rng(0)
-    prompts = [prompts[i] for i in rng.permutation(len(prompts))[: args.prompts]]
+    prompts = verdict_prompt_mix(args.prompts)
     choice = [ChoicePrompt(conversation(p), (p.correct, p.incorrect)) for p in prompts]
     backend = get_backend(load_model(), "torch")
     score_choices(backend, choice[:4])  # warm-up

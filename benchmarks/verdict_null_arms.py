@@ -18,10 +18,10 @@ import os
 import platform
 import time
 
-import numpy as np
 import pandas as pd
 import torch
 from rows import markdown_row  # benchmarks/rows.py (scripts run from benchmarks/)
+from verdict_prompts import verdict_prompt_mix  # benchmarks/verdict_prompts.py
 
 
 def main() -> None:
@@ -37,19 +37,11 @@ def main() -> None:
     from interp.causal.arms import Arm, score_prompts
     from interp.causal.removal import shift_edits
     from interp.causal.suffix_arms import score_arms_at_site, shared_site
-    from interp.data.build import prompt_list
     from interp.directions import Direction
     from interp.hooks import get_backend
     from interp.models import load_model
 
-    prompts, _ = prompt_list(
-        templates=("no_belief", "incorrect"),
-        conditions=("unmodified", "emotion:sad"),
-        per_task=max(1, args.prompts // 16 + 1),
-        seed=0,
-    )
-    rng = np.random.default_rng(0)
-    prompts = [prompts[i] for i in rng.permutation(len(prompts))[: args.prompts]]
+    prompts = verdict_prompt_mix(args.prompts)
     loaded = load_model()
     backend = get_backend(loaded, "torch")
     g = torch.Generator().manual_seed(0)
