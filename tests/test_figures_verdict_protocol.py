@@ -175,3 +175,18 @@ def test_the_report_draws_them_from_the_tables(tmp_path, gap, null, damage):
     drawn = draw_figures(files)
     assert drawn.skipped["verdict_gap"] == "not applicable to the table's contents"
     assert drawn.skipped["verdict_damage"] == "not applicable to the table's contents"
+
+
+def test_a_target_tied_with_every_null_arm_is_labelled_so_not_as_a_percentile():
+    from interp.figures.verdict_protocol import percentile_labels
+
+    rows = pd.DataFrame(
+        {
+            "percentile": [100.0, 100.0, 40.0, np.nan],
+            "null_min": [0.0, -0.01, -0.02, 0.0],
+            "null_max": [0.0, 0.0, 0.03, 0.0],
+            "target_change": [0.0, 0.0, 0.0, 0.0],
+        }
+    )
+    labels = [s.strip() for s in percentile_labels(rows)]
+    assert labels == ["tied", "100th pct", "40th pct", ""]

@@ -237,7 +237,6 @@ def null_figure(
                 row=1,
                 col=c,
             )
-            pct = rows["percentile"].to_numpy(float)
             fig.add_trace(
                 go.Scatter(
                     x=x,
@@ -249,7 +248,7 @@ def null_figure(
                         "symbol": "diamond",
                         "line": {"width": 1, "color": "white"},
                     },
-                    text=[f"\u2002 {p:.0f}th pct" if np.isfinite(p) else "" for p in pct],
+                    text=percentile_labels(rows),
                     textposition="middle right",
                     textfont={"size": 13},
                     name=f"removing {target}",
@@ -439,3 +438,19 @@ def damage_figure(
     )
     note = "damaged (X): marked so in the table, its held-out loss above every random direction's"
     return apply(fig, _with_note(title, note), height=max(540, 70 * len(y_order) + 280))
+
+
+def percentile_labels(rows: pd.DataFrame) -> list[str]:
+    """The label beside each target marker: its percentile among the null arms, or "tied" when
+    the target and every null arm changed the measure by the same amount (a percentile of "at
+    or below" would read 100 there)."""
+    labels = []
+    for r in rows.itertuples():
+        p = float(r.percentile)
+        if not np.isfinite(p):
+            labels.append("")
+        elif r.null_min == r.null_max == r.target_change:
+            labels.append("\u2002 tied")  # short: the last cell sits at the panel edge
+        else:
+            labels.append(f"\u2002 {p:.0f}th pct")
+    return labels
