@@ -32,6 +32,7 @@ from interp.causal.layer_runner import LayerRunner, RunnerError
 from interp.causal.readouts import build_rows, pad_batch, read_batch
 from interp.data.prompt_sets import Prompt
 from interp.data.templates import BELIEF_TEMPLATES
+from interp.scoring import ChoiceScores
 from interp.sites import Site
 
 SUFFIX_KINDS = ("resid_pre", "resid_post")
@@ -121,7 +122,7 @@ def score_arms_at_site(
                     sums[(a, e)][index] = got.logprob_sum.numpy()
     frames = []
     for a, arm in enumerate(arms):
-        per_set = [_choice_rows(prompts, sums[(a, e)] / n_tok) for e in range(len(arm.edit_sets))]
+        per_set = [_choice_rows(prompts, sums[(a, e)], n_tok) for e in range(len(arm.edit_sets))]
         pooled = (
             pd.concat(per_set).groupby(["prompt_id", "item_id"], sort=False, as_index=False).mean()
         )
@@ -133,11 +134,14 @@ def score_arms_at_site(
     return pd.concat(frames, ignore_index=True)
 
 
-def _choice_rows(prompts: Sequence[Prompt], mean: np.ndarray) -> pd.DataFrame:
-    """Forced-choice columns from per-row mean log-probabilities (rows: correct, incorrect)."""
-    lp_c, lp_i = mean[0::2], mean[1::2]
-    margin = lp_c - lp_i
-    error = (margin < 0).astype(float)
+def _choice_rows(
+    prompts: Sequence[Prompt], logprob_sum: np.ndarray, n_tokens: np.ndarray
+) -> pd.DataFrame:
+    """Forced-choice columns from per-row summed log-probabilities and token counts (rows
+    alternate correct, incorrect), by :class:`interp.scoring.ChoiceScores`' own margin and
+    two-way probability, as :func:`interp.evaluate.forced_choice` reads them."""
+    scores = ChoiceScores(logprob_sum.reshape(-1, 2), n_tokens.reshape(-1, 2))
+    error = (scores.margin(normalised=True) < 0).astype(float)
     belief = np.array([p.template in BELIEF_TEMPLATES for p in prompts])
     return pd.DataFrame(
         {
@@ -145,7 +149,7 @@ def _choice_rows(prompts: Sequence[Prompt], mean: np.ndarray) -> pd.DataFrame:
             "item_id": [p.item_id for p in prompts],
             "error": error,
             "agrees_with_user": np.where(belief, error, np.nan),
-            "p_incorrect": 1.0 / (1.0 + np.exp(margin)),
+            "p_incorrect": scores.choice_probs(normalised=True)[:, 1],
         }
     )
 
