@@ -15,10 +15,10 @@ import argparse
 import datetime as dt
 import os
 import platform
-import time
 
 import numpy as np
 import torch
+from alternating import best_of_alternating  # benchmarks/alternating.py
 from rows import markdown_row  # benchmarks/rows.py (scripts run from benchmarks/)
 from verdict_prompts import verdict_prompt_mix  # benchmarks/verdict_prompts.py
 
@@ -49,16 +49,10 @@ def main() -> None:
     def ours() -> ChoiceScores:
         return score_choices(backend, choice, batch_size=args.batch_size)
 
-    times: dict[str, list[float]] = {"base": [], "ours": []}
-    results = {}
-    for _ in range(args.rounds):
-        for name, fn in (("base", baseline), ("ours", ours)):
-            t0 = time.perf_counter()
-            results[name] = fn()
-            times[name].append(time.perf_counter() - t0)
-    diff = float(np.abs(results["ours"].logprob_sum - results["base"].logprob_sum).max())
+    base_result, our_result, base_s, our_s = best_of_alternating(baseline, ours, args.rounds)
+    diff = float(np.abs(our_result.logprob_sum - base_result.logprob_sum).max())
     assert diff < 1e-3, f"scores differ by {diff}"
-    base, mine = len(choice) / min(times["base"]), len(choice) / min(times["ours"])
+    base, mine = len(choice) / base_s, len(choice) / our_s
     load = os.getloadavg()[0]
     device = f"CPU ({torch.get_num_threads()} threads, {platform.machine()}, load {load:.1f})"
     label = {

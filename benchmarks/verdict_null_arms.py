@@ -16,10 +16,10 @@ import argparse
 import datetime as dt
 import os
 import platform
-import time
 
 import pandas as pd
 import torch
+from alternating import best_of_alternating  # benchmarks/alternating.py
 from rows import markdown_row  # benchmarks/rows.py (scripts run from benchmarks/)
 from verdict_prompts import verdict_prompt_mix  # benchmarks/verdict_prompts.py
 
@@ -66,22 +66,14 @@ def main() -> None:
     def ours() -> pd.DataFrame:
         return score_arms_at_site(unedited, arms, prompts, site, args.batch_size)
 
-    times: dict[str, list[float]] = {"base": [], "ours": []}
-    results = {}
-    for _ in range(args.rounds):
-        for name, fn in (("base", baseline), ("ours", ours)):
-            t0 = time.perf_counter()
-            results[name] = fn()
-            times[name].append(time.perf_counter() - t0)
-    both = results["ours"].merge(
-        results["base"], on=["intervention", "prompt_id"], suffixes=("_o", "_b")
-    )
+    base_result, our_result, base_s, our_s = best_of_alternating(baseline, ours, args.rounds)
+    both = our_result.merge(base_result, on=["intervention", "prompt_id"], suffixes=("_o", "_b"))
     assert len(both) == len(prompts) * len(arms)
     diff = float((both["p_incorrect_o"] - both["p_incorrect_b"]).abs().max())
     flips = int((both["error_o"] != both["error_b"]).sum())
     assert diff < 1e-3, f"p_incorrect differs by {diff}"
     n = len(prompts) * len(arms)
-    base, mine = n / min(times["base"]), n / min(times["ours"])
+    base, mine = n / base_s, n / our_s
     load = os.getloadavg()[0]
     device = f"CPU ({torch.get_num_threads()} threads, {platform.machine()}, load {load:.1f})"
     print(
@@ -90,7 +82,8 @@ def main() -> None:
                 f"verdict null arms: forced choice under a shift at layer {args.layer} of "
                 f"{loaded.n_layers}, {args.arms} arms x {len(prompts)} prompts (arm-prompts/s)",
                 "`.venv/bin/python benchmarks/verdict_null_arms.py "
-                f"--arms {args.arms} --prompts {len(prompts)} --layer {args.layer}`",
+                f"--arms {args.arms} --prompts {len(prompts)} --layer {args.layer} "
+                f"--rounds {args.rounds}`",
                 f"{base:.2f} (hooked forward per arm, shared prompt cache and chat prefix)",
                 f"{mine:.2f} (clean prefix once per batch, layers above {args.layer} per arm; "
                 f"max |diff| in p(wrong) {diff:.1e}, {flips} error flips; best of "
