@@ -60,3 +60,15 @@ MANIFEST_FILE = "manifest.json"
 CHECKSUMS_FILE = "checksums.json"
 # the per-layer vectors of a Direction folder (beside its meta.json)
 VECTORS_FILE = "vectors.safetensors"
+
+# a study preset's progress record in its study folder (interp.study.state)
+STUDY_STATE_FILE = "state.json"
+# presets that run in another preset's study folder, reusing its steps
+STUDY_FOLDER_OF = {"embedded-full-verdict": "embedded"}
+
+
+def study_state_file(preset: str) -> str:
+    """The state file of ``preset``'s runs in its study folder: ``state.json`` when the preset
+    owns the folder, else ``state-<preset>.json`` (a preset run in another preset's folder
+    records its own run without overwriting that one's). Read by the study and the report."""
+    return STUDY_STATE_FILE if preset not in STUDY_FOLDER_OF else f"state-{preset}.json"

@@ -222,5 +222,5 @@ def test_step_times_of_a_preset_run_in_another_presets_folder(tmp_path):
     assert (
         "--preset embedded-full-verdict` (run finished 2026-12-02T06:00): 17-verdict 30.0" in text
     )
-    with pytest.raises(InterpError, match=r"neither state\.json nor state-paper\.json"):
+    with pytest.raises(InterpError, match=r"has no state\.json"):
         export_step_times(tmp_path / "dest", tmp_path / "x", "paper")

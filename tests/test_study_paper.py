@@ -204,3 +204,13 @@ def test_the_full_verdict_preset_runs_in_the_embedded_folder_with_its_own_state(
     assert StudyState.load(tmp_path).steps["17-verdict"]["seconds"] == 60.0
     again = StudyState.load(tmp_path, "state-embedded-full-verdict.json")
     assert again.steps["17-verdict"]["seconds"] == 120.0
+
+
+def test_the_embedded_sweep_measures_its_null_at_a_subset_of_its_alphas():
+    (sweep,) = [s for s in study_steps("embedded") if s.id == "11-sweep"]
+    config = sweep.config(fake_resolve)
+    assert config.alphas == (-1.0, -0.5, -0.25, 0.25, 0.5, 1.0)
+    assert config.null_alphas == (-1.0, -0.5, 0.5, 1.0)
+    assert config.warmth_random == 2
+    with pytest.raises(ConfigError, match=r"null_alphas \[0\.75\] are not among"):
+        dataclasses.replace(config, null_alphas=(1.0, 0.75))

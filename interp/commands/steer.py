@@ -269,6 +269,12 @@ class SweepConfig(CausalConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        stray = [a for a in self.null_alphas if a not in self.alphas]
+        if stray:
+            raise ConfigError(
+                f"null_alphas {stray} are not among the sweep's alphas {list(self.alphas)}: "
+                "the null band is drawn at the sweep's alphas only"
+            )
         if not 2 <= self.warmth_random <= self.n_random:
             raise ConfigError(
                 f"warmth_random must lie in [2, n_random={self.n_random}] (a band needs two "

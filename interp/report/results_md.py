@@ -124,14 +124,11 @@ def seed_gap_from_table(folder: Path) -> str:
 def export_step_times(study: Path, dest: Path, preset: str) -> None:
     """The step times of a study folder's state file (``interp study``) as ``step_times.csv``:
     ``preset, step, seconds, reused, finished_at``, one row per step of that run."""
-    name = "state.json"
-    if not (study / name).is_file() or (study / f"state-{preset}.json").is_file():
-        name = f"state-{preset}.json"  # a preset run in another preset's folder
-    state_file = study / name
+    state_file = study / paths.study_state_file(preset)
     if not state_file.is_file():
         raise InputNotFoundError(
-            f"run: {study} has neither state.json nor state-{preset}.json (not an `interp "
-            "study` folder)"
+            f"run: {study} has no {state_file.name} (not a folder where `interp study --preset "
+            f"{preset}` ran)"
         )
     steps = json.loads(state_file.read_text())["steps"]
     rows = [

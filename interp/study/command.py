@@ -24,7 +24,6 @@ from interp.models import LoadOptions
 from interp.study.paper_plan import calibrate, plan
 from interp.study.pipeline import plan_table, run_steps, select
 from interp.study.presets import run_slug, study_steps
-from interp.study.state import state_file_name
 
 
 @dataclass(frozen=True)
@@ -106,23 +105,19 @@ def load_options(config: StudyConfig, gpus: int | None = None) -> LoadOptions | 
     )
 
 
-# presets that run in another preset's folder, reusing its finished steps
-FOLDER_OF = {"embedded-full-verdict": "embedded"}
-
-
 def study_folder(config: StudyConfig) -> Path:
     """The study folder: ``--out``, else per preset (per model for paper; a preset of
-    :data:`FOLDER_OF` in the folder of the preset it extends)."""
+    :data:`interp.paths.STUDY_FOLDER_OF` in the folder of the preset it extends)."""
     if config.out:
         return Path(config.out)
     if config.preset == "paper" and config.model is not None:
         return paths.artifact_dir("study", f"paper-{run_slug(config.model)}")
-    return paths.artifact_dir("study", FOLDER_OF.get(config.preset, config.preset))
+    return paths.artifact_dir("study", paths.STUDY_FOLDER_OF.get(config.preset, config.preset))
 
 
 def study_state_file(config: StudyConfig) -> str:
-    """The state file of this preset's runs in its folder (:func:`state_file_name`)."""
-    return state_file_name(config.preset, FOLDER_OF.get(config.preset, config.preset))
+    """This preset's state file in its folder (:func:`interp.paths.study_state_file`)."""
+    return paths.study_state_file(config.preset)
 
 
 def paper_plan_table(throughput: str | None = None) -> Table:

@@ -53,6 +53,12 @@ class StudySize:
     sae_preset: str = "embedded"
     patch_layers: tuple[int, ...] = ()
     sweep_directions: tuple[str, ...] = ("finetune", "persona", "sycophancy")
+    # the steering sweep's alphas, the alphas its random-direction null is measured at (empty:
+    # every alpha; the figure draws the band only where it was measured) and how many random
+    # directions get a warmth null (each costs one generation per null alpha)
+    sweep_alphas: tuple[float, ...] = (-1.0, -0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1.0)
+    sweep_null_alphas: tuple[float, ...] = ()
+    sweep_warmth_random: int = 3
     # the verdict protocol (step 17): items per task on each side of the split, its null
     protocol_derivation_per_task: int = 12
     protocol_evaluation_per_task: int = 38
@@ -155,6 +161,11 @@ def size_of(
             "embedded-cold",
             per_task=20,
             patch_layers=(*range(0, 30, 3), 29),
+            # the sweep was 27 of 112 minutes with 8 alphas and the null at each: 6 alphas, the
+            # null (and the warmth null, 2 random directions) at the 4 largest
+            sweep_alphas=(-1.0, -0.5, -0.25, 0.25, 0.5, 1.0),
+            sweep_null_alphas=(-1.0, -0.5, 0.5, 1.0),
+            sweep_warmth_random=2,
             # the verdict protocol: 152 evaluation items, one target; its 20-direction null runs
             # on every item only in cells with a gap to explain (protocol.null_items)
             protocol_evaluation_per_task=38,
@@ -361,7 +372,13 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
             )
             if kind == "sweep":
                 common["directions"] = tuple(str(folder / name) for name in size.sweep_directions)
-                return config_class(("sweep",))(**common, layers=(size.mid_layer,))
+                return config_class(("sweep",))(
+                    **common,
+                    layers=(size.mid_layer,),
+                    alphas=size.sweep_alphas,
+                    null_alphas=size.sweep_null_alphas,
+                    warmth_random=size.sweep_warmth_random,
+                )
             return config_class(("patch",))(**common, layers=size.patch_layers)
 
         return build

@@ -1,10 +1,11 @@
 """The study's progress record: which steps finished, where their results are, and their hashes.
 
 ``state.json`` lives in the preset's study folder (a preset that shares another preset's folder,
-reusing its steps, keeps its own ``state-<preset>.json`` there: :func:`state_file_name`). A step
-counts as done when its folder holds ``meta.json`` and every output it promises; the state file
-records the command line, the sha256 of the step's ``meta.json`` (the hash later steps cite as
-their input) and the seconds it took. It is rewritten atomically after each step, so a killed
+reusing its steps, keeps its own ``state-<preset>.json`` there:
+:func:`interp.paths.study_state_file`). A step counts as done when its folder holds
+``meta.json`` and every output it promises; the state file records the command line, the
+sha256 of the step's ``meta.json`` (the hash later steps cite as their input) and the seconds it
+took. It is rewritten atomically after each step, so a killed
 study resumes at the first unfinished step.
 """
 
@@ -19,13 +20,7 @@ from typing import Any
 from interp import paths
 from interp.artifacts import sha256_file, write_json_atomic
 
-STATE_FILE = "state.json"
-
-
-def state_file_name(preset: str, folder_preset: str) -> str:
-    """``state.json`` when the preset owns its folder, else ``state-<preset>.json`` (a preset
-    run in another preset's folder records its own run without overwriting that one's)."""
-    return STATE_FILE if preset == folder_preset else f"state-{preset}.json"
+STATE_FILE = paths.STUDY_STATE_FILE
 
 
 def step_done(folder: Path, outputs: tuple[str, ...]) -> bool:
