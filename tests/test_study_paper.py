@@ -214,3 +214,20 @@ def test_the_embedded_sweep_measures_its_null_at_a_subset_of_its_alphas():
     assert config.warmth_random == 2
     with pytest.raises(ConfigError, match=r"null_alphas \[0\.75\] are not among"):
         dataclasses.replace(config, null_alphas=(1.0, 0.75))
+
+
+def test_a_resumed_study_keeps_the_time_each_step_took_to_compute(tmp_path):
+    from interp.study.state import StudyState
+
+    step = tmp_path / "08-directions-x"
+    step.mkdir()
+    (step / "meta.json").write_text('{"a": 1}')
+    StudyState.load(tmp_path).record("08-directions", step, "interp directions", 187.0, False)
+    resumed = StudyState.load(tmp_path)
+    resumed.record("08-directions", step, "interp directions", 0.0, True)
+    kept = StudyState.load(tmp_path).steps["08-directions"]
+    assert (kept["seconds"], kept["reused"]) == (187.0, False)
+    # a result that changed since (another meta.json) is not the one that was timed
+    (step / "meta.json").write_text('{"a": 2}')
+    StudyState.load(tmp_path).record("08-directions", step, "interp directions", 0.0, True)
+    assert StudyState.load(tmp_path).steps["08-directions"]["reused"] is True

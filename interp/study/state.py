@@ -46,12 +46,26 @@ class StudyState:
         return cls(folder, dict(data.get("steps", {})), file_name)
 
     def record(self, step_id: str, out: Path, command: str, seconds: float, reused: bool) -> None:
-        """Note a finished step and write the state file atomically."""
+        """Note a finished step and write the state file atomically.
+
+        A reused step whose result this state file already records as computed (same folder,
+        same ``meta.json`` hash) keeps that record: a study resumed after a stop, or run again,
+        still says how long each of its steps took to compute."""
         meta = out / paths.META_FILE
+        sha = sha256_file(meta) if meta.is_file() else None
+        earlier = self.steps.get(step_id)
+        if (
+            reused
+            and earlier is not None
+            and not earlier.get("reused", True)
+            and earlier.get("out") == str(out)
+            and earlier.get("meta_sha256") == sha
+        ):
+            return
         self.steps[step_id] = {
             "out": str(out),
             "command": command,
-            "meta_sha256": sha256_file(meta) if meta.is_file() else None,
+            "meta_sha256": sha,
             "seconds": round(seconds, 2),
             "reused": reused,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
