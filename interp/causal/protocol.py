@@ -107,8 +107,9 @@ class ProtocolSettings:
     # the generation measure (greedy replies graded offline) beside forced choice, on a subset
     generation_items_per_task: int = 5
     generation_tokens: int = 48
-    # score arms that edit one residual site from a shared clean prefix (suffix_arms); False:
-    # every arm through the hooked forward (the reference engine)
+    # score arms that edit one residual site, and their damage, from a shared clean prefix
+    # (suffix_arms, damage.damage_rows_at_site); False: every arm through the hooked forward
+    # (the reference engine)
     suffix_engine: bool = True
 
 
@@ -490,7 +491,8 @@ def run_protocol(
         }
         if sets:
             cont, held = damage_units[model_name]
-            dmg.append(damage_rows(unedited.backend, sets, cont, held).assign(model=model_name))
+            rows = damage_rows(unedited.backend, sets, cont, held, suffix=s.suffix_engine)
+            dmg.append(rows.assign(model=model_name))
     damage_long = pd.concat(dmg, ignore_index=True)
 
     long = _with_pooled(long_rows(per_prompt, tasks))

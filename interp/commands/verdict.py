@@ -120,8 +120,8 @@ class VerdictConfig(LoadOptions):
     hooked: bool = option(
         False,
         help=(
-            "score every edited arm by a full hooked forward (the reference engine) instead of "
-            "running the clean prefix below the edited layer once per batch"
+            "score every edited arm and its damage by a full hooked forward (the reference "
+            "engine) instead of running the clean prefix below the edited layer once per batch"
         ),
     )
     seed: int = option(0, help="seed of statements, random directions and bootstraps")
