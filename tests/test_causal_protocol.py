@@ -171,9 +171,11 @@ def test_the_planted_direction_is_found_and_its_removal_restores(planted):
     for cell in result.gap_cells:
         status = restoration_status(result.arms, result.null, result.damage, "planted", cell)
         assert status.lowers_error and status.beyond_null and status.restores, status
-    # the edited arms of both models ran through the suffix engine, checked against the hooked
-    # forward on every evaluation prompt
-    assert result.engine_check["n_prompts"] == 2 * len(planted[4])  # warm and original
+    # the null's 20 arms ran through the suffix engine (the two target arms are cheaper hooked:
+    # suffix_pays), checked against the hooked forward on every prompt the null scored
+    pp = result.per_prompt
+    null_prompts = pp[pp.intervention.str.startswith("null:")].prompt_id.nunique()
+    assert result.engine_check["n_prompts"] == null_prompts > 0
     assert result.engine_check["error_flips"] == 0
     assert result.engine_check["max_abs_p_diff"] < 1e-4
     match = result.null_match["planted"]

@@ -21,6 +21,7 @@ from interp.causal.suffix_arms import (
     runner_for,
     score_arms_at_site,
     shared_site,
+    suffix_pays,
 )
 from interp.data.build import prompt_list
 from interp.data.items import Item
@@ -154,23 +155,39 @@ def test_an_arm_of_another_model_is_refused(setup):
         score_arms_at_site(Arm("warm", "none", backend), [arm], prompts, Site(1, "resid_post"))
 
 
-def test_the_protocol_scores_each_targets_layer_by_the_suffix_engine(setup):
+def test_the_protocol_scores_a_group_by_the_suffix_engine_where_it_pays(setup):
     from interp.causal.protocol import ENGINE_CHECK, Models, ProtocolSettings, _score_edited
 
     backend, prompts = setup
     d_model = backend.loaded.d_model
     d1, d2 = _direction(d_model, (1,), "resid_post", 9), _direction(d_model, (2,), "resid_post", 10)
     models = Models(Arm("original", "none", backend), Arm("warm", "none", backend))
+    # six warm arms at layer 2 of 4 (the suffix engine pays: suffix_pays), one warm arm at
+    # layer 1 and one original arm at layer 2 (cheaper hooked)
+    many = [
+        Arm("warm", f"n{i}", backend, None, (shift_edits(d2, 2, 0.5 * i - 1.5),)) for i in range(6)
+    ]
     arms = [
+        *many,
         Arm("warm", "t1", backend, None, (shift_edits(d1, 1, 2.0),)),
-        Arm("warm", "t2", backend, None, (shift_edits(d2, 2, -2.0),)),
-        Arm("original", "t1", backend, None, (shift_edits(d1, 1, 2.0),)),
+        Arm("original", "t2", backend, None, (shift_edits(d2, 2, 2.0),)),
     ]
     messages: list[str] = []
     rows, checks = _score_edited(models, arms, prompts, ProtocolSettings(), messages.append)
-    assert len(messages) == 3 and all("clean prefix once" in m for m in messages)
+    suffix = [m for m in messages if "clean prefix once" in m]
+    assert len(suffix) == 1 and suffix[0].startswith("forced choice: 6 warm arms")
+    assert len(messages) == 3  # and the two hooked arms, one message each
     hooked = pd.concat([score_prompts(a, prompts) for a in arms])
     _compare(rows, hooked[list(rows.columns)])
-    assert set(checks.intervention) == {ENGINE_CHECK} and len(checks) == 3 * len(prompts)
+    assert set(checks.intervention) == {ENGINE_CHECK} and len(checks) == len(prompts)
     _, none = _score_edited(models, arms, prompts, ProtocolSettings(suffix_engine=False), print)
     assert none.empty  # the hooked engine was asked for: no check rows
+
+
+def test_the_suffix_engine_is_chosen_only_where_it_is_cheaper():
+    late, middle = Site(28, "resid_post"), Site(15, "resid_post")
+    assert suffix_pays(20, late, 30)  # the null at the embedded removal layer
+    assert not suffix_pays(2, late, 30) and not suffix_pays(1, late, 30)
+    assert not suffix_pays(20, middle, 30)
+    assert suffix_pays(20, Site(19, "resid_post"), 30)
+    assert suffix_pays(20, Site(29, "resid_pre"), 30)  # resid_pre 29 = resid_post 28

@@ -60,7 +60,13 @@ from interp.causal.removal import (
     standardized_shifts,
     zero_ablation_edits,
 )
-from interp.causal.suffix_arms import engine_agreement, runner_for, score_arms_at_site, shared_site
+from interp.causal.suffix_arms import (
+    engine_agreement,
+    runner_for,
+    score_arms_at_site,
+    shared_site,
+    suffix_pays,
+)
 from interp.data.prompt_sets import Prompt
 from interp.directions import Direction
 from interp.evaluate import conversation
@@ -322,8 +328,9 @@ def _score_edited(
     progress: Callable[[str], None],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Forced choice of edited arms: per model and edited site, through
-    :mod:`interp.causal.suffix_arms` for arms that edit one residual site (when the settings
-    allow it), else hooked.
+    :mod:`interp.causal.suffix_arms` for arms that edit one residual site where that engine is
+    the cheaper one (:func:`~interp.causal.suffix_arms.suffix_pays`; when the settings allow
+    it), else hooked.
 
     Returns the arms' rows and, for each group scored by the suffix engine, the rows of an
     identity edit at the same site (intervention :data:`ENGINE_CHECK`; it shares the clean
@@ -337,7 +344,7 @@ def _score_edited(
         groups.setdefault((arm.model, site), []).append(arm)
     for (model, site), group in groups.items():
         runner = runner_for(unedited[model]) if site is not None else None
-        if site is None or runner is None:
+        if site is None or runner is None or not suffix_pays(len(group), site, runner.n_layers):
             frames.append(_score(group, prompts, settings.batch_size, progress))
             continue
         base = unedited[model]
@@ -459,10 +466,13 @@ def run_protocol(
             for i, (r, sign) in enumerate(zip(randoms, signs, strict=True))
         ]
     edited_pp, checks = _score_edited(models, arms, evaluation, s, progress)
-    null_pp, _ = _score_edited(
+    null_pp, null_checks = _score_edited(
         models, [a for v in null_arms.values() for a in v], null_prompts, s, progress
     )
-    engine = _engine_check(checks, base_pp)
+    # every group the suffix engine scored (the null's, and the targets' where it pays) rode
+    # with an identity arm: its rows against the hooked unedited rows of the same prompts
+    both = pd.concat([c for c in (checks, null_checks) if not c.empty] or [checks])
+    engine = _engine_check(both.drop_duplicates(["model", "prompt_id"]), base_pp)
     per_prompt = pd.concat([base_pp, edited_pp, null_pp], ignore_index=True)
 
     gen_items = first_items(evaluation, s.generation_items_per_task)

@@ -16,7 +16,8 @@ path under an edit); :func:`engine_agreement` measures the agreement on a run's 
 that a run records it.
 
 Only edits at ``resid_pre`` or ``resid_post`` of one layer, applied at every position, qualify
-(:func:`shared_site`); anything else is scored by the hooked path.
+(:func:`shared_site`), and only where the engine is cheaper than the hooked path
+(:func:`suffix_pays`); anything else is scored by the hooked path.
 """
 
 from __future__ import annotations
@@ -69,6 +70,21 @@ def runner_for(arm: Arm) -> LayerRunner | None:
 def _entry(site: Site) -> int:
     """The index of the first block that runs after the edited residual."""
     return site.layer if site.kind == "resid_pre" else site.layer + 1
+
+
+def suffix_pays(n_arms: int, site: Site, n_layers: int) -> bool:
+    """Whether :func:`score_arms_at_site` costs fewer block-rows than the hooked path for
+    ``n_arms`` arms editing ``site`` (with the identity check arm that rides along).
+
+    The suffix engine runs two rows per prompt (prompt + each candidate) through the blocks
+    below the site once, and through the blocks above it per arm; the hooked path runs about one
+    row per prompt and arm through every block (the prompt once, its key/value cache shared by
+    the short candidates). So the suffix engine pays for many arms at a late layer (the null's 20
+    arms at layer 28 of 30: 100 against 600), not for two arms there (64 against 60) nor for 20
+    at the middle layer (620 against 600)."""
+    entry = _entry(site)
+    suffix = 2 * entry + 2 * (n_arms + 1) * (n_layers - entry)
+    return suffix < n_arms * n_layers
 
 
 def score_arms_at_site(
