@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -224,3 +225,37 @@ def test_step_times_of_a_preset_run_in_another_presets_folder(tmp_path):
     )
     with pytest.raises(InterpError, match=r"has no state\.json"):
         export_step_times(tmp_path / "dest", tmp_path / "x", "paper")
+
+
+def test_the_steering_block_says_where_the_null_band_was_not_measured(tmp_path):
+    from interp.figures.tables import SCHEMAS
+    from interp.report.study_mechanism_blocks import steering
+
+    rows = []
+    for direction, alpha, band in (
+        ("none", 0.0, (np.nan, np.nan)),
+        ("finetune", -1.0, (0.30, 0.50)),
+        ("finetune", -0.25, (np.nan, np.nan)),
+        ("finetune", 1.0, (0.30, 0.50)),
+    ):
+        for metric, mean in (("error", 0.6), ("p_agree", 0.4)):
+            rows.append(
+                {
+                    "direction": direction,
+                    "layer": -1 if direction == "none" else 15,
+                    "alpha": alpha,
+                    "metric": metric,
+                    "mean": mean,
+                    "ci_low": mean - 0.1,
+                    "ci_high": mean + 0.1,
+                    "null_low": band[0],
+                    "null_high": band[1],
+                }
+            )
+    (tmp_path / "11-sweep").mkdir()
+    table = pd.DataFrame(rows, columns=list(SCHEMAS["steering_sweep"]))
+    table.to_csv(tmp_path / "11-sweep" / "steering_sweep.csv", index=False)
+    text = steering(tmp_path)
+    assert "measured at alpha -1, +1 only; at -0.25 no setting can be marked" in text
+    # error 0.6 lies above the band at -1 and +1 (marked), and is not marked at -0.25
+    assert "finetune at layer 15, alpha -1: " in text and "alpha -0.25: " not in text

@@ -236,10 +236,21 @@ def steering(folder: Path) -> str:
                 )
         rows.append(row)
     said = "; ".join(outside) if outside else "none"
+    steered = sweep[sweep["direction"] != "none"]
+    banded = steered[np.isfinite(steered["null_low"]) & np.isfinite(steered["null_high"])]
+    measured = sorted(set(banded["alpha"].astype(float)))
+    unbanded = sorted(set(steered["alpha"].astype(float)) - set(measured))
+    where = (
+        f" The band was measured at alpha {', '.join(f'{a:+g}' for a in measured)} only; at "
+        f"{', '.join(f'{a:+g}' for a in unbanded)} no setting can be marked."
+        if unbanded and measured
+        else ""
+    )
     return (
         f"Each setting's readings, mean [95% CI]:\n\n{table(rows)}\n\nMarked *: outside the band "
         "of random directions of the same norm (2.5th to 97.5th percentile of their means) at "
-        f"that layer and alpha. Settings outside the band on the forced-choice measures: {said}."
+        f"that layer and alpha.{where} Settings outside the band on the forced-choice measures: "
+        f"{said}."
     )
 
 

@@ -1,8 +1,9 @@
 """The study's presets: which steps run, on which model, at what size.
 
-``embedded``: SmolLM2-135M-Instruct on the CPU, the whole study in at most 30 minutes on 2 cores
-(the README's main command). ``tiny``: the same steps on a 4-layer random model with the
-embedded tokenizer, for the CI smoke test (numbers meaningless, every artifact real).
+``embedded``: SmolLM2-135M-Instruct on the CPU, the whole study on 2 cores (the README's main
+command; how long each step takes is recorded in the study's ``state.json`` and in RESULTS.md).
+``tiny``: the same steps on a 4-layer random model with the embedded tokenizer, for the CI smoke
+test (numbers meaningless, every artifact real).
 ``embedded-full-verdict``: the embedded study with the verdict protocol (step 17) on the whole
 evaluation split, run in the embedded preset's folder so that the other steps are the embedded
 preset's, reused when it has run (its own run is recorded in ``state-embedded-full-verdict.json``).
@@ -153,8 +154,8 @@ def size_of(
     if preset == "embedded-full-verdict":
         return dataclasses.replace(size_of("embedded", load=load), protocol_evaluation_per_task=0)
     if preset == "embedded":
-        # sized to the 30-minute budget on 2 cores (measured 35.6 min with 40 items per task in
-        # the evaluations, 16 verdict items and all 30 patched layers)
+        # sized for 2 cores: 20 items per task in the evaluations, 11 patched layers, the
+        # sweep's null at 4 alphas, a 152-item verdict (its time per step is in RESULTS.md)
         return StudySize(
             EMBEDDED,
             "embedded-warm",
