@@ -28,6 +28,7 @@ from torch import Tensor
 
 from interp.causal.arms import EditSet
 from interp.causal.layer_runner import LayerRunner, RunnerError
+from interp.causal.suffix_arms import SUFFIX_KINDS, block_after
 from interp.chat import Message, encode_chat
 from interp.generate import left_pad
 from interp.hooks.base import Backend, eos_ids
@@ -35,7 +36,6 @@ from interp.sites import Site
 
 MEASURES = ("kl_continuation", "heldout_loss_increase")
 ROW_COLUMNS = ["label", "replicate", "measure", "unit_id", "value"]
-SUFFIX_KINDS = ("resid_pre", "resid_post")
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ def damage_rows_at_site(
     for label, sets in edit_sets.items():
         if any(set(edits) - {site} for edits in sets):
             raise ValueError(f"edit set {label!r} edits sites other than {site}")
-    entry = site.layer if site.kind == "resid_pre" else site.layer + 1
+    entry = block_after(site)
     loaded = runner.loaded
     rows = []
     for measure, units in zip(MEASURES, (continuations, heldout), strict=True):

@@ -67,8 +67,9 @@ def runner_for(arm: Arm) -> LayerRunner | None:
         return None
 
 
-def _entry(site: Site) -> int:
-    """The index of the first block that runs after the edited residual."""
+def block_after(site: Site) -> int:
+    """The index of the first block that runs after the residual at ``site`` (``resid_pre`` /
+    ``resid_post``)."""
     return site.layer if site.kind == "resid_pre" else site.layer + 1
 
 
@@ -82,7 +83,7 @@ def suffix_pays(n_arms: int, site: Site, n_layers: int) -> bool:
     the short candidates). So the suffix engine pays for many arms at a late layer (the null's 20
     arms at layer 28 of 30: 100 against 600), not for two arms there (64 against 60) nor for 20
     at the middle layer (620 against 600)."""
-    entry = _entry(site)
+    entry = block_after(site)
     suffix = 2 * entry + 2 * (n_arms + 1) * (n_layers - entry)
     return suffix < n_arms * n_layers
 
@@ -122,7 +123,7 @@ def score_arms_at_site(
         for a in range(len(arms))
         for e in range(len(arms[a].edit_sets))
     }
-    start = _entry(site)
+    start = block_after(site)
     pad = loaded.tokenizer.pad_token_id
     with torch.no_grad():
         for lo in range(0, len(prompts), batch_size):
