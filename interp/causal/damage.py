@@ -28,7 +28,7 @@ from torch import Tensor
 
 from interp.causal.arms import EditSet
 from interp.causal.layer_runner import LayerRunner, RunnerError
-from interp.causal.suffix_arms import SUFFIX_KINDS, block_after
+from interp.causal.suffix_arms import block_after, residual_site
 from interp.chat import Message, encode_chat
 from interp.generate import left_pad
 from interp.hooks.base import Backend, eos_ids
@@ -128,16 +128,6 @@ def _value(measure: str, clean: Tensor, edited: Tensor, targets: Tensor) -> floa
     return float(-edited.gather(1, t).mean() + clean.gather(1, t).mean())
 
 
-def _site_of(sets: Sequence[EditSet]) -> Site | None:
-    """The one residual site every non-empty edit set of ``sets`` edits (None: several sites,
-    another kind of site, or no edit at all)."""
-    sites = {site for edits in sets for site in edits}
-    if len(sites) != 1:
-        return None
-    (site,) = sites
-    return site if site.kind in SUFFIX_KINDS else None
-
-
 @torch.no_grad()
 def damage_rows(
     backend: Backend,
@@ -158,7 +148,7 @@ def damage_rows(
     unedited = [label for label, sets in edit_sets.items() if not any(sets)]
     for label, sets in edit_sets.items():
         if label not in unedited:
-            groups.setdefault(_site_of(sets) if suffix else None, {})[label] = sets
+            groups.setdefault(residual_site(sets) if suffix else None, {})[label] = sets
     # labels without an edit ride with the first suffix group (their value is 0 by definition)
     home = next((site for site in groups if site is not None), None)
     for label in unedited:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from interp.causal.arms import Arm, condition_of
+from interp.causal.arms import Arm, EditSet, condition_of
 from interp.causal.layer_runner import LayerRunner, RunnerError
 from interp.causal.readouts import build_rows, pad_batch, read_batch
 from interp.data.prompt_sets import Prompt
@@ -49,14 +49,19 @@ SCORE_COLUMNS = (
 )
 
 
-def shared_site(arms: Sequence[Arm]) -> Site | None:
-    """The one residual site every edit set of every arm edits, or None when the arms edit
-    several sites, a site other than ``resid_pre`` / ``resid_post``, or nothing at all."""
-    sites = {site for arm in arms for edits in arm.edit_sets for site in edits}
-    if len(sites) != 1 or any(not edits for arm in arms for edits in arm.edit_sets):
+def residual_site(edit_sets: Sequence[EditSet]) -> Site | None:
+    """The one residual site every edit set of ``edit_sets`` edits, or None when they edit
+    several sites, a site other than ``resid_pre`` / ``resid_post``, or one of them nothing."""
+    sites = {site for edits in edit_sets for site in edits}
+    if len(sites) != 1 or any(not edits for edits in edit_sets):
         return None
     (site,) = sites
     return site if site.kind in SUFFIX_KINDS else None
+
+
+def shared_site(arms: Sequence[Arm]) -> Site | None:
+    """The one residual site every edit set of every arm edits (:func:`residual_site`)."""
+    return residual_site([edits for arm in arms for edits in arm.edit_sets])
 
 
 def runner_for(arm: Arm) -> LayerRunner | None:
