@@ -186,8 +186,13 @@ def test_the_protocol_scores_a_group_by_the_suffix_engine_where_it_pays(setup):
 
 def test_the_suffix_engine_is_chosen_only_where_it_is_cheaper():
     late, middle = Site(28, "resid_post"), Site(15, "resid_post")
-    assert suffix_pays(20, late, 30)  # the null at the embedded removal layer
-    assert not suffix_pays(2, late, 30) and not suffix_pays(1, late, 30)
-    assert not suffix_pays(20, middle, 30)
-    assert suffix_pays(20, Site(19, "resid_post"), 30)
-    assert suffix_pays(20, Site(29, "resid_pre"), 30)  # resid_pre 29 = resid_post 28
+    # packed rows (the prompt once per prompt, as the hooked path's cache computes it)
+    assert suffix_pays(20, late, 30) and suffix_pays(2, late, 30)
+    assert not suffix_pays(1, late, 30)  # one arm plus the identity check: 31 against 30
+    assert suffix_pays(20, middle, 30)
+    # two rows per prompt (sliding-window models, which refuse packing)
+    assert suffix_pays(20, late, 30, packed=False)  # the null at the embedded removal layer
+    assert not suffix_pays(2, late, 30, packed=False)
+    assert not suffix_pays(20, middle, 30, packed=False)
+    assert suffix_pays(20, Site(19, "resid_post"), 30, packed=False)
+    assert suffix_pays(20, Site(29, "resid_pre"), 30, packed=False)  # = resid_post 28

@@ -21,6 +21,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from interp.causal.packing import Packing
 from interp.errors import InterpError
 from interp.hooks.native import decoder_layers, unwrap
 from interp.hooks.positions import position_ids_from_mask
@@ -98,21 +99,39 @@ class LayerRunner:
         with self.loaded.running():
             return self.embed(input_ids)
 
+    @property
+    def can_pack(self) -> bool:
+        """Whether packed batches (:mod:`interp.causal.packing`) run exactly here: not with
+        sliding-window layers, whose window would count the other branches' tokens."""
+        return all(kind == "full_attention" for kind in self.layer_types)
+
     def prepare(
-        self, attention_mask: Int[Tensor, "batch pos"], like: Float[Tensor, "batch pos d_model"]
+        self,
+        attention_mask: Int[Tensor, "batch pos"],
+        like: Float[Tensor, "batch pos d_model"],
+        packing: Packing | None = None,
     ) -> Prepared:
         """Position ids, rotary embeddings and attention masks for a batch (``like`` gives
-        dtype/device)."""
+        dtype/device); ``packing``: the batch's branch layout when rows are packed."""
         from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 
-        position_ids = position_ids_from_mask(attention_mask)
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "config": self.config,
             "inputs_embeds": like,
             "attention_mask": attention_mask,
             "past_key_values": None,
-            "position_ids": position_ids,
         }
+        if packing is None:
+            position_ids = position_ids_from_mask(attention_mask)
+        else:
+            if not self.can_pack:
+                raise RunnerError(
+                    "packed rows need full attention in every layer; this model has "
+                    f"{sorted(set(self.layer_types) - {'full_attention'})} layers"
+                )
+            position_ids = packing.position_ids
+            kwargs["and_mask_function"] = packing.mask_function()
+        kwargs["position_ids"] = position_ids
         masks: dict[str, Any] = {}
         for kind in set(self.layer_types):
             fn = (

@@ -344,7 +344,11 @@ def _score_edited(
         groups.setdefault((arm.model, site), []).append(arm)
     for (model, site), group in groups.items():
         runner = runner_for(unedited[model]) if site is not None else None
-        if site is None or runner is None or not suffix_pays(len(group), site, runner.n_layers):
+        if (
+            site is None
+            or runner is None
+            or not suffix_pays(len(group), site, runner.n_layers, runner.can_pack)
+        ):
             frames.append(_score(group, prompts, settings.batch_size, progress))
             continue
         base = unedited[model]

@@ -52,7 +52,11 @@ class TokenRows:
 
 @dataclass(frozen=True)
 class Gather:
-    """Flat indices of one left-padded batch: target positions and KL positions."""
+    """Flat indices of one left-padded batch: target positions and KL positions.
+
+    ``row`` / ``kl_row`` index the batch; ``slot`` (default: ``row``) the reading each target
+    adds to, of ``n_rows`` (they differ when several rows are packed into one:
+    :mod:`interp.causal.packing`)."""
 
     row: Int[Tensor, " n"]
     pos: Int[Tensor, " n"]
@@ -60,6 +64,7 @@ class Gather:
     kl_row: Int[Tensor, " k"]
     kl_pos: Int[Tensor, " k"]
     n_rows: int
+    slot: Int[Tensor, " n"] | None = None
 
 
 def logits_of(logits: Tensor) -> LogitsAt:
@@ -114,7 +119,8 @@ def read_batch(
     at = logp.device  # the LM head's device: under a device map not the inputs' one
     picked = logp.gather(-1, gather.target.to(at)[:, None])[:, 0]
     sums = torch.zeros(gather.n_rows, dtype=torch.float64, device=at)
-    sums.index_add_(0, gather.row.to(at), picked.double())
+    slot = gather.row if gather.slot is None else gather.slot
+    sums.index_add_(0, slot.to(at), picked.double())
     kl_logp = torch.log_softmax(logits_at(gather.kl_row, gather.kl_pos).float(), dim=-1)
     if base_logp is None:
         kl = torch.zeros(len(gather.kl_row))

@@ -5,8 +5,10 @@ directions of its null) edits the same model at the same layer. Below that layer
 are identical, so per batch of prompts :func:`score_arms_at_site` runs the unedited model up to
 the edited site once (:class:`~interp.causal.layer_runner.LayerRunner`), then, for each arm's edit
 set, applies the edit to a copy of that residual and runs only the layers above it, unembedding
-only the candidate positions. At the protocol's layer 28 of 30 an arm costs about a tenth of a
-full forward.
+only the candidate positions. A prompt's two candidates share one packed row
+(:mod:`interp.causal.packing`), so the prompt is computed once, as the hooked path's key/value
+cache computes it once. At the protocol's layer 28 of 30 an arm costs about a tenth of a full
+forward.
 
 The numbers are those of :func:`interp.causal.arms.score_prompts` (the hooked forward through
 :func:`interp.evaluate.forced_choice`): the same candidate tokens, length-normalised
@@ -30,6 +32,7 @@ import torch
 
 from interp.causal.arms import Arm, EditSet, condition_of
 from interp.causal.layer_runner import LayerRunner, RunnerError
+from interp.causal.packing import pack_batch
 from interp.causal.readouts import build_rows, pad_batch, read_batch
 from interp.data.prompt_sets import Prompt
 from interp.data.templates import BELIEF_TEMPLATES
@@ -78,18 +81,22 @@ def block_after(site: Site) -> int:
     return site.layer if site.kind == "resid_pre" else site.layer + 1
 
 
-def suffix_pays(n_arms: int, site: Site, n_layers: int) -> bool:
+def suffix_pays(n_arms: int, site: Site, n_layers: int, packed: bool = True) -> bool:
     """Whether :func:`score_arms_at_site` costs fewer block-rows than the hooked path for
     ``n_arms`` arms editing ``site`` (with the identity check arm that rides along).
 
-    The suffix engine runs two rows per prompt (prompt + each candidate) through the blocks
-    below the site once, and through the blocks above it per arm; the hooked path runs about one
-    row per prompt and arm through every block (the prompt once, its key/value cache shared by
-    the short candidates). So the suffix engine pays for many arms at a late layer (the null's 20
-    arms at layer 28 of 30: 100 against 600), not for two arms there (64 against 60) nor for 20
-    at the middle layer (620 against 600)."""
+    The hooked path runs about one row per prompt and arm through every block (the prompt
+    once, its key/value cache shared by the short candidates). The suffix engine runs the
+    blocks below the site once and the blocks above it per arm, on one packed row per prompt
+    (``packed``: the prompt once, each candidate a branch, :mod:`interp.causal.packing`) or on
+    two rows (prompt + each candidate; models whose sliding-window layers refuse packing). So
+    packed, it pays for two or more arms at layer 28 of 30 (32 against 60) and for the null's 20
+    arms at the middle layer (310 against 600), not for one arm (31 against 30); unpacked, it
+    pays for the null's 20 arms at layer 28 (100 against 600), not for two arms there (64
+    against 60) nor for 20 at the middle layer (620 against 600)."""
+    rows = 1 if packed else 2
     entry = block_after(site)
-    suffix = 2 * entry + 2 * (n_arms + 1) * (n_layers - entry)
+    suffix = rows * entry + rows * (n_arms + 1) * (n_layers - entry)
     return suffix < n_arms * n_layers
 
 
@@ -100,6 +107,7 @@ def score_arms_at_site(
     site: Site,
     batch_size: int = 16,
     runner: LayerRunner | None = None,
+    pack: bool = True,
 ) -> pd.DataFrame:
     """Per arm and prompt, the rows of :func:`interp.causal.arms.score_prompts` (pooled over
     each arm's edit sets): ``prompt_id, item_id, error, agrees_with_user, p_incorrect,
@@ -107,7 +115,9 @@ def score_arms_at_site(
 
     ``unedited``: the model every arm edits (its backend and system prompt; its own edit sets
     are ignored); ``arms``: arms of that model whose every edit set edits only ``site``
-    (:func:`shared_site`). ``batch_size`` counts prompts (each is two rows, one per candidate).
+    (:func:`shared_site`). ``batch_size`` counts prompts; each is one packed row (the prompt
+    once, each candidate a branch: :mod:`interp.causal.packing`) where the runner can pack
+    and ``pack`` asks for it, else two rows.
     """
     for arm in arms:
         if arm.backend is not unedited.backend or arm.system != unedited.system:
@@ -133,9 +143,14 @@ def score_arms_at_site(
     with torch.no_grad():
         for lo in range(0, len(prompts), batch_size):
             index = list(range(2 * lo, 2 * min(lo + batch_size, len(prompts))))
-            ids, mask, gather = pad_batch(study.rows.subset(index), pad, loaded.device)
+            batch = study.rows.subset(index)
+            packing = None
+            if pack and runner.can_pack:
+                ids, mask, gather, packing = pack_batch(batch, pad, loaded.device)
+            else:
+                ids, mask, gather = pad_batch(batch, pad, loaded.device)
             h = runner.embed_tokens(ids)
-            prep = runner.prepare(mask, h)
+            prep = runner.prepare(mask, h, packing)
             clean = runner.run(h, prep, 0, start)
             for a, arm in enumerate(arms):
                 for e, edits in enumerate(arm.edit_sets):

@@ -8,7 +8,8 @@ position. Two engines give the same numbers:
 - :func:`run_prefix_reuse`: per batch, the clean residual stream is computed once up to each
   sweep layer (the shared prefix, also reused from one sweep layer to the next); each setting
   then runs only the layers above its layer (:class:`~interp.causal.layer_runner.LayerRunner`), and
-  unembeds only the positions that are scored.
+  unembeds only the positions that are scored. A prompt's two candidate rows are packed into one
+  (:mod:`interp.causal.packing`: the prompt once, each candidate a branch) where the model allows.
 
 :func:`sweep_table` turns per-setting readings into the tidy ``steering_sweep.csv`` table with
 item-bootstrap CIs and the null band (2.5-97.5% of the same metric over random directions at the
@@ -33,6 +34,7 @@ from interp.causal.arms import WarmthScorer, intervention_edits
 from interp.causal.damage import DamageUnits, continuation_units, damage_rows
 from interp.causal.inputs import norms_for
 from interp.causal.layer_runner import LayerRunner
+from interp.causal.packing import pack_batch
 from interp.causal.readouts import (
     StudyRows,
     TokenRows,
@@ -139,9 +141,12 @@ def run_prefix_reuse(
     norms: dict[int, float],
     batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
+    pack: bool = True,
 ) -> Readings:
     """Readings of every setting (and of the unedited model, key :data:`BASELINE`), running the
-    layers below each sweep layer once per batch."""
+    layers below each sweep layer once per batch. ``pack``: a prompt's candidate rows share one
+    packed row where the model allows (:mod:`interp.causal.packing`); ``batch_size`` counts
+    unpacked rows."""
     runner = LayerRunner(loaded)
     by_layer: dict[int, list[Setting]] = {}
     for s in settings:
@@ -153,9 +158,14 @@ def run_prefix_reuse(
     out = Readings.empty()
     with torch.no_grad():
         for batch in _batches(rows, batch_size):
-            ids, mask, g = pad_batch(batch, pad, loaded.device)  # type: ignore[attr-defined]
+            device = loaded.device  # type: ignore[attr-defined]
+            packing = None
+            if pack and runner.can_pack:  # a prompt's candidates share one row
+                ids, mask, g, packing = pack_batch(batch, pad, device)
+            else:
+                ids, mask, g = pad_batch(batch, pad, device)
             h = runner.embed_tokens(ids)
-            prep = runner.prepare(mask, h)
+            prep = runner.prepare(mask, h, packing)
             clean, done = {}, 0
             for layer in sorted(by_layer):
                 h = runner.run(h, prep, done, layer + 1)
