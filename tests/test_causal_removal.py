@@ -43,26 +43,30 @@ def convs():
     return [conversation(p) for p in prompts[:24]]
 
 
-def test_shift_removal_sets_the_warm_mean_projection_to_the_original_mean(models, convs):
+@pytest.mark.parametrize("kind", ["resid_post", "resid_pre"])
+def test_shift_removal_sets_the_warm_mean_projection_to_the_original_mean(models, convs, kind):
     """At the removal layer the edited warm model's mean projection equals the original's, and
-    each token keeps its own variation along the direction; zero-ablation leaves zero."""
+    each token keeps its own variation along the direction; zero-ablation leaves zero. Both
+    act, and are measured, at the direction's own site kind."""
     original, warm = models
-    layers = [0, 1, 2]
+    layers = [1, 2] if kind == "resid_pre" else [0, 1, 2]  # resid_pre 0: the embeddings, unmoved
     d = Direction(
         "persona",
         "mean_diff",
-        "resid_post",
+        kind,
         "last",
         tuple(layers),
-        torch.randn(3, original.d_model, generator=torch.Generator().manual_seed(0)),
+        torch.randn(len(layers), original.d_model, generator=torch.Generator().manual_seed(0)),
     )
-    m_orig = residual_moments(get_backend(original, "torch"), convs, layers)
+    m_orig = residual_moments(get_backend(original, "torch"), convs, layers, site_kind=kind)
     wb = get_backend(warm, "torch")
-    before = residual_moments(wb, convs, layers)
+    before = residual_moments(wb, convs, layers, site_kind=kind)
     shifts = shift_amounts(d, layers, before, m_orig)
     assert any(abs(c) > 1e-3 for c in shifts.values())
     for layer in layers:
-        after = residual_moments(wb, convs, [layer], edits=shift_edits(d, layer, shifts[layer]))
+        edits = shift_edits(d, layer, shifts[layer])
+        assert {site.kind for site in edits} == {kind}
+        after = residual_moments(wb, convs, [layer], edits=edits, site_kind=kind)
         u = d.unit(layer)
         assert after[layer].projection_mean(u) == pytest.approx(
             m_orig[layer].projection_mean(u), abs=1e-4
@@ -70,7 +74,9 @@ def test_shift_removal_sets_the_warm_mean_projection_to_the_original_mean(models
         assert removed_variance(d, [layer], after)[layer] == pytest.approx(
             removed_variance(d, [layer], before)[layer], rel=1e-4
         ), "a shift keeps each token's variation along the direction"
-    zeroed = residual_moments(wb, convs, layers, edits=zero_ablation_edits(d, layers))
+    zeroed = residual_moments(
+        wb, convs, layers, edits=zero_ablation_edits(d, layers), site_kind=kind
+    )
     for layer in layers:
         assert zeroed[layer].change_by_setting(d.unit(layer), 0.0) == pytest.approx(0.0, abs=1e-6)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from jaxtyping import Float
@@ -25,7 +26,7 @@ from torch import Tensor
 from interp.chat import Message, encode_chat
 from interp.generate import left_pad
 from interp.hooks.base import Backend, Edit
-from interp.sites import Site
+from interp.sites import SITE_KINDS, Site, SiteKind
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,15 @@ def residual_moments(
     *,
     batch_size: int = 8,
     edits: Mapping[Site, Edit] | None = None,
+    site_kind: str = "resid_post",
 ) -> dict[int, Moments]:
-    """:class:`Moments` of ``resid_post`` per layer over the conversations' tokens (rendered
-    with the generation prompt, as when the model answers), each sequence's first token left out;
-    under ``edits`` when given (reads see the activation after the edit at their site)."""
+    """:class:`Moments` of ``site_kind`` (``resid_post`` unless told) per layer over the
+    conversations' tokens (rendered with the generation prompt, as when the model answers), each
+    sequence's first token left out; under ``edits`` when given (reads see the activation after
+    the edit at their site)."""
+    if site_kind not in SITE_KINDS:
+        raise ValueError(f"site_kind must be one of {', '.join(SITE_KINDS)}, found {site_kind!r}")
+    kind = cast(SiteKind, site_kind)
     tok = backend.loaded.tokenizer
     encoded = [
         encode_chat(tok, list(c), add_generation_prompt=True).input_ids for c in conversations
@@ -83,7 +89,7 @@ def residual_moments(
             def reducer(x: Tensor, keep: Tensor = keep) -> Tensor:
                 return x[keep.to(x.device)].double().cpu()
 
-            sites = {Site(layer, "resid_post"): reducer for layer in layers}
+            sites = {Site(layer, kind): reducer for layer in layers}
             with backend.hooked(read=sites, edit=edits) as rec:
                 backend.forward(ids, mask)
             for site in sites:

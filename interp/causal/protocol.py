@@ -415,11 +415,12 @@ def run_protocol(
     gap_cells = gaps(gap_e, headline)
 
     convs = [conversation(p) for p in derivation]
-    progress("moments of the residual stream on the derivation prompts (original, warm)")
-    m_orig = residual_moments(models.original.backend, convs, layers)
-    m_warm = residual_moments(
-        models.warm.backend, [conversation(p, models.warm.system) for p in derivation], layers
-    )
+    warm_convs = [conversation(p, models.warm.system) for p in derivation]
+    m_orig, m_warm = {}, {}  # per site kind of the targets (resid_post for the study's)
+    for kind in sorted({d.site_kind for d in targets}):
+        progress(f"moments of {kind} on the derivation prompts (original, warm)")
+        m_orig[kind] = residual_moments(models.original.backend, convs, layers, site_kind=kind)
+        m_warm[kind] = residual_moments(models.warm.backend, warm_convs, layers, site_kind=kind)
     null_cells = headline or list(CONDITIONS)
     null_prompts = null_items(evaluation, null_cells, gap_cells, s.null_items_per_task)
     progress(
@@ -431,12 +432,13 @@ def run_protocol(
     null_arms: dict[str, list[Arm]] = {}
     match: dict[str, dict[str, list[float]]] = {}
     for d in targets:
+        d_orig, d_warm = m_orig[d.site_kind], m_warm[d.site_kind]
         layer = (
             s.removal_layer
             if s.removal_layer is not None
-            else removal_layer(d, layers, m_warm, m_orig)
+            else removal_layer(d, layers, d_warm, d_orig)
         )
-        shift = shift_amounts(d, [layer], m_warm, m_orig)[layer]
+        shift = shift_amounts(d, [layer], d_warm, d_orig)[layer]
         progress(f"removing {d.name}: layer {layer}, shift {shift:+.3g} along its unit vector")
         warm_arm = _arm_maker(models.warm)
         arms.append(warm_arm(f"{PRIMARY}:{d.name}", shift_edits(d, layer, shift)))
@@ -447,7 +449,7 @@ def run_protocol(
         randoms, ratios = matched_random_directions(
             d,
             [layer],
-            m_warm,
+            d_warm,
             s.n_random,
             seed=s.seed,
             n_components=s.n_components,
@@ -459,10 +461,10 @@ def run_protocol(
             "shift": [shift],
             "null_shift": [float(sign * abs(shift)) for sign in signs],
             **ratios,
-            f"variance@{layer}": [removed_variance(d, [layer], m_warm)[layer]],
+            f"variance@{layer}": [removed_variance(d, [layer], d_warm)[layer]],
             **{
                 f"standardized_shift@{k}": [v]
-                for k, v in standardized_shifts(d, layers, m_warm, m_orig).items()
+                for k, v in standardized_shifts(d, layers, d_warm, d_orig).items()
             },
         }
         null_arms[d.name] = [

@@ -18,6 +18,10 @@
   by exactly as much as the target's. Found by bisection along a path from a high- to a
   low-variance direction.
 
+Every operator acts at the direction's own site kind (``resid_post`` for every study direction;
+the moments it is derived from must be taken there too:
+:func:`interp.causal.moments.residual_moments`'s ``site_kind``).
+
 Setting every token's projection to a constant (a clamp) at every layer, this module's first
 operator, removed so much of the stream's own variation that the embedded model and every null
 arm lost 2.5 to 6.5 nats of held-out loss: it could not tell a direction from any other.
@@ -78,17 +82,20 @@ def removal_layer(
 
 
 def shift_edits(direction: Direction, layer: int, amount: float) -> EditSet:
-    """Add ``amount`` times the direction's unit vector at every position of ``layer``
-    (``amount`` in raw residual units)."""
+    """Add ``amount`` times the direction's unit vector at every position of ``layer``, at the
+    direction's own site kind (``amount`` in raw units of that activation)."""
     # "add" scales alpha by a norm; a norm of 1 makes alpha the raw amount
-    return intervention_edits(
-        [Intervention("add", direction, (layer,), alpha=float(amount))], norms={layer: 1.0}
+    iv = Intervention(
+        "add", direction, (layer,), alpha=float(amount), site_kind=direction.site_kind
     )
+    return intervention_edits([iv], norms={layer: 1.0})
 
 
 def zero_ablation_edits(direction: Direction, layers: Sequence[int]) -> EditSet:
-    """Remove the whole projection on ``direction`` at every position of each layer."""
-    return intervention_edits([Intervention("ablate", direction, tuple(layers))])
+    """Remove the whole projection on ``direction`` at every position of each layer, at the
+    direction's own site kind."""
+    iv = Intervention("ablate", direction, tuple(layers), site_kind=direction.site_kind)
+    return intervention_edits([iv])
 
 
 def removed_variance(
