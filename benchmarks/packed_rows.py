@@ -24,7 +24,10 @@ import numpy as np
 import torch
 from alternating import best_of_alternating  # benchmarks/alternating.py
 from rows import markdown_row  # benchmarks/rows.py (scripts run from benchmarks/)
-from verdict_prompts import verdict_prompt_mix  # benchmarks/verdict_prompts.py
+from verdict_prompts import (
+    shifted_random_edits,
+    verdict_prompt_mix,
+)  # benchmarks/verdict_prompts.py
 
 
 def _device() -> str:
@@ -46,10 +49,8 @@ def main() -> None:
 
     from interp.causal.arms import Arm
     from interp.causal.readouts import build_rows
-    from interp.causal.removal import shift_edits
     from interp.causal.suffix_arms import score_arms_at_site, shared_site
     from interp.causal.sweep import grid, run_prefix_reuse
-    from interp.directions import Direction
     from interp.hooks import get_backend
     from interp.models import load_model
     from interp.steer import constant_direction
@@ -101,13 +102,8 @@ def main() -> None:
     )
 
     # the verdict null: shifted random directions at one layer, forced choice
-    arms = []
-    for i in range(args.arms):
-        vec = torch.randn(1, loaded.d_model, generator=g)
-        d = Direction(f"r{i}", "random", "resid_post", "all", (args.layer,), vec)
-        sign = 1.0 if i % 2 else -1.0
-        edits = shift_edits(d, args.layer, sign * args.shift)
-        arms.append(Arm("warm", f"null:{i}", backend, None, (edits,)))
+    edits = shifted_random_edits(loaded.d_model, args.arms, args.layer, args.shift)
+    arms = [Arm("warm", label, backend, None, (e,)) for label, e in edits.items()]
     unedited = Arm("warm", "none", backend)
     site = shared_site(arms)
     assert site is not None

@@ -23,6 +23,7 @@ import platform
 import torch
 from alternating import best_of_alternating  # benchmarks/alternating.py
 from rows import markdown_row  # benchmarks/rows.py (scripts run from benchmarks/)
+from verdict_prompts import shifted_random_edits  # benchmarks/verdict_prompts.py
 
 
 def main() -> None:
@@ -38,9 +39,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from interp.causal.damage import continuation_units, damage_rows, text_units
-    from interp.causal.removal import shift_edits
     from interp.data.build import prompt_list
-    from interp.directions import Direction
     from interp.evaluate import conversation
     from interp.hooks import get_backend
     from interp.models import load_model
@@ -53,13 +52,8 @@ def main() -> None:
     continuations = continuation_units(backend, convs, max_new_tokens=args.max_new_tokens)
     triples = load_split().held_out[: args.texts]
     heldout = text_units(loaded.tokenizer, [(t.id, t.request, t.neutral) for t in triples])
-    g = torch.Generator().manual_seed(0)
-    edit_sets = {}
-    for i in range(args.arms):
-        vec = torch.randn(1, loaded.d_model, generator=g)
-        d = Direction(f"r{i}", "random", "resid_post", "all", (args.layer,), vec)
-        sign = 1.0 if i % 2 else -1.0
-        edit_sets[f"null:{i}"] = [shift_edits(d, args.layer, sign * args.shift)]
+    edits = shifted_random_edits(loaded.d_model, args.arms, args.layer, args.shift)
+    edit_sets = {label: [e] for label, e in edits.items()}
 
     def engine(suffix: bool):
         return lambda: damage_rows(

@@ -21,7 +21,10 @@ import pandas as pd
 import torch
 from alternating import best_of_alternating  # benchmarks/alternating.py
 from rows import markdown_row  # benchmarks/rows.py (scripts run from benchmarks/)
-from verdict_prompts import verdict_prompt_mix  # benchmarks/verdict_prompts.py
+from verdict_prompts import (
+    shifted_random_edits,
+    verdict_prompt_mix,
+)  # benchmarks/verdict_prompts.py
 
 
 def main() -> None:
@@ -35,26 +38,15 @@ def main() -> None:
     args = parser.parse_args()
 
     from interp.causal.arms import Arm, score_prompts
-    from interp.causal.removal import shift_edits
     from interp.causal.suffix_arms import score_arms_at_site, shared_site
-    from interp.directions import Direction
     from interp.hooks import get_backend
     from interp.models import load_model
 
     prompts = verdict_prompt_mix(args.prompts)
     loaded = load_model()
     backend = get_backend(loaded, "torch")
-    g = torch.Generator().manual_seed(0)
-    arms = []
-    for i in range(args.arms):
-        vec = torch.randn(1, loaded.d_model, generator=g)
-        d = Direction(f"r{i}", "random", "resid_post", "all", (args.layer,), vec)
-        sign = 1.0 if i % 2 else -1.0
-        arms.append(
-            Arm(
-                "warm", f"null:{i}", backend, None, (shift_edits(d, args.layer, sign * args.shift),)
-            )
-        )
+    edits = shifted_random_edits(loaded.d_model, args.arms, args.layer, args.shift)
+    arms = [Arm("warm", label, backend, None, (e,)) for label, e in edits.items()]
     unedited = Arm("warm", "none", backend)
     site = shared_site(arms)
     assert site is not None
