@@ -85,8 +85,8 @@ def pack_batch(
     packed: list[list[int]] = []
     positions: list[list[int]] = []
     branches: list[list[int]] = []
-    # per packed row: (original row, offset of its first target's predictor, offsets of the
-    # predictors of its later targets) within the unpadded packed row
+    # per packed row and original row in it: the offsets (within the unpadded packed row) of
+    # the positions that predict that row's targets, in order
     reads: list[list[tuple[int, list[int]]]] = []
     kl_reads: list[list[tuple[int, int]]] = []  # (original row, predictor offset)
     for entry in order:
