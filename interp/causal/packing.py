@@ -31,7 +31,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
-from interp.causal.readouts import Gather, TokenRows
+from interp.causal.readouts import Gather, TokenRows, pad_batch
 
 
 @dataclass(frozen=True)
@@ -144,3 +144,14 @@ def pack_batch(
         as_t(row), as_t(pos), as_t(target), as_t(kl_row), as_t(kl_pos), len(rows), as_t(slot)
     )
     return ids.to(device), mask.to(device), gather, Packing(pos_ids.to(device), branch.to(device))
+
+
+def batch_rows(
+    rows: TokenRows, pad_id: int, device: torch.device | str, pack: bool
+) -> tuple[Tensor, Tensor, Gather, Packing | None]:
+    """:func:`pack_batch` when ``pack`` (the runner can pack and the caller asks), else
+    :func:`interp.causal.readouts.pad_batch` with no packing."""
+    if pack:
+        return pack_batch(rows, pad_id, device)
+    ids, mask, gather = pad_batch(rows, pad_id, device)
+    return ids, mask, gather, None

@@ -32,8 +32,8 @@ import torch
 
 from interp.causal.arms import Arm, EditSet, condition_of
 from interp.causal.layer_runner import LayerRunner, RunnerError
-from interp.causal.packing import pack_batch
-from interp.causal.readouts import build_rows, pad_batch, read_batch
+from interp.causal.packing import batch_rows
+from interp.causal.readouts import build_rows, read_batch
 from interp.data.prompt_sets import Prompt
 from interp.data.templates import BELIEF_TEMPLATES
 from interp.scoring import ChoiceScores
@@ -144,11 +144,9 @@ def score_arms_at_site(
         for lo in range(0, len(prompts), batch_size):
             index = list(range(2 * lo, 2 * min(lo + batch_size, len(prompts))))
             batch = study.rows.subset(index)
-            packing = None
-            if pack and runner.can_pack:
-                ids, mask, gather, packing = pack_batch(batch, pad, loaded.device)
-            else:
-                ids, mask, gather = pad_batch(batch, pad, loaded.device)
+            ids, mask, gather, packing = batch_rows(
+                batch, pad, loaded.device, pack and runner.can_pack
+            )
             h = runner.embed_tokens(ids)
             prep = runner.prepare(mask, h, packing)
             clean = runner.run(h, prep, 0, start)

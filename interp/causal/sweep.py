@@ -34,7 +34,7 @@ from interp.causal.arms import WarmthScorer, intervention_edits
 from interp.causal.damage import DamageUnits, continuation_units, damage_rows
 from interp.causal.inputs import norms_for
 from interp.causal.layer_runner import LayerRunner
-from interp.causal.packing import pack_batch
+from interp.causal.packing import batch_rows
 from interp.causal.readouts import (
     StudyRows,
     TokenRows,
@@ -159,11 +159,8 @@ def run_prefix_reuse(
     with torch.no_grad():
         for batch in _batches(rows, batch_size):
             device = loaded.device  # type: ignore[attr-defined]
-            packing = None
-            if pack and runner.can_pack:  # a prompt's candidates share one row
-                ids, mask, g, packing = pack_batch(batch, pad, device)
-            else:
-                ids, mask, g = pad_batch(batch, pad, device)
+            # a prompt's candidates share one row where the model allows
+            ids, mask, g, packing = batch_rows(batch, pad, device, pack and runner.can_pack)
             h = runner.embed_tokens(ids)
             prep = runner.prepare(mask, h, packing)
             clean, done = {}, 0
