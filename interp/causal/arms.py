@@ -15,6 +15,9 @@ Scoring is the same for all of them:
 - :func:`score_generation`: the paper's generation measure beside the forced choice: greedy
   replies graded by the offline grader (:func:`generation_row` grades one reply);
 - :func:`score_warmth`: warmth of greedy replies to held-out requests (condition ``neutral``).
+
+The two generation scores take many arms at once: arms on one backend are generated together,
+their edit sets stacked in each batch (:mod:`interp.causal.stacked_generation`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from interp.causal.stacked_generation import stacked_greedy
 from interp.chat import Message, as_messages
 from interp.data.prompt_sets import Prompt
 from interp.data.templates import BELIEF_TEMPLATES
@@ -154,71 +158,118 @@ GENERATION_COLUMNS = (
 )
 
 
+def _replies_per_arm(
+    arms: Sequence[Arm],
+    conversations_of: Callable[[Arm], list[tuple[Message, ...]]],
+    max_new_tokens: int,
+    max_replicates: int | None,
+    max_rows: int,
+) -> list[list[list[str]]]:
+    """``replies[a][r][j]``: arm ``a``'s greedy reply to its ``j``-th conversation under its
+    ``r``-th edit set. Arms on one backend with one system prompt (hence the same conversations)
+    are generated together, their edit sets stacked in each batch
+    (:func:`interp.causal.stacked_generation.stacked_greedy`)."""
+    groups: dict[tuple[int, str | None], list[int]] = {}
+    for a, arm in enumerate(arms):
+        groups.setdefault((id(arm.backend), arm.system), []).append(a)
+    out: list[list[list[str]]] = [[] for _ in arms]
+    for members in groups.values():
+        owners = [(a, edits) for a in members for edits in arms[a].replicates(max_replicates)]
+        first = arms[members[0]]
+        replies = stacked_greedy(
+            first.backend,
+            conversations_of(first),
+            [edits for _, edits in owners],
+            max_new_tokens,
+            max_rows,
+        )
+        for (a, _), r in zip(owners, replies, strict=True):
+            out[a].append(r)
+    return out
+
+
 def score_generation(
-    arm: Arm,
+    arms: Arm | Sequence[Arm],
     prompts: Sequence[Prompt],
     *,
     max_new_tokens: int,
-    batch_size: int = 8,
+    max_rows: int = 64,
     max_replicates: int | None = None,
 ) -> pd.DataFrame:
-    """The generation measure per prompt, pooled over (at most ``max_replicates`` of) the arm's
-    edit sets like :func:`score_prompts`: greedy replies under each edit set (the prompt's
-    conversation, :func:`interp.evaluate.conversation`, under ``arm.system``), graded by
+    """The generation measure per prompt and arm, pooled over (at most ``max_replicates`` of)
+    each arm's edit sets like :func:`score_prompts`: greedy replies under each edit set (the
+    prompt's conversation, :func:`interp.evaluate.conversation`, under ``arm.system``), graded by
     :func:`generation_row`, the numbers averaged per prompt over the replicates where the reply
-    was kept (NaN when every replicate's reply was dropped).
+    was kept (NaN when every replicate's reply was dropped). Arms sharing a backend are
+    generated together, up to ``max_rows`` rows per batch.
 
-    Rows :data:`GENERATION_COLUMNS`; ``label`` is the replicates' labels joined by ``/`` in
-    order (the label itself for one edit set)."""
-    convs = [conversation(p, arm.system) for p in prompts]
-    frames = []
-    for edits in arm.replicates(max_replicates):
-        with arm.backend.hooked(edit=edits):
-            replies = _greedy(arm.backend, convs, max_new_tokens, batch_size)
-        frames.append(
-            pd.DataFrame([generation_row(p, r) for p, r in zip(prompts, replies, strict=True)])
-        )
-    pooled = (
-        pd.concat(frames)
-        .groupby(["prompt_id", "item_id"], sort=False, as_index=False)
-        .agg(
-            label=("label", "/".join),
-            gen_error=("gen_error", "mean"),
-            unsure=("unsure", "mean"),
-            gen_agrees_with_user=("gen_agrees_with_user", "mean"),
-        )
+    Rows :data:`GENERATION_COLUMNS`, arm by arm; ``label`` is the replicates' grader labels
+    joined by ``/`` in order (the label itself for one edit set)."""
+    arms = [arms] if isinstance(arms, Arm) else list(arms)
+    replies = _replies_per_arm(
+        arms,
+        lambda arm: [tuple(conversation(p, arm.system)) for p in prompts],
+        max_new_tokens,
+        max_replicates,
+        max_rows,
     )
-    pooled["condition"] = pooled["prompt_id"].map({p.prompt_id: condition_of(p) for p in prompts})
-    pooled["model"], pooled["intervention"] = arm.model, arm.label
-    return pooled[list(GENERATION_COLUMNS)]
+    cond = {p.prompt_id: condition_of(p) for p in prompts}
+    out = []
+    for arm, per_replicate in zip(arms, replies, strict=True):
+        frames = [
+            pd.DataFrame([generation_row(p, r) for p, r in zip(prompts, rs, strict=True)])
+            for rs in per_replicate
+        ]
+        pooled = (
+            pd.concat(frames)
+            .groupby(["prompt_id", "item_id"], sort=False, as_index=False)
+            .agg(
+                label=("label", "/".join),
+                gen_error=("gen_error", "mean"),
+                unsure=("unsure", "mean"),
+                gen_agrees_with_user=("gen_agrees_with_user", "mean"),
+            )
+        )
+        pooled["condition"] = pooled["prompt_id"].map(cond)
+        pooled["model"], pooled["intervention"] = arm.model, arm.label
+        out.append(pooled[list(GENERATION_COLUMNS)])
+    return pd.concat(out, ignore_index=True)
 
 
 def score_warmth(
-    arm: Arm,
+    arms: Arm | Sequence[Arm],
     requests: Sequence[tuple[str, str]],
     warmth: WarmthScorer,
     *,
     max_new_tokens: int,
-    batch_size: int = 8,
+    max_rows: int = 64,
     max_replicates: int | None = None,
 ) -> pd.DataFrame:
-    """Warmth of the arm's greedy replies to held-out requests ``(id, text)``, averaged over
+    """Warmth of each arm's greedy replies to held-out requests ``(id, text)``, averaged over
     (at most ``max_replicates`` of) its edit sets: rows ``item_id, prompt_id, warmth, condition
-    ("neutral"), model, intervention``."""
+    ("neutral"), model, intervention``, arm by arm. Arms sharing a backend are generated
+    together, up to ``max_rows`` rows per batch."""
+    arms = [arms] if isinstance(arms, Arm) else list(arms)
     texts = [t for _, t in requests]
-    values = []
-    for edits in arm.replicates(max_replicates):
-        with arm.backend.hooked(edit=edits):
-            replies = greedy_replies(arm.backend, texts, arm.system, max_new_tokens, batch_size)
-        values.append(warmth(replies))
-    ids = [i for i, _ in requests]
-    return pd.DataFrame(
-        {
-            "item_id": ids,
-            "prompt_id": ids,
-            "warmth": np.mean(values, axis=0),
-            "condition": "neutral",
-            "model": arm.model,
-            "intervention": arm.label,
-        }
+    replies = _replies_per_arm(
+        arms,
+        lambda arm: [tuple(as_messages(t, system=arm.system)) for t in texts],
+        max_new_tokens,
+        max_replicates,
+        max_rows,
     )
+    ids = [i for i, _ in requests]
+    frames = [
+        pd.DataFrame(
+            {
+                "item_id": ids,
+                "prompt_id": ids,
+                "warmth": np.mean([warmth(r) for r in per_replicate], axis=0),
+                "condition": "neutral",
+                "model": arm.model,
+                "intervention": arm.label,
+            }
+        )
+        for arm, per_replicate in zip(arms, replies, strict=True)
+    ]
+    return pd.concat(frames, ignore_index=True)

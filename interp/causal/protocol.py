@@ -486,19 +486,10 @@ def run_protocol(
         p for p in evaluation if condition_of(p) in CONDITIONS and p.item_id in gen_items
     ]
     progress(f"generation measure: greedy replies to {len(gen_prompts)} prompts, non-null arms")
-    generation = pd.concat(
-        [
-            score_generation(a, gen_prompts, max_new_tokens=s.generation_tokens)
-            for a in (*base, *arms)
-        ],
-        ignore_index=True,
-    )
+    generation = score_generation([*base, *arms], gen_prompts, max_new_tokens=s.generation_tokens)
     progress(f"warmth of greedy replies to {len(requests)} held-out requests, every arm")
     everyone = [*base, *arms, *(a for v in null_arms.values() for a in v)]
-    warm_rows = pd.concat(
-        [score_warmth(a, requests, warmth, max_new_tokens=s.max_new_tokens) for a in everyone],
-        ignore_index=True,
-    )
+    warm_rows = score_warmth(everyone, requests, warmth, max_new_tokens=s.max_new_tokens)
     progress("damage: KL over the unedited continuation and held-out loss, every edited arm")
     dmg = []
     for model_name, unedited in (("warm", models.warm), ("original", models.original)):

@@ -242,27 +242,28 @@ def measure_arms(
     *,
     max_new_tokens: int,
     batch_size: int = 16,
-    warmth_batch_size: int = 8,
+    warmth_rows: int = 64,
     warmth_replicates: int | None = None,
     progress: Callable[[Arm], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-prompt forced-choice rows and per-request warmth rows of every arm (controls pooled
-    over their replicates; warmth over at most ``warmth_replicates`` of them)."""
-    per_prompt, warm_rows = [], []
+    over their replicates; warmth over at most ``warmth_replicates`` of them, the arms of one
+    backend generated together, ``warmth_rows`` rows per batch)."""
+    per_prompt = []
     for arm in arms:
         if progress is not None:
             progress(arm)
         per_prompt.append(score_prompts(arm, prompts, batch_size))
-        if requests:
-            warm_rows.append(
-                score_warmth(
-                    arm,
-                    requests,
-                    warmth,
-                    max_new_tokens=max_new_tokens,
-                    batch_size=warmth_batch_size,
-                    max_replicates=warmth_replicates,
-                )
-            )
-    warmth_df = pd.concat(warm_rows, ignore_index=True) if warm_rows else pd.DataFrame()
+    warmth_df = (
+        score_warmth(
+            arms,
+            requests,
+            warmth,
+            max_new_tokens=max_new_tokens,
+            max_rows=warmth_rows,
+            max_replicates=warmth_replicates,
+        )
+        if requests and arms
+        else pd.DataFrame()
+    )
     return pd.concat(per_prompt, ignore_index=True), warmth_df

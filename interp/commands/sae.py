@@ -462,7 +462,6 @@ def run_sae_intervene(config: SaeInterveneConfig, console: Console | None = None
         requests,
         warmth_scorer(config.seed),
         max_new_tokens=config.max_new_tokens,
-        warmth_batch_size=16,
     )
     table = verdict_table(per_prompt, warmth, n_boot=config.n_boot, seed=config.seed)
     with writing_result(
