@@ -197,6 +197,19 @@ def test_the_sweep_measures_continuation_kl_and_the_warmth_null_at_every_alpha(t
         rows = table[(table.metric == metric) & (table.direction == "planted")]
         assert sorted(rows["alpha"]) == sorted(alphas), metric
         assert rows["null_low"].notna().all() and (rows["null_low"] <= rows["null_high"]).all()
+    # the settings' replies were generated stacked in one batch: each equals the setting alone
+    from interp.causal.arms import greedy_replies
+    from interp.steer import Intervention, steered
+
+    backend = get_backend(tiny_llama, "torch")
+    requests = [t.request for t in split.held_out[:2]]
+    for alpha in (-3.0, 3.0):
+        iv = Intervention("add", planted, (1,), alpha=alpha)
+        with steered(backend, [iv], result.norms, phase="generate"):
+            alone = greedy_replies(backend, requests, None, 4)
+        mine = result.replies
+        mine = mine[(mine.direction == "planted") & (mine.alpha == alpha)]["replies"]
+        assert list(mine) == alone
 
 
 def test_warmth_null_band_is_the_random_directions_range_at_the_same_layer_and_alpha():

@@ -17,7 +17,8 @@ same layer and alpha); its KL (``kl_first_token``) is taken at the first answer 
 neutral prompts only. :func:`continuation_kl_table` adds ``kl_continuation``: KL to the unsteered
 model over the whole greedy continuation of the neutral prompts (the answer and the tokens after
 it, :mod:`interp.causal.damage`), with the same null. Warmth needs generation and is measured by
-:func:`warmth_by_setting`, for the directions and for a few of the random ones (its null band,
+:func:`warmth_by_setting` (every setting's edits stacked in one batch), for the directions and for a
+few of the random ones (its null band,
 :func:`with_warmth_null`).
 """
 
@@ -45,18 +46,26 @@ from interp.causal.readouts import (
     read_batch,
     unit_table,
 )
+from interp.causal.stacked_generation import stacked_greedy
 from interp.chat import Message, as_messages
 from interp.data.prompt_sets import Prompt
 from interp.directions import Direction
 from interp.evaluate import conversation
 from interp.figures.tables import SCHEMAS
-from interp.generate import SamplingConfig, generate_replies
 from interp.hooks import get_backend
 from interp.hooks.base import Backend
 from interp.models import LoadedModel
 from interp.sites import Site
 from interp.stats.bootstrap import group_means
-from interp.steer import Intervention, Operator, edits_for, random_directions, steered
+from interp.steer import (
+    Intervention,
+    Operator,
+    PhaseTracker,
+    compose,
+    edits_for,
+    random_directions,
+    steered,
+)
 from interp.warmth.pairs import ReplyTriple
 from interp.warmth.stats import mean_ci
 
@@ -264,21 +273,26 @@ def warmth_by_setting(
     settings: Sequence[Setting],
     norms: dict[int, float],
     score: Callable[[list[str]], np.ndarray],
-    sampling: SamplingConfig,
     *,
+    max_new_tokens: int,
+    max_rows: int = 64,
     n_boot: int = 1000,
     seed: int = 0,
     include_baseline: bool = True,
 ) -> pd.DataFrame:
-    """Warmth of greedy/sampled replies under each setting (all positions, prompt and generated):
+    """Warmth of greedy replies under each setting (all positions, prompt and generated):
     ``score`` maps replies to a warmth score each (e.g. the embedding classifier's P(warm)).
+    The settings' edit sets are stacked in each batch, at most ``max_rows`` rows
+    (:func:`interp.causal.stacked_generation.stacked_greedy`).
     Rows as :data:`SWEEP_COLUMNS` with metric ``warmth`` (null columns NaN), plus ``replies``."""
     todo: list[tuple[Key, list[Intervention]]] = [(BASELINE, [])] if include_baseline else []
     todo += [(s.key, [s.intervention()]) for s in settings]
+    edit_sets = [
+        compose(edits_for(iv, norms, PhaseTracker("generate")) for iv in ivs) for _, ivs in todo
+    ]
+    all_replies = stacked_greedy(backend, conversations, edit_sets, max_new_tokens, max_rows)
     records = []
-    for key, ivs in todo:
-        with steered(backend, ivs, norms, phase="generate"):
-            replies = generate_replies(backend, conversations, sampling)
+    for (key, _), replies in zip(todo, all_replies, strict=True):
         est = mean_ci(np.asarray(score(replies), dtype=float), n_boot=n_boot, seed=seed)
         records.append(
             {
@@ -463,9 +477,15 @@ def steering_sweep(
     replies, n_warmth_null = None, 0
     if warmth is not None:
         convs = [tuple(as_messages(t.request, system=system)) for t in held[:n_requests]]
-        sampling = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0)
         w = warmth_by_setting(
-            backend, convs, settings, norms, warmth, sampling, n_boot=n_boot, seed=seed
+            backend,
+            convs,
+            settings,
+            norms,
+            warmth,
+            max_new_tokens=max_new_tokens,
+            n_boot=n_boot,
+            seed=seed,
         )
         replies = w[["direction", "layer", "alpha", "replies"]].explode("replies")
         n_warmth_null = min(warmth_random, n_random)
@@ -476,7 +496,7 @@ def steering_sweep(
             null_settings,
             norms,
             warmth,
-            sampling,
+            max_new_tokens=max_new_tokens,
             n_boot=2,
             seed=seed,
             include_baseline=False,
