@@ -18,8 +18,7 @@ neutral prompts only. :func:`continuation_kl_table` adds ``kl_continuation``: KL
 model over the whole greedy continuation of the neutral prompts (the answer and the tokens after
 it, :mod:`interp.causal.damage`), with the same null. Warmth needs generation and is measured by
 :func:`warmth_by_setting` (every setting's edits stacked in one batch), for the directions and for a
-few of the random ones (its null band,
-:func:`with_warmth_null`).
+few of the random ones (its null band, :func:`with_warmth_null`).
 """
 
 from __future__ import annotations
