@@ -180,6 +180,10 @@ def test_the_planted_direction_is_found_and_its_removal_restores(planted):
     assert result.engine_check["max_abs_p_diff"] < 1e-4
     match = result.null_match["planted"]
     assert all(abs(r - 1) <= 0.1 for r in match["ratio@2"]) and len(match["ratio@2"]) == 20
+    # each null arm removes the fine-tune's own shift along its random direction (the target's
+    # operator): the plant lies along the target, so every random direction carries less of it
+    assert len(match["null_shift"]) == 20
+    assert max(abs(c) for c in match["null_shift"]) < abs(match["shift"][0])
     text = verdict_sentences(
         result.gap,
         result.headline,

@@ -15,10 +15,12 @@ Run on two disjoint item splits (:mod:`interp.data.split`):
    it), and by zero-ablation at the same layer as a secondary arm; the same shift added to the
    original model is a control.
 3. **A comparable null.** ``n_random`` directions matched to each target in the variance of the
-   activations along them (:func:`interp.causal.removal.matched_random_directions`), each
-   shifted by the target's amount (random sign) in its own arm, on the headline cells (all
-   cells when there is none): on every item where the evaluation split shows a gap, on a fixed
-   subset of items elsewhere (:func:`null_items`).
+   activations along them (:func:`interp.causal.removal.matched_random_directions`), each with
+   the same operator as the target in its own arm (the fine-tune's own mean shift along it
+   removed at the same layer), on the headline cells (all cells when there is none): on every
+   item where the evaluation split shows a gap, on a fixed subset of items elsewhere
+   (:func:`null_items`). The question it answers: does this direction carry the fine-tune's
+   effect more than directions along which the activations vary as much?
 4. **Damage.** Every arm's KL to its unedited model over the unedited continuation, and its
    held-out loss increase on neutral text (:mod:`interp.causal.damage`); an arm whose held-out
    loss increase exceeds every null arm's is marked damaged (the KL is reported, not used for
@@ -427,7 +429,6 @@ def run_protocol(
         f"null: {len(null_prompts)} prompts (every item in {', '.join(gap_cells) or 'no cell'}; "
         f"{s.null_items_per_task} per task elsewhere)"
     )
-    g = np.random.default_rng(s.seed)
     arms: list[Arm] = []
     null_arms: dict[str, list[Arm]] = {}
     match: dict[str, dict[str, list[float]]] = {}
@@ -455,11 +456,15 @@ def run_protocol(
             n_components=s.n_components,
             tolerance=s.tolerance,
         )
-        signs = g.choice([-1.0, 1.0], size=len(randoms))
+        # the null removes the fine-tune's own shift along each random direction (the same
+        # operator as the target's), not a push as long as the target's: on the embedded model a
+        # random push of the planted shift's length (half the residual norm) moved the answers as
+        # much as undoing the plant did, so such a null could not recognise an exact restoration
+        null_shifts = [shift_amounts(r, [layer], d_warm, d_orig)[layer] for r in randoms]
         match[d.name] = {
             "layer": [float(layer)],
             "shift": [shift],
-            "null_shift": [float(sign * abs(shift)) for sign in signs],
+            "null_shift": null_shifts,
             **ratios,
             f"variance@{layer}": [removed_variance(d, [layer], d_warm)[layer]],
             **{
@@ -468,8 +473,8 @@ def run_protocol(
             },
         }
         null_arms[d.name] = [
-            warm_arm(f"null:{d.name}:{i}", shift_edits(r, layer, float(sign * abs(shift))))
-            for i, (r, sign) in enumerate(zip(randoms, signs, strict=True))
+            warm_arm(f"null:{d.name}:{i}", shift_edits(r, layer, c))
+            for i, (r, c) in enumerate(zip(randoms, null_shifts, strict=True))
         ]
     edited_pp, checks = _score_edited(models, arms, evaluation, s, progress)
     null_pp, null_checks = _score_edited(

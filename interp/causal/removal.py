@@ -13,10 +13,13 @@
   original's share too.
 - :func:`matched_random_directions`: random directions at the layer, in the span of the edited
   model's top principal components, each with the same variance of the edited model's
-  activations along it as the target (``Var(x.r)`` within ``tolerance`` of ``Var(x.u)``); the
-  null arm shifts each by the target's ``|c|`` (random sign), so every null edit moves every token
-  by exactly as much as the target's. Found by bisection along a path from a high- to a
-  low-variance direction.
+  activations along it as the target (``Var(x.r)`` within ``tolerance`` of ``Var(x.u)``), found
+  by bisection along a path from a high- to a low-variance direction. The verdict's null arm
+  applies the target's operator to each: the fine-tune's own shift along ``r``
+  (``c_r = r.m_original - r.m_warm``) is removed. An earlier null pushed each ``r`` as far as the
+  target (``|c|``, random sign); on the embedded model's planted check such pushes (half the
+  residual norm) moved the answers as much as undoing the plant did, so it could not tell an
+  exact restoration from a disruption of the same length.
 
 Every operator acts at the direction's own site kind (``resid_post`` for every study direction;
 the moments it is derived from must be taken there too:

@@ -211,8 +211,8 @@ def _target_sentence(
     )
     if n is not None:
         text += (
-            f"; against {int(n['n_null'])} random directions shifted as far (matched in variance) "
-            f"it sits at the "
+            f"; against {int(n['n_null'])} random directions matched in variance (each with the "
+            f"fine-tune's own shift along it removed) it sits at the "
             f"{n['percentile']:.0f}th percentile, target minus null {_pp(n['contrast'])} "
             f"{_ci(n['contrast_low'], n['contrast_high'])}"
         )

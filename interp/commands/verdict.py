@@ -311,7 +311,7 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         + ". Derivation split: "
         f"{len({p.item_id for p in derivation})} items; evaluation split: "
         f"{len({p.item_id for p in evaluation})} items; {config.n_random} random directions per "
-        "target, matched in variance and shifted as far.\n"
+        "target, matched in variance, each with the fine-tune's own shift along it removed.\n"
     )
     with writing_result(
         out,

@@ -109,8 +109,8 @@ def verdict_from_tables(folder: Path) -> str:
     return (
         f"{text}\n\nModel {facts['model']}, warm model {facts['warm']}; "
         f"{facts['n_derivation_items']} derivation and {facts['n_evaluation_items']} evaluation "
-        f"items; {facts['n_random']} random directions per target, matched in variance and "
-        "shifted as far."
+        f"items; {facts['n_random']} random directions per target, matched in variance, each "
+        "with the fine-tune's own shift along it removed."
     )
 
 
