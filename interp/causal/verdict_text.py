@@ -272,28 +272,33 @@ def _damage_sentence(arms: pd.DataFrame, damage: pd.DataFrame, target: str) -> s
 
 
 def seed_sentences(table: pd.DataFrame) -> str:
-    """Per cell: warm minus original error, pooled over tasks, for each seed (from the table)."""
-    rows = table[
-        (table.task == ALL_TASKS)
-        & (table.measure == "error")
-        & (table.contrast == "warm - original")
-    ]
-    out = []
-    for cell in CONDITIONS:
-        sub = rows[rows.condition == cell].sort_values("seed")
-        if sub.empty:
-            continue
-        parts = [
-            f"seed {int(r.seed)} {100 * r.gap:+.1f} pp [{100 * r.gap_low:+.1f}, "
-            f"{100 * r.gap_high:+.1f}] (q = {r.q_value:.2g})"
-            for r in sub.itertuples()
-        ]
-        above = int((sub.gap_low > 0).sum())
-        out.append(
-            f"{cell} (n = {int(sub.n_items.max())} items): {'; '.join(parts)}; CI above zero in "
-            f"{above} of {len(sub)} seeds."
-        )
-    return (
-        "Warm minus original forced-choice error on the evaluation split, by fine-tune seed: "
-        + (" ".join(out))
-    )
+    """Per contrast (warm, then cold, minus original) and cell: the forced-choice error gap
+    pooled over tasks, for each seed (from an ``interp seed-gap`` table), each cell's measure
+    named for what it is (:func:`measure_name`)."""
+    rows = table[(table.task == ALL_TASKS) & (table.measure == "error")]
+    paragraphs = []
+    for contrast in ("warm - original", "cold - original"):
+        out = []
+        for cell in CONDITIONS:
+            sub = rows[(rows.contrast == contrast) & (rows.condition == cell)].sort_values("seed")
+            if sub.empty:
+                continue
+            parts = [
+                f"seed {int(r.seed)} {100 * r.gap:+.1f} pp [{100 * r.gap_low:+.1f}, "
+                f"{100 * r.gap_high:+.1f}] (q = {r.q_value:.2g})"
+                for r in sub.itertuples()
+            ]
+            above = int((sub.gap_low > 0).sum())
+            below = int((sub.gap_high < 0).sum())
+            out.append(
+                f"{cell} ({measure_name(cell)}, n = {int(sub.n_items.max())} items): "
+                f"{'; '.join(parts)}; CI above zero in {above} of {len(sub)} seeds, below zero "
+                f"in {below}."
+            )
+        if out:
+            name = contrast.split(" - ")[0].capitalize()
+            paragraphs.append(
+                f"{name} minus original forced-choice error on the evaluation split, by "
+                "fine-tune seed: " + " ".join(out)
+            )
+    return "\n\n".join(paragraphs)
