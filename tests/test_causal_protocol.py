@@ -310,3 +310,92 @@ def test_a_damaged_arm_is_not_counted():
         ["finetune"],
     )
     assert "not counted as restoration" in text and "restores reliability" not in text
+
+
+def _one_arm(diff_high: float, q: float, percentile: float, contrast_high: float, warmth: float):
+    """Arms, null and damage tables for one undamaged target in the neutral cell."""
+    arm = f"warm/{PRIMARY}:finetune"
+    arms = pd.DataFrame(
+        [
+            {
+                "arm": arm,
+                "condition": "neutral",
+                "task": "all",
+                "measure": "error",
+                "diff_vs_ref": diff_high - 0.1,
+                "diff_low": diff_high - 0.2,
+                "diff_high": diff_high,
+                "q_value": q,
+                "p_value": q,
+            },
+            {
+                "arm": arm,
+                "condition": "neutral",
+                "task": "all",
+                "measure": "warmth",
+                "diff_vs_ref": warmth,
+                "diff_low": warmth - 0.05,
+                "diff_high": warmth + 0.02,
+                "q_value": 0.01,
+                "p_value": 0.01,
+            },
+        ]
+    )
+    null = pd.DataFrame(
+        [
+            {
+                "target": "finetune",
+                "condition": "neutral",
+                "measure": "error",
+                "percentile": percentile,
+                "contrast": contrast_high - 0.1,
+                "contrast_low": contrast_high - 0.2,
+                "contrast_high": contrast_high,
+                "n_null": 20,
+            }
+        ]
+    )
+    damage = pd.DataFrame(
+        [
+            {
+                "arm": arm,
+                "measure": "heldout_loss_increase",
+                "mean": 0.0,
+                "ci_low": -0.01,
+                "ci_high": 0.01,
+                "null_min": -0.02,
+                "null_max": 0.02,
+                "damaged": False,
+            }
+        ]
+    )
+    text = verdict_sentences(
+        _gap("evaluation", {"neutral": (0.2, 0.1, 0.3)}),
+        ["neutral"],
+        ["neutral"],
+        arms,
+        null,
+        damage,
+        ["finetune"],
+    )
+    return restoration_status(arms, null, damage, "finetune", "neutral"), text
+
+
+def test_a_removal_beyond_the_null_that_fails_bh_is_told_why_and_is_not_separable():
+    status, text = _one_arm(
+        diff_high=-0.04, q=0.1, percentile=0.0, contrast_high=-0.04, warmth=-0.2
+    )
+    assert status.beyond_null and not status.lowers_error and not status.restores
+    assert not status.separable, "meeting one restoration condition is not evidence of separation"
+    assert "is not called restoring (its error change has q = 0.1, not below 0.05)" in text
+    assert "separate warmth from the gap" in text and "here warmth and the gap separate" not in text
+
+
+def test_separable_needs_neither_condition_and_names_both_failures():
+    status, text = _one_arm(diff_high=0.05, q=0.8, percentile=40.0, contrast_high=0.03, warmth=-0.2)
+    assert status.separable and not status.restores
+    assert "the CI of its error change reaches zero" in text
+    assert "the CI of its contrast with the null reaches zero" in text
+    assert "above the null's 5th percentile" in text and "here warmth and the gap separate" in text
+    status, text = _one_arm(diff_high=0.05, q=0.8, percentile=40.0, contrast_high=0.03, warmth=0.1)
+    assert not status.separable and "it does not restore reliability beyond the null (" in text

@@ -19,6 +19,7 @@ from interp.report.results_md import (
     export_summary,
     replace_block,
     required_files,
+    run_targets,
     verdict_from_tables,
 )
 from interp.report.study_blocks import PENDING
@@ -161,6 +162,29 @@ def test_the_block_round_trips_and_says_no_gap(tmp_path):
 def test_export_needs_a_finished_run(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"meta\.json"):
         export_summary(tmp_path, tmp_path / "dest")
+
+
+def test_the_exported_targets_are_the_directions_the_run_removed(tmp_path):
+    """A planted run removes planted-<name> and planted-random, not the --targets it was given:
+    the facts name what the run removed, from meta.json or (older runs) null_match.json."""
+    config = {"targets": ["finetune", "persona"]}
+    (tmp_path / "null_match.json").write_text(
+        json.dumps({"planted-random": {}, "planted-sycophancy": {}})
+    )
+    assert run_targets(tmp_path, {"config": config}) == ["planted-sycophancy", "planted-random"]
+    (tmp_path / "null_match.json").write_text(json.dumps({"persona": {}, "finetune": {}}))
+    assert run_targets(tmp_path, {"config": config}) == ["finetune", "persona"]
+    meta = {"config": config, "targets": ["persona"]}
+    assert run_targets(tmp_path, meta) == ["persona"]
+    (tmp_path / "null_match.json").unlink()
+    with pytest.raises(FileNotFoundError, match="records no targets"):
+        run_targets(tmp_path, {"config": config})
+
+
+def test_negative_zero_is_not_written():
+    from interp.causal.verdict_text import _ci, _pp
+
+    assert _pp(-1e-18) == "+0.0 pp" and _ci(-1e-18, 0.1) == "[+0.0, +10.0]"
 
 
 def test_seed_gap_sentence_names_every_seed_and_counts_cis_above_zero(tmp_path):

@@ -125,3 +125,7 @@ def test_no_evaluated_item_derived_anything(study):
         meta["split"]["evaluation"]["item_ids"]
     )
     assert items("17-verdict", "per_prompt.csv") <= set(meta["split"]["evaluation"]["item_ids"])
+    # the run names the directions it removed (what the exported facts quote)
+    assert meta["targets"] and set(meta["targets"]) == set(
+        json.loads((Path(state["17-verdict"]["out"]) / "null_match.json").read_text())
+    )

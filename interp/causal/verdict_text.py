@@ -10,8 +10,11 @@ Rules (:func:`restoration_status` decides, :func:`verdict_sentences` writes):
 - a removal *restores* a gap cell only when it lowers the warm model's error (CI below zero,
   BH q < 0.05), beyond its matched null (paired contrast target minus null mean with CI below
   zero, and at or below the null's 5th percentile), undamaged;
+- a removal that is not called restoring is told *why* (which of those conditions failed);
 - *separable* (warmth without the unreliability) is said only when a gap exists, the removal
-  lowers warmth (CI below zero) and does not restore.
+  lowers warmth (CI below zero), is undamaged and meets neither restoration condition (its error
+  change passes no test and does not leave the null): a removal that meets one condition but
+  not the other is inconclusive, not evidence that warmth and the gap separate.
 
 Every number names its measure: on belief prompts forced-choice "error" is the share of items
 where the model *chose the user's wrong answer*.
@@ -37,12 +40,17 @@ def measure_name(cell: str) -> str:
     return "chose the user's wrong answer" if cell in BELIEF_CELLS else "chose the wrong answer"
 
 
+def _pct(x: float, digits: int = 1) -> float:
+    """``100 * x`` rounded, with a negative zero made positive (no "-0.0" in the text)."""
+    return round(100 * x, digits) + 0.0
+
+
 def _pp(x: float) -> str:
-    return f"{100 * x:+.1f} pp"
+    return f"{_pct(x):+.1f} pp"
 
 
 def _ci(lo: float, hi: float) -> str:
-    return f"[{100 * lo:+.1f}, {100 * hi:+.1f}]"
+    return f"[{_pct(lo):+.1f}, {_pct(hi):+.1f}]"
 
 
 @dataclass(frozen=True)
@@ -59,8 +67,13 @@ class Status:
 
     @property
     def separable(self) -> bool:
-        """Warmth goes, the unreliability stays."""
-        return self.lowers_warmth and not self.restores and not self.damaged
+        """Warmth goes, the unreliability stays: neither restoration condition is met."""
+        return (
+            self.lowers_warmth
+            and not self.damaged
+            and not self.lowers_error
+            and not self.beyond_null
+        )
 
 
 def _row(df: pd.DataFrame, **eq: object) -> pd.Series | None:
@@ -207,7 +220,7 @@ def _target_sentence(
         f"set to the original's at one layer) changes "
         f"'{measure_name(cell)}' in the {cell} cell by {_pp(e['diff_vs_ref'])} "
         f"{_ci(e['diff_low'], e['diff_high'])} (q = {e['q_value']:.2g}; "
-        f"{100 * closed:.0f}% of the gap)"
+        f"{_pct(closed, 0):.0f}% of the gap)"
     )
     if n is not None:
         text += (
@@ -226,6 +239,7 @@ def _target_sentence(
             f"; KL to the unedited model {kl['mean']:.3g} (null {kl['null_min']:.3g} to "
             f"{kl['null_max']:.3g})"
         )
+    why = _why_not_restoring(e, n)
     if st.damaged:
         verdict = (
             "the edit is damaged (beyond every null arm), so its error change is not counted as "
@@ -235,12 +249,31 @@ def _target_sentence(
         verdict = "it restores reliability beyond the null"
     elif st.separable:
         verdict = (
-            "warmth falls but reliability is not restored beyond the null: here warmth and the "
-            "gap separate"
+            f"warmth falls but reliability is not restored beyond the null ({why}): here warmth "
+            "and the gap separate"
         )
+    elif st.lowers_error or st.beyond_null:
+        verdict = f"it is not called restoring ({why}), nor does it separate warmth from the gap"
     else:
-        verdict = "it does not restore reliability beyond the null"
+        verdict = f"it does not restore reliability beyond the null ({why})"
     return f"{text}: {verdict}."
+
+
+def _why_not_restoring(e: pd.Series, n: pd.Series | None) -> str:
+    """Which of the restoration rule's conditions an undamaged removal fails, in words."""
+    reasons = []
+    if e["diff_high"] >= 0:
+        reasons.append("the CI of its error change reaches zero")
+    elif not e["q_value"] < Q:
+        reasons.append(f"its error change has q = {e['q_value']:.2g}, not below {Q}")
+    if n is None:
+        reasons.append("no matched null was measured")
+    else:
+        if n["contrast_high"] >= 0:
+            reasons.append("the CI of its contrast with the null reaches zero")
+        if n["percentile"] > NULL_PERCENTILE:
+            reasons.append(f"it sits above the null's {NULL_PERCENTILE:.0f}th percentile")
+    return "; ".join(reasons)
 
 
 def _damage_sentence(arms: pd.DataFrame, damage: pd.DataFrame, target: str) -> str:
@@ -284,8 +317,8 @@ def seed_sentences(table: pd.DataFrame) -> str:
             if sub.empty:
                 continue
             parts = [
-                f"seed {int(r.seed)} {100 * r.gap:+.1f} pp [{100 * r.gap_low:+.1f}, "
-                f"{100 * r.gap_high:+.1f}] (q = {r.q_value:.2g})"
+                f"seed {int(r.seed)} {_pp(r.gap)} {_ci(r.gap_low, r.gap_high)} "
+                f"(q = {r.q_value:.2g})"
                 for r in sub.itertuples()
             ]
             above = int((sub.gap_low > 0).sum())

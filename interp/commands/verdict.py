@@ -319,6 +319,7 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         config=config,
         warm=pair.warm_source,
         cold=config.cold if cold_arm else None,
+        targets=[d.name for d in targets],
         headline=result.headline,
         gap_cells=result.gap_cells,
         engine_check=result.engine_check,

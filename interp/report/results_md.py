@@ -5,7 +5,8 @@ verdict protocol's small summary tables (CSV, no activations) and the facts the 
 into ``results/<preset>/``, and rewrites the block between the markers in RESULTS.md with the
 sentence :func:`interp.causal.verdict_text.verdict_sentences` writes from those tables.
 ``--block planted-verdict --dest results/embedded-planted`` does the same for the protocol's
-check on a planted effect (``interp verdict --plant``), ``--block full-verdict --dest
+check on a planted effect (``interp verdict --plant``; ``planted-verdict-fewer-items`` for its
+first run on fewer evaluation items), ``--block full-verdict --dest
 results/embedded-full-verdict`` for the verdict on the whole evaluation split (``interp study
 --preset embedded-full-verdict``), and ``--block seed-gap --dest
 results/embedded-seeds`` for the gap over fine-tune seeds (``interp seed-gap``); ``--block
@@ -38,7 +39,14 @@ TABLES = ("verdict_gap", "verdict_arms", "verdict_null", "verdict_damage")
 FACTS_FILE = "verdict_facts.json"
 BEGIN = "<!-- {key}: written by `python -m interp.report.results_md` from the tables in {dest} -->"
 END = "<!-- /{key} -->"
-BLOCKS = ("verdict", "full-verdict", "planted-verdict", "seed-gap", "step-times")
+BLOCKS = (
+    "verdict",
+    "full-verdict",
+    "planted-verdict",
+    "planted-verdict-fewer-items",
+    "seed-gap",
+    "step-times",
+)
 SEED_GAP_FILE = "seed_gap.csv"
 STEP_TIMES_FILE = "step_times.csv"
 STUDY_KEYS = tuple(STUDY_BLOCKS)
@@ -56,6 +64,25 @@ def required_files(key: str) -> tuple[str, ...]:
     return (*(f"{t}.csv" for t in TABLES), FACTS_FILE)
 
 
+def run_targets(run: Path, meta: dict) -> list[str]:
+    """The names of the directions a verdict run removed, in the run's order.
+
+    ``meta.json`` records them (``targets``); runs from before that record are read from
+    ``null_match.json`` (one entry per target), ordered as ``--targets`` named them, a plant's
+    own direction before its random control (:func:`interp.causal.plant.plant_targets`)."""
+    if "targets" in meta:
+        return [str(t) for t in meta["targets"]]
+    match_file = run / "null_match.json"
+    if not match_file.is_file():
+        raise InputNotFoundError(
+            f"run: {run} records no targets in {paths.META_FILE} and has no null_match.json"
+        )
+    names = list(json.loads(match_file.read_text()))
+    named = [t for t in meta["config"]["targets"] if t in names]
+    rest = sorted((n for n in names if n not in named), key=lambda n: n == "planted-random")
+    return named + rest
+
+
 def export_summary(run: Path, dest: Path) -> None:
     """Copy a verdict run's summary tables and facts (targets, rule threshold, split sizes,
     the warm model, provenance) into ``dest``."""
@@ -70,7 +97,7 @@ def export_summary(run: Path, dest: Path) -> None:
         shutil.copyfile(run / f"{name}.csv", dest / f"{name}.csv")
     config = meta["config"]
     facts = {
-        "targets": list(config["targets"]),
+        "targets": run_targets(run, meta),
         "headline_threshold_pp": config["headline_threshold_pp"],
         "n_random": config["n_random"],
         "warm": meta.get("warm"),
