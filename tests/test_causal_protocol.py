@@ -171,6 +171,16 @@ def test_the_planted_direction_is_found_and_its_removal_restores(planted):
     for cell in result.gap_cells:
         status = restoration_status(result.arms, result.null, result.damage, "planted", cell)
         assert status.lowers_error and status.beyond_null and status.restores, status
+    # the plant is a constant vector along the target at the removal layer, so removing the
+    # fine-tune's shift (the warm mean projection set to the original's) gives back the original
+    # model prompt by prompt
+    pp = result.per_prompt.set_index("prompt_id")
+    orig = pp[(pp.model == "original") & (pp.intervention == "none")]
+    removed = pp[(pp.model == "warm") & (pp.intervention == f"{PRIMARY}:planted")]
+    assert len(orig) == len(removed) > 0
+    removed = removed.loc[orig.index]
+    assert (removed["error"] == orig["error"]).all()
+    np.testing.assert_allclose(removed["p_incorrect"], orig["p_incorrect"], atol=1e-4)
     # the null's 20 arms ran through the suffix engine (the two target arms are cheaper hooked:
     # suffix_pays), checked against the hooked forward on every prompt the null scored
     pp = result.per_prompt
