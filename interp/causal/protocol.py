@@ -426,8 +426,12 @@ def run_protocol(
     null_cells = headline or list(CONDITIONS)
     null_prompts = null_items(evaluation, null_cells, gap_cells, s.null_items_per_task)
     progress(
-        f"null: {len(null_prompts)} prompts (every item in {', '.join(gap_cells) or 'no cell'}; "
-        f"{s.null_items_per_task} per task elsewhere)"
+        f"null: {len(null_prompts)} prompts "
+        + (
+            f"(every item in {', '.join(gap_cells)}; {s.null_items_per_task} per task elsewhere)"
+            if gap_cells
+            else f"(no cell has a gap: {s.null_items_per_task} items per task in each cell)"
+        )
     )
     arms: list[Arm] = []
     null_arms: dict[str, list[Arm]] = {}
