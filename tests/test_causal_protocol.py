@@ -266,64 +266,24 @@ def test_no_gap_means_no_restoration_claim():
 
 
 def test_a_damaged_arm_is_not_counted():
-    arms = pd.DataFrame(
-        [
-            {
-                "arm": f"warm/{PRIMARY}:finetune",
-                "condition": "neutral",
-                "task": "all",
-                "measure": "error",
-                "diff_vs_ref": -0.2,
-                "diff_low": -0.3,
-                "diff_high": -0.1,
-                "q_value": 0.001,
-                "p_value": 0.001,
-            },
-        ]
+    status, text = _one_arm(
+        diff_high=-0.1, q=0.001, percentile=0.0, contrast_high=-0.1, warmth=-0.2, damaged=True
     )
-    null = pd.DataFrame(
-        [
-            {
-                "target": "finetune",
-                "condition": "neutral",
-                "measure": "error",
-                "percentile": 0.0,
-                "contrast": -0.2,
-                "contrast_low": -0.3,
-                "contrast_high": -0.1,
-                "n_null": 20,
-            }
-        ]
-    )
-    damage = pd.DataFrame(
-        [
-            {
-                "arm": f"warm/{PRIMARY}:finetune",
-                "measure": "kl_continuation",
-                "mean": 3.0,
-                "null_min": 0.01,
-                "null_max": 0.1,
-                "damaged": True,
-            }
-        ]
-    )
-    status = restoration_status(arms, null, damage, "finetune", "neutral")
     assert status.lowers_error and status.beyond_null and status.damaged and not status.restores
-    evaluation = _gap("evaluation", {"neutral": (0.2, 0.1, 0.3)})
-    text = verdict_sentences(
-        evaluation.assign(split="evaluation"),
-        ["neutral"],
-        ["neutral"],
-        arms,
-        null,
-        damage,
-        ["finetune"],
-    )
+    assert not status.separable
     assert "not counted as restoration" in text and "restores reliability" not in text
 
 
-def _one_arm(diff_high: float, q: float, percentile: float, contrast_high: float, warmth: float):
-    """Arms, null and damage tables for one undamaged target in the neutral cell."""
+def _one_arm(
+    diff_high: float,
+    q: float,
+    percentile: float,
+    contrast_high: float,
+    warmth: float,
+    damaged: bool = False,
+):
+    """The restoration status and verdict text for one target in the neutral cell (a gap of
+    +20 pp), from arms, null and damage tables built to the given values."""
     arm = f"warm/{PRIMARY}:finetune"
     arms = pd.DataFrame(
         [
@@ -370,12 +330,12 @@ def _one_arm(diff_high: float, q: float, percentile: float, contrast_high: float
             {
                 "arm": arm,
                 "measure": "heldout_loss_increase",
-                "mean": 0.0,
+                "mean": 3.0 if damaged else 0.0,
                 "ci_low": -0.01,
                 "ci_high": 0.01,
                 "null_min": -0.02,
                 "null_max": 0.02,
-                "damaged": False,
+                "damaged": damaged,
             }
         ]
     )
