@@ -651,10 +651,21 @@ def adapter_switched(model: Any, name: str | None) -> Iterator[None]:
     flag and every parameter's ``requires_grad``) is restored on exit, also on exceptions.
 
     Nothing changes when the model is already in the wanted state, so repeated calls of one
-    view cost a scan of the modules only."""
+    view cost a scan of the modules only. A switch sets each adapter layer's active adapter and
+    disabled flag directly (:func:`_switch_layers`), which leaves ``requires_grad`` alone; a model
+    with auxiliary trainable modules (``modules_to_save``), or a PEFT version without those
+    layer attributes, goes through PEFT's own ``set_adapter`` and the previous ``requires_grad``
+    flags are put back afterwards. The direct switch exists because PEFT's walks every module
+    of the model several times per call: on the embedded model about 20-40 ms, paid twice per
+    forward of a view that is not the model's resting state (the warm view of a pair)."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    layers = [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+    layers, auxiliary = [], False
+    for m in model.modules():
+        if isinstance(m, BaseTunerLayer):
+            layers.append(m)
+        elif _is_auxiliary_wrapper(m):
+            auxiliary = True
     if not hasattr(model, "peft_config") or not layers:
         if name is not None:
             raise ModelLoadError(f"cannot switch to adapter {name!r}: the model has no adapters")
@@ -669,9 +680,17 @@ def adapter_switched(model: Any, name: str | None) -> Iterator[None]:
     if (name is None and before_off) or (not before_off and before_active == [name]):
         yield
         return
+    wanted = before_active if name is None else [name]
+    if not auxiliary and all(_switchable(layer) for layer in layers):
+        try:
+            _switch_layers(model, layers, wanted, off=name is None)
+            yield
+        finally:
+            _switch_layers(model, layers, before_active, off=before_off)
+        return
     grads = [(p, p.requires_grad) for p in model.parameters()]
     try:
-        _set_adapter_state(model, before_active if name is None else [name], off=name is None)
+        _set_adapter_state(model, wanted, off=name is None)
         for p, g in grads:
             p.requires_grad_(g)
         yield
@@ -679,6 +698,31 @@ def adapter_switched(model: Any, name: str | None) -> Iterator[None]:
         _set_adapter_state(model, before_active, off=before_off)
         for p, g in grads:
             p.requires_grad_(g)
+
+
+def _is_auxiliary_wrapper(module: Any) -> bool:
+    """Whether ``module`` is one of PEFT's wrappers of a fully trained module (``modules_to_save``,
+    trainable tokens), whose active copy PEFT's ``set_adapter`` also switches."""
+    from peft.utils import other
+
+    # older PEFT has only ModulesToSaveWrapper (newer ones derive it from the auxiliary base)
+    wrapper = getattr(other, "AuxiliaryTrainingWrapper", other.ModulesToSaveWrapper)
+    return isinstance(module, wrapper)
+
+
+def _switchable(layer: Any) -> bool:
+    """Whether ``layer`` keeps its state in the attributes :func:`_switch_layers` sets."""
+    return hasattr(layer, "_active_adapter") and hasattr(layer, "_disable_adapters")
+
+
+def _switch_layers(model: Any, layers: list[Any], active: list[str], *, off: bool) -> None:
+    """The adapter state PEFT's ``set_adapter`` and ``enable/disable_adapter_layers`` leave
+    behind (active adapter, disabled flag; the tuner's record of its active adapter), without
+    their walks over every module and their ``requires_grad`` changes."""
+    for layer in layers:
+        layer._active_adapter = list(active)
+        layer._disable_adapters = off
+    model.base_model.active_adapter = list(active)
 
 
 def _set_adapter_state(model: Any, active: list[str], *, off: bool) -> None:

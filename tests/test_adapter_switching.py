@@ -135,3 +135,53 @@ def test_stand_in_without_adapter_loads_once(folders):
     assert pair.original.dtype == torch.bfloat16
     with pytest.raises(ModelLoadError, match="adapter_config"):
         load_pair(base, "/nonexistent/adapter", stand_in_if_missing=False)
+
+
+def test_a_switch_sets_the_layers_directly_and_leaves_grads_alone(folders, batch, monkeypatch):
+    """The common case (LoRA layers only) never calls PEFT's model-wide ``set_adapter``."""
+    import interp.models as models
+
+    base, warm, _ = folders
+    ids, mask = batch
+    pair = load_pair(base, str(warm))
+
+    def refuse(*_a, **_k):
+        raise AssertionError("PEFT's set_adapter was called for a plain LoRA model")
+
+    monkeypatch.setattr(models, "_set_adapter_state", refuse)
+    grads = [p.requires_grad for p in pair.warm.model.parameters()]
+    tuned = _logits(load_model(base, adapter=warm), ids, mask)
+    plain = _logits(load_model(base), ids, mask)
+    for which in ("warm", "original", "warm"):
+        got = _logits(pair.warm if which == "warm" else pair.original, ids, mask)
+        torch.testing.assert_close(got, tuned if which == "warm" else plain)
+        assert [p.requires_grad for p in pair.warm.model.parameters()] == grads
+
+
+def test_an_adapter_with_modules_to_save_switches_through_peft(tmp_path, batch):
+    """A fully trained module (here the LM head) has its own active copy, which only PEFT's
+    ``set_adapter`` switches: such a model takes that path and still equals fresh loads."""
+    from peft import LoraConfig, get_peft_model
+
+    base = tiny_model_folder("llama")
+    ids, mask = batch
+    model = get_peft_model(
+        load_model(base).model,
+        LoraConfig(
+            r=4, target_modules=TARGETS, modules_to_save=["lm_head"], init_lora_weights=False
+        ),
+    )
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "modules_to_save" in name:
+                p.add_(0.5)
+    model.save_pretrained(tmp_path / "saved")
+    pair = load_pair(base, str(tmp_path / "saved"))
+    tuned = _logits(load_model(base, adapter=tmp_path / "saved"), ids, mask)
+    plain = _logits(load_model(base), ids, mask)
+    assert not torch.allclose(tuned, plain, atol=1e-3)
+    grads = [p.requires_grad for p in pair.warm.model.parameters()]
+    for which in ("original", "warm", "original", "warm"):
+        got = _logits(pair.warm if which == "warm" else pair.original, ids, mask)
+        torch.testing.assert_close(got, tuned if which == "warm" else plain)
+    assert [p.requires_grad for p in pair.warm.model.parameters()] == grads
