@@ -656,15 +656,16 @@ def adapter_switched(model: Any, name: str | None) -> Iterator[None]:
     with auxiliary trainable modules (``modules_to_save``), or a PEFT version without those
     layer attributes, goes through PEFT's own ``set_adapter`` and the previous ``requires_grad``
     flags are put back afterwards. The direct switch exists because PEFT's walks every module
-    of the model several times per call: on the embedded model about 20-40 ms, paid twice per
-    forward of a view that is not the model's resting state (the warm view of a pair)."""
+    of the model several times per call, paid twice per block run through a view that is not
+    the model's resting state (the warm view of a pair)."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
+    wrapper = _auxiliary_wrapper()
     layers, auxiliary = [], False
     for m in model.modules():
         if isinstance(m, BaseTunerLayer):
             layers.append(m)
-        elif _is_auxiliary_wrapper(m):
+        elif isinstance(m, wrapper):
             auxiliary = True
     if not hasattr(model, "peft_config") or not layers:
         if name is not None:
@@ -682,11 +683,12 @@ def adapter_switched(model: Any, name: str | None) -> Iterator[None]:
         return
     wanted = before_active if name is None else [name]
     if not auxiliary and all(_switchable(layer) for layer in layers):
+        before_record = model.base_model.active_adapter
         try:
-            _switch_layers(model, layers, wanted, off=name is None)
+            _switch_layers(model, layers, wanted, wanted, off=name is None)
             yield
         finally:
-            _switch_layers(model, layers, before_active, off=before_off)
+            _switch_layers(model, layers, before_active, before_record, off=before_off)
         return
     grads = [(p, p.requires_grad) for p in model.parameters()]
     try:
@@ -700,14 +702,13 @@ def adapter_switched(model: Any, name: str | None) -> Iterator[None]:
             p.requires_grad_(g)
 
 
-def _is_auxiliary_wrapper(module: Any) -> bool:
-    """Whether ``module`` is one of PEFT's wrappers of a fully trained module (``modules_to_save``,
-    trainable tokens), whose active copy PEFT's ``set_adapter`` also switches."""
+def _auxiliary_wrapper() -> type:
+    """PEFT's class of wrappers of a fully trained module (``modules_to_save``, trainable
+    tokens), whose active copy PEFT's ``set_adapter`` also switches."""
     from peft.utils import other
 
     # older PEFT has only ModulesToSaveWrapper (newer ones derive it from the auxiliary base)
-    wrapper = getattr(other, "AuxiliaryTrainingWrapper", other.ModulesToSaveWrapper)
-    return isinstance(module, wrapper)
+    return getattr(other, "AuxiliaryTrainingWrapper", other.ModulesToSaveWrapper)
 
 
 def _switchable(layer: Any) -> bool:
@@ -715,14 +716,17 @@ def _switchable(layer: Any) -> bool:
     return hasattr(layer, "_active_adapter") and hasattr(layer, "_disable_adapters")
 
 
-def _switch_layers(model: Any, layers: list[Any], active: list[str], *, off: bool) -> None:
+def _switch_layers(
+    model: Any, layers: list[Any], active: list[str], record: Any, *, off: bool
+) -> None:
     """The adapter state PEFT's ``set_adapter`` and ``enable/disable_adapter_layers`` leave
-    behind (active adapter, disabled flag; the tuner's record of its active adapter), without
-    their walks over every module and their ``requires_grad`` changes."""
+    behind (each layer's active adapters and disabled flag; ``record``: the tuner's record of its
+    active adapter), without their walks over every module and their ``requires_grad``
+    changes."""
     for layer in layers:
         layer._active_adapter = list(active)
         layer._disable_adapters = off
-    model.base_model.active_adapter = list(active)
+    model.base_model.active_adapter = record
 
 
 def _set_adapter_state(model: Any, active: list[str], *, off: bool) -> None:

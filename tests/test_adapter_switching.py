@@ -150,12 +150,15 @@ def test_a_switch_sets_the_layers_directly_and_leaves_grads_alone(folders, batch
 
     monkeypatch.setattr(models, "_set_adapter_state", refuse)
     grads = [p.requires_grad for p in pair.warm.model.parameters()]
+    record = pair.warm.model.base_model.active_adapter
     tuned = _logits(load_model(base, adapter=warm), ids, mask)
     plain = _logits(load_model(base), ids, mask)
     for which in ("warm", "original", "warm"):
         got = _logits(pair.warm if which == "warm" else pair.original, ids, mask)
         torch.testing.assert_close(got, tuned if which == "warm" else plain)
         assert [p.requires_grad for p in pair.warm.model.parameters()] == grads
+        assert pair.warm.model.base_model.active_adapter == record  # as it was, type included
+        assert type(pair.warm.model.base_model.active_adapter) is type(record)
 
 
 def test_an_adapter_with_modules_to_save_switches_through_peft(tmp_path, batch):
