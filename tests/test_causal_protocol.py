@@ -16,12 +16,13 @@ import pandas as pd
 import pytest
 import torch
 
-from interp.causal.arms import Arm
+from interp.causal.arms import Arm, score_prompts
 from interp.causal.damage import continuation_units, text_units
 from interp.causal.protocol import (
     PRIMARY,
     Models,
     ProtocolSettings,
+    first_items,
     headline_cells,
     run_protocol,
 )
@@ -102,7 +103,7 @@ def planted():
     return original, warm, u, derivation, evaluation
 
 
-def _run(planted, target: Direction):
+def _run(planted, target: Direction, progress=lambda message: None):
     original, warm, _, derivation, evaluation = planted
     ob, wb = get_backend(original, "torch"), get_backend(warm, "torch")
     units = {}
@@ -128,6 +129,7 @@ def _run(planted, target: Direction):
         lambda replies: np.zeros(len(replies)),
         units,
         settings,
+        progress,
     )
 
 
@@ -156,7 +158,8 @@ def test_split_is_stable_and_both_sides_are_used(planted):
 def test_the_planted_direction_is_found_and_its_removal_restores(planted):
     _, _, u, _, _ = planted
     target = Direction("planted", "known", "resid_post", "all", (2,), (PLANT * u)[None])
-    result = _run(planted, target)
+    messages: list[str] = []
+    result = _run(planted, target, messages.append)
     from interp.figures.tables import SCHEMAS
 
     for name, table in (
@@ -181,11 +184,21 @@ def test_the_planted_direction_is_found_and_its_removal_restores(planted):
     removed = removed.loc[orig.index]
     assert (removed["error"] == orig["error"]).all()
     np.testing.assert_allclose(removed["p_incorrect"], orig["p_incorrect"], atol=1e-4)
-    # the null's 20 arms ran through the suffix engine (the two target arms are cheaper hooked:
-    # suffix_pays), checked against the hooked forward on every prompt the null scored
+    # each model's target arms ran through the suffix engine with its unedited rows riding along
+    # (at layer 2 of 4 that pays even for the original's one arm, as it saves the unedited
+    # forward: suffix_pays); the run checked the riding rows of both models against the hooked
+    # forward on the first 2 items per task, and the warm model's equal it on every prompt
+    _, warm, _, _, evaluation = planted
+    hooked = score_prompts(Arm("warm", "none", get_backend(warm, "torch")), evaluation)
     pp = result.per_prompt
-    null_prompts = pp[pp.intervention.str.startswith("null:")].prompt_id.nunique()
-    assert result.engine_check["n_prompts"] == null_prompts > 0
+    riding = pp[(pp.model == "warm") & (pp.intervention == "none")].set_index("prompt_id")
+    hooked = hooked.set_index("prompt_id").loc[riding.index]
+    assert len(riding) == len(evaluation)
+    assert (riding["error"] == hooked["error"]).all()
+    np.testing.assert_allclose(riding["p_incorrect"], hooked["p_incorrect"], atol=1e-4)
+    n_checked = sum(p.item_id in first_items(evaluation, 2) for p in evaluation)
+    assert result.engine_check["n_prompts"] == 2 * n_checked > 0  # both models, pooled
+    assert any("and the unedited model" in m for m in messages)
     assert result.engine_check["error_flips"] == 0
     assert result.engine_check["max_abs_p_diff"] < 1e-4
     match = result.null_match["planted"]

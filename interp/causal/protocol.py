@@ -26,6 +26,12 @@ Run on two disjoint item splits (:mod:`interp.data.split`):
    loss increase exceeds every null arm's is marked damaged (the KL is reported, not used for
    the mark: an edit that restores the answer has to move the answer's distribution).
 
+Engines: arms that edit one residual site are scored from one clean prefix per model
+(:mod:`interp.causal.suffix_arms`), and the unedited original and warm models ride on it as an
+identity edit, so the evaluation split costs one forward below the edited layer per model; the
+hooked forward scores the first ``engine_check_items_per_task`` items per task again, and
+``engine_check`` says how far the two are apart there.
+
 Tables: :func:`arm_table` (every arm x cell x measure, per task and pooled, with paired
 differences from the unedited warm model, exact McNemar p and Benjamini-Hochberg q),
 :func:`null_table` (where each target falls in its null and the paired per-item contrast target
@@ -63,6 +69,7 @@ from interp.causal.removal import (
     zero_ablation_edits,
 )
 from interp.causal.suffix_arms import (
+    SCORE_COLUMNS,
     engine_agreement,
     runner_for,
     score_arms_at_site,
@@ -119,6 +126,10 @@ class ProtocolSettings:
     # (suffix_arms, damage.damage_rows_at_site); False: every arm through the hooked forward
     # (the reference engine)
     suffix_engine: bool = True
+    # where the suffix engine scores a model's target arms, the model's unedited rows ride along
+    # (an identity edit on the same clean prefix); the hooked forward scores these items per
+    # task of the evaluation split again, and the run records how far the two engines are apart
+    engine_check_items_per_task: int = 2
 
 
 LONG_COLUMNS = (
@@ -328,47 +339,94 @@ def _score_edited(
     prompts: Sequence[Prompt],
     settings: ProtocolSettings,
     progress: Callable[[str], None],
+    identity: str | None = ENGINE_CHECK,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Forced choice of edited arms: per model and edited site, through
     :mod:`interp.causal.suffix_arms` for arms that edit one residual site where that engine is
     the cheaper one (:func:`~interp.causal.suffix_arms.suffix_pays`; when the settings allow
     it), else hooked.
 
-    Returns the arms' rows and, for each group scored by the suffix engine, the rows of an
-    identity edit at the same site (intervention :data:`ENGINE_CHECK`; it shares the clean
-    prefix, so it costs only the layers above the site), to compare with the hooked engine's
-    unedited rows (:func:`_engine_check`)."""
+    Each group the suffix engine scores carries an identity edit at its site (it shares the
+    clean prefix, so it costs only the layers above the site), labelled ``identity``:
+    :data:`ENGINE_CHECK` (the default) to compare with the hooked engine's unedited rows
+    (:func:`_engine_check`); ``"none"`` to stand for the model's unedited rows (the first group
+    of each model only), so that the unedited model costs no forward of its own; None for no
+    identity edit. Returns the arms' rows and the identity rows."""
     frames, checks = [], []
     unedited = {"original": models.original, "warm": models.warm}
     groups: dict[tuple[str, Site | None], list[Arm]] = {}
     for arm in arms:  # each target's arms edit its own layer: one group per model and site
         site = shared_site([arm]) if settings.suffix_engine else None
         groups.setdefault((arm.model, site), []).append(arm)
+    riding: set[str] = set()  # models whose unedited rows rode in a group
     for (model, site), group in groups.items():
         runner = runner_for(unedited[model]) if site is not None else None
+        # a riding unedited model saves its own forward: the suffix engine is then compared
+        # with one more hooked pass (suffix_pays counts one identity arm besides the group)
+        rides = identity == "none" and model not in riding
         if (
             site is None
             or runner is None
-            or not suffix_pays(len(group), site, runner.n_layers, runner.can_pack)
+            or not suffix_pays(len(group) + int(rides), site, runner.n_layers, runner.can_pack)
         ):
             frames.append(_score(group, prompts, settings.batch_size, progress))
             continue
         base = unedited[model]
-        identity = Arm(model, ENGINE_CHECK, base.backend, base.system, ({site: _identity},))
+        extra = []
+        if identity is not None and (identity != "none" or rides):
+            extra = [Arm(model, identity, base.backend, base.system, ({site: _identity},))]
+            riding.add(model)
         progress(
-            f"forced choice: {len(group)} {model} arms on {len(prompts)} prompts "
-            f"(clean prefix once, then the layers above {site})"
+            f"forced choice: {len(group)} {model} arms"
+            + (" and the unedited model" if rides else "")
+            + f" on {len(prompts)} prompts (clean prefix once, then the layers above {site})"
         )
         rows = score_arms_at_site(
-            base, [*group, identity], prompts, site, settings.batch_size, runner=runner
+            base, [*group, *extra], prompts, site, settings.batch_size, runner=runner
         )
-        frames.append(rows[rows.intervention != ENGINE_CHECK])
-        checks.append(rows[rows.intervention == ENGINE_CHECK])
+        frames.append(rows[rows.intervention != identity])
+        checks.append(rows[rows.intervention == identity])
     empty = pd.DataFrame(columns=["model", "intervention", "prompt_id"])
     return (
-        pd.concat(frames, ignore_index=True),
+        pd.concat(frames, ignore_index=True) if frames else empty,
         pd.concat(checks, ignore_index=True) if checks else empty,
     )
+
+
+def _score_evaluation(
+    models: Models,
+    arms: Sequence[Arm],
+    prompts: Sequence[Prompt],
+    settings: ProtocolSettings,
+    progress: Callable[[str], None],
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """The unedited models' and the target arms' forced choice on the evaluation split:
+    ``(unedited rows, arm rows, engine check)``. A model whose arms the suffix engine scores has
+    its unedited rows scored in the same pass (an identity edit on the shared clean prefix:
+    :func:`_score_edited` with ``identity="none"``); the others (the cold model, and every model
+    when the suffix engine is off or does not pay) by the hooked forward. The hooked forward
+    then scores the riding models again on the first ``engine_check_items_per_task`` items per
+    task, and :func:`_engine_check` says how far the two engines are apart there."""
+    edited, riding = _score_edited(models, arms, prompts, settings, progress, identity="none")
+    rode = set(riding["model"]) if not riding.empty else set()
+    base = [m for m in (models.original, models.warm, models.cold) if m is not None]
+    hooked = (
+        _score([m for m in base if m.model not in rode], prompts, settings.batch_size, progress)
+        if any(m.model not in rode for m in base)
+        else riding.iloc[:0]
+    )
+    by_model = pd.concat([riding, hooked], ignore_index=True)
+    unedited = pd.concat([by_model[by_model.model == m.model] for m in base], ignore_index=True)[
+        list(SCORE_COLUMNS)
+    ]
+    engine: dict[str, float] = {}
+    if rode and settings.engine_check_items_per_task > 0:
+        items = first_items(prompts, settings.engine_check_items_per_task)
+        subset = [p for p in prompts if p.item_id in items]
+        again = _score([m for m in base if m.model in rode], subset, settings.batch_size, progress)
+        checked = riding[riding.prompt_id.isin({p.prompt_id for p in subset})]
+        engine = _engine_check(checked, again)
+    return unedited, edited, engine
 
 
 def _engine_check(checks: pd.DataFrame, base_pp: pd.DataFrame) -> dict[str, float]:
@@ -412,9 +470,6 @@ def run_protocol(
     deriv_pp = _score(base, derivation, s.batch_size, progress)
     gap_d = gap_table(deriv_pp, tasks, split="derivation", n_boot=s.n_boot, seed=s.seed)
     headline = headline_cells(gap_d, s.headline_threshold_pp)
-    base_pp = _score(base, evaluation, s.batch_size, progress)
-    gap_e = gap_table(base_pp, tasks, split="evaluation", n_boot=s.n_boot, seed=s.seed)
-    gap_cells = gaps(gap_e, headline)
 
     convs = [conversation(p) for p in derivation]
     warm_convs = [conversation(p, models.warm.system) for p in derivation]
@@ -423,16 +478,6 @@ def run_protocol(
         progress(f"moments of {kind} on the derivation prompts (original, warm)")
         m_orig[kind] = residual_moments(models.original.backend, convs, layers, site_kind=kind)
         m_warm[kind] = residual_moments(models.warm.backend, warm_convs, layers, site_kind=kind)
-    null_cells = headline or list(CONDITIONS)
-    null_prompts = null_items(evaluation, null_cells, gap_cells, s.null_items_per_task)
-    progress(
-        f"null: {len(null_prompts)} prompts "
-        + (
-            f"(every item in {', '.join(gap_cells)}; {s.null_items_per_task} per task elsewhere)"
-            if gap_cells
-            else f"(no cell has a gap: {s.null_items_per_task} items per task in each cell)"
-        )
-    )
     arms: list[Arm] = []
     null_arms: dict[str, list[Arm]] = {}
     match: dict[str, dict[str, list[float]]] = {}
@@ -480,14 +525,30 @@ def run_protocol(
             warm_arm(f"null:{d.name}:{i}", shift_edits(r, layer, c))
             for i, (r, c) in enumerate(zip(randoms, null_shifts, strict=True))
         ]
-    edited_pp, checks = _score_edited(models, arms, evaluation, s, progress)
-    null_pp, null_checks = _score_edited(
-        models, [a for v in null_arms.values() for a in v], null_prompts, s, progress
+    # the unedited models and the target arms on the evaluation split (the unedited rows ride
+    # with the arms where the suffix engine scores them), then the gap, which decides the
+    # null's prompts
+    base_pp, edited_pp, engine = _score_evaluation(models, arms, evaluation, s, progress)
+    gap_e = gap_table(base_pp, tasks, split="evaluation", n_boot=s.n_boot, seed=s.seed)
+    gap_cells = gaps(gap_e, headline)
+    null_cells = headline or list(CONDITIONS)
+    null_prompts = null_items(evaluation, null_cells, gap_cells, s.null_items_per_task)
+    progress(
+        f"null: {len(null_prompts)} prompts "
+        + (
+            f"(every item in {', '.join(gap_cells)}; {s.null_items_per_task} per task elsewhere)"
+            if gap_cells
+            else f"(no cell has a gap: {s.null_items_per_task} items per task in each cell)"
+        )
     )
-    # every group the suffix engine scored (the null's, and the targets' where it pays) rode
-    # with an identity arm: its rows against the hooked unedited rows of the same prompts
-    both = pd.concat([c for c in (checks, null_checks) if not c.empty] or [checks])
-    engine = _engine_check(both.drop_duplicates(["model", "prompt_id"]), base_pp)
+    null_pp, _ = _score_edited(
+        models,
+        [a for v in null_arms.values() for a in v],
+        null_prompts,
+        s,
+        progress,
+        identity=None,
+    )
     per_prompt = pd.concat([base_pp, edited_pp, null_pp], ignore_index=True)
 
     gen_items = first_items(evaluation, s.generation_items_per_task)
