@@ -196,3 +196,29 @@ def test_the_suffix_engine_is_chosen_only_where_it_is_cheaper():
     assert not suffix_pays(20, middle, 30, packed=False)
     assert suffix_pays(20, Site(19, "resid_post"), 30, packed=False)
     assert suffix_pays(20, Site(29, "resid_pre"), 30, packed=False)  # = resid_post 28
+
+
+def test_score_arms_groups_a_models_one_site_arms_with_its_unedited_rows_riding(setup):
+    from interp.causal.suffix_arms import score_arms
+
+    backend, prompts = setup
+    d_model = backend.loaded.d_model
+    d2 = _direction(d_model, (2,), "resid_post", 21)
+    d1 = _direction(d_model, (1, 2), "resid_post", 22)
+    unedited = Arm("warm", "none", backend)
+    at_two = [
+        Arm("warm", f"shift{i}", backend, None, (shift_edits(d2, 2, 0.5 * i - 1.0),))
+        for i in range(4)
+    ]
+    replicated = Arm(
+        "warm", "controls", backend, None, tuple(zero_ablation_edits(d2, [2]) for _ in range(2))
+    )
+    two_sites = Arm("warm", "two-sites", backend, None, (zero_ablation_edits(d1, [1, 2]),))
+    arms = [unedited, *at_two, two_sites, replicated]
+    messages: list[str] = []
+    rows = score_arms(arms, prompts, progress=messages.append)
+    assert messages[0].startswith("forced choice: 5 warm arms and the unedited model")
+    assert messages[1:] == [f"forced choice: warm/two-sites on {len(prompts)} prompts"]
+    assert list(dict.fromkeys(rows.intervention)) == [a.label for a in arms]  # order kept
+    hooked = pd.concat([score_prompts(a, prompts) for a in arms], ignore_index=True)
+    _compare(rows, hooked[list(rows.columns)])

@@ -24,7 +24,7 @@ Only edits at ``resid_pre`` or ``resid_post`` of one layer, applied at every pos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -203,3 +203,66 @@ def engine_agreement(suffix: pd.DataFrame, hooked: pd.DataFrame) -> dict[str, fl
         "max_abs_p_diff": float(diff.max()),
         "error_flips": float(flips),
     }
+
+
+def _identity(x: torch.Tensor, site: Site) -> torch.Tensor:
+    return x
+
+
+def score_arms(
+    arms: Sequence[Arm],
+    prompts: Sequence[Prompt],
+    batch_size: int = 16,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Forced choice of every arm (the rows of :func:`interp.causal.arms.score_prompts`, arm by
+    arm in the order given), the cheaper engine for each group.
+
+    Arms of one model (backend and system prompt) whose edit sets all edit one residual site go
+    through :func:`score_arms_at_site` together where that pays (:func:`suffix_pays`), and the
+    model's unedited arm (no edits) rides on the same clean prefix as an identity edit; every
+    other arm is scored by the hooked forward."""
+    from interp.causal.arms import score_prompts
+
+    say = progress or (lambda message: None)
+    groups: dict[tuple[int, str | None, Site], list[int]] = {}
+    for a, arm in enumerate(arms):
+        site = residual_site(arm.edit_sets)
+        if site is not None:
+            groups.setdefault((id(arm.backend), arm.system, site), []).append(a)
+    rows: dict[int, pd.DataFrame] = {}
+    riding: set[int] = set()
+    for (_, _, site), members in groups.items():
+        first = arms[members[0]]
+        unedited = [
+            a
+            for a, arm in enumerate(arms)
+            if a not in riding
+            and arm.backend is first.backend
+            and arm.system == first.system
+            and all(not edits for edits in arm.edit_sets)
+        ][:1]
+        runner = runner_for(first)
+        n_sets = sum(len(arms[a].edit_sets) for a in members)
+        # suffix_pays counts one identity arm besides the group: the unedited arm, when one
+        # rides, or a spare one (then the estimate is one arm's suffix too high)
+        if runner is None or not suffix_pays(n_sets, site, runner.n_layers, runner.can_pack):
+            continue
+        group = [arms[a] for a in members]
+        for a in unedited:
+            group.append(Arm(arms[a].model, arms[a].label, first.backend, first.system,
+                             ({site: _identity},)))  # fmt: skip
+        say(
+            f"forced choice: {len(members)} {first.model} arms"
+            + (" and the unedited model" if unedited else "")
+            + f" on {len(prompts)} prompts (clean prefix once, then the layers above {site})"
+        )
+        scored = score_arms_at_site(first, group, prompts, site, batch_size, runner=runner)
+        for a in [*members, *unedited]:
+            rows[a] = scored[scored.intervention == arms[a].label]
+            riding.add(a)
+    for a, arm in enumerate(arms):
+        if a not in rows:
+            say(f"forced choice: {arm.model}/{arm.label} on {len(prompts)} prompts")
+            rows[a] = score_prompts(arm, prompts, batch_size)
+    return pd.concat([rows[a] for a in range(len(arms))], ignore_index=True)

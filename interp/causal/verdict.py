@@ -28,7 +28,6 @@ from interp.causal.arms import (
     Arm,
     WarmthScorer,
     intervention_edits,
-    score_prompts,
     score_warmth,
 )
 from interp.data.prompt_sets import Prompt
@@ -244,16 +243,16 @@ def measure_arms(
     batch_size: int = 16,
     warmth_rows: int = 64,
     warmth_replicates: int | None = None,
-    progress: Callable[[Arm], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-prompt forced-choice rows and per-request warmth rows of every arm (controls pooled
     over their replicates; warmth over at most ``warmth_replicates`` of them, the arms of one
-    backend generated together, ``warmth_rows`` rows per batch)."""
-    per_prompt = []
-    for arm in arms:
-        if progress is not None:
-            progress(arm)
-        per_prompt.append(score_prompts(arm, prompts, batch_size))
+    backend generated together, ``warmth_rows`` rows per batch). Forced choice goes through
+    :func:`interp.causal.suffix_arms.score_arms`: arms of one model that edit one residual site
+    share a clean prefix, with the unedited model riding on it, where that is cheaper."""
+    from interp.causal.suffix_arms import score_arms
+
+    per_prompt = [score_arms(arms, prompts, batch_size, progress)]
     warmth_df = (
         score_warmth(
             arms,

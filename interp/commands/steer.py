@@ -411,9 +411,7 @@ def run_ablate(config: AblateConfig, console: Console | None = None) -> int:
         max_new_tokens=config.max_new_tokens,
         batch_size=config.batch_size,
         warmth_replicates=3,
-        progress=lambda a: console.print(
-            f"scoring {a.model} / {a.label} ({len(a.edit_sets)} edit set(s)) ..."
-        ),
+        progress=console.print,
     )
     table = verdict_table(per_prompt, warmth, n_boot=config.n_boot, seed=config.seed)
     sentence = verdict_sentence(table, [d.name for d in warmth_dirs], add_label)
