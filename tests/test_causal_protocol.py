@@ -218,9 +218,9 @@ def test_the_planted_direction_is_found_and_its_removal_restores(planted):
     )
     assert "restores reliability beyond the null" in text
     gen = result.generation
-    assert {"original/none", "warm/none", f"warm/{PRIMARY}:planted"} <= set(
+    assert {"original/none", "warm/none", f"warm/{PRIMARY}:planted"} == set(
         gen["model"] + "/" + gen["intervention"]
-    )
+    )  # the arms the verdict reads it on, not the zero-ablation or the original's control
     assert (result.arms.measure == "gen_error").any() and (
         result.arms.measure == "gen_unsure"
     ).any()

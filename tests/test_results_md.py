@@ -231,6 +231,28 @@ def test_step_times_round_trip_from_a_study_state(tmp_path):
     assert "15.0 min for the 1 step it computed" in text
 
 
+def test_step_times_of_a_study_that_ran_two_steps_at_a_time(tmp_path):
+    from interp.report.results_md import export_step_times, step_times_from_table
+
+    study = tmp_path / "study"
+    study.mkdir()
+    old = {"17-verdict": {"seconds": 600.0, "reused": False, "finished_at": "2026-12-02T05:00"}}
+    (study / "state-embedded-full-verdict.json").write_text(json.dumps({"steps": old}))
+    export_step_times(study, tmp_path / "dest", "embedded-full-verdict")  # before jobs existed
+    steps = {
+        "01-finetune-warm": {"seconds": 420.0, "reused": False, "finished_at": "T1", "jobs": 2},
+        "02-finetune-cold": {"seconds": 300.0, "reused": False, "finished_at": "T2", "jobs": 2},
+    }
+    state = {"steps": steps, "study": {"seconds": 450.0, "jobs": 2}}
+    (study / "state.json").write_text(json.dumps(state))
+    export_step_times(study, tmp_path / "dest", "embedded")
+    text = step_times_from_table(tmp_path / "dest")
+    assert "01-finetune-warm 7.0 min; 02-finetune-cold 5.0 min" in text
+    assert "7.5 min of wall clock for the 2 steps it computed, 2 at a time" in text
+    assert "their sum is 12.0 min" in text
+    assert "17-verdict 10.0 min; 10.0 min for the 1 step it computed." in text
+
+
 def test_step_times_of_a_preset_run_in_another_presets_folder(tmp_path):
     from interp.report.results_md import export_step_times, step_times_from_table
 

@@ -555,8 +555,14 @@ def run_protocol(
     gen_prompts = [
         p for p in evaluation if condition_of(p) in CONDITIONS and p.item_id in gen_items
     ]
-    progress(f"generation measure: greedy replies to {len(gen_prompts)} prompts, non-null arms")
-    generation = score_generation([*base, *arms], gen_prompts, max_new_tokens=s.generation_tokens)
+    # the generation measure stands beside forced choice where the verdict reads it: the
+    # unedited models (the gap) and the primary removal from the warm model (the restoration)
+    gen_arms = [*base, *(a for a in arms if a.model == "warm" and a.label.startswith(PRIMARY))]
+    progress(
+        f"generation measure: greedy replies to {len(gen_prompts)} prompts, the unedited "
+        "models and the warm model's primary removal"
+    )
+    generation = score_generation(gen_arms, gen_prompts, max_new_tokens=s.generation_tokens)
     progress(f"warmth of greedy replies to {len(requests)} held-out requests, every arm")
     everyone = [*base, *arms, *(a for v in null_arms.values() for a in v)]
     warm_rows = score_warmth(everyone, requests, warmth, max_new_tokens=s.max_new_tokens)

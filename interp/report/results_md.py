@@ -150,14 +150,17 @@ def seed_gap_from_table(folder: Path) -> str:
 
 def export_step_times(study: Path, dest: Path, preset: str) -> None:
     """The step times of a study folder's state file (``interp study``) as ``step_times.csv``:
-    ``preset, step, seconds, reused, finished_at``, one row per step of that run."""
+    ``preset, step, seconds, reused, finished_at, jobs, study_seconds``, one row per step of
+    that run (``jobs``: steps the study ran at a time; ``study_seconds``: the run's wall clock,
+    NaN where the state file predates its record)."""
     state_file = study / paths.study_state_file(preset)
     if not state_file.is_file():
         raise InputNotFoundError(
             f"run: {study} has no {state_file.name} (not a folder where `interp study --preset "
             f"{preset}` ran)"
         )
-    steps = json.loads(state_file.read_text())["steps"]
+    state = json.loads(state_file.read_text())
+    run = state.get("study", {})
     rows = [
         {
             "preset": preset,
@@ -165,8 +168,10 @@ def export_step_times(study: Path, dest: Path, preset: str) -> None:
             "seconds": rec["seconds"],
             "reused": bool(rec["reused"]),
             "finished_at": rec["finished_at"],
+            "jobs": int(rec.get("jobs", 1)),
+            "study_seconds": run.get("seconds", float("nan")),
         }
-        for step, rec in steps.items()
+        for step, rec in state["steps"].items()
     ]
     dest.mkdir(parents=True, exist_ok=True)
     out = dest / STEP_TIMES_FILE
@@ -187,11 +192,22 @@ def step_times_from_table(folder: Path) -> str:
         parts = [f"{r.step} {r.seconds / 60:.1f} min" for r in ran.itertuples()]
         reused = ", ".join(sub[sub.reused.astype(bool)].step)
         total = ran.seconds.sum() / 60
+        jobs = int(sub["jobs"].max()) if "jobs" in sub and sub["jobs"].notna().any() else 1
+        wall = sub["study_seconds"].iloc[0] if "study_seconds" in sub else float("nan")
+        steps = f"{len(ran)} step{'s' * (len(ran) != 1)}"
+        if jobs > 1:
+            ending = (
+                f"; {wall / 60:.1f} min of wall clock for the {steps} it computed, {jobs} "
+                f"at a time (each step's minutes include the time it shared the cores; "
+                f"their sum is {total:.1f} min)."
+            )
+        else:
+            ending = f"; {total:.1f} min for the {steps} it computed."
         out.append(
             f"`interp study --preset {preset}` (run finished {sub.finished_at.max()}): "
             + "; ".join(parts)
             + (f" (reused: {reused})" if reused else "")
-            + f"; {total:.1f} min for the {len(ran)} step{'s' * (len(ran) != 1)} it computed."
+            + ending
         )
     return " ".join(out)
 

@@ -10,6 +10,7 @@ also prints sizes and the GPU-hour estimate (calibrated with ``--throughput``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,7 @@ from interp import paths
 from interp.config import ConfigError, option
 from interp.models import LoadOptions
 from interp.study.paper_plan import calibrate, plan
+from interp.study.parallel import run_steps_parallel
 from interp.study.pipeline import plan_table, run_steps, select
 from interp.study.presets import run_slug, study_steps
 
@@ -72,8 +74,15 @@ class StudyConfig:
     out: str | None = option(
         None, help="study folder (default: <artifacts>/study/<preset>, paper: paper-<model>)"
     )
+    jobs: int = option(
+        0,
+        help="steps run at once, each in a process of its own with cores/jobs threads "
+        "(0: two for the embedded presets on a CPU with two or more cores, else one)",
+    )
 
     def __post_init__(self) -> None:
+        if self.jobs < 0:
+            raise ConfigError(f"jobs must be >= 0 (0: chosen for the machine), found {self.jobs}")
         if self.preset != "paper" and self.model is not None:
             raise ConfigError(
                 f"--model is for the paper preset; preset {self.preset} fixes its model"
@@ -103,6 +112,20 @@ def load_options(config: StudyConfig, gpus: int | None = None) -> LoadOptions | 
         device_map=None if device_map == "none" else device_map,
         load_in_4bit=config.load_in_4bit,
     )
+
+
+def jobs_for(config: StudyConfig, load: LoadOptions | None, cores: int | None = None) -> int:
+    """How many steps run at once: ``--jobs`` when given; else two for the embedded presets on
+    the CPU of a machine with two or more ``cores`` (default: the machine's), one otherwise (a
+    GPU holds one step's model; the tiny smoke preset's steps are too short to pay for a
+    process each)."""
+    if config.jobs:
+        return config.jobs
+    if cores is None:
+        cores = os.cpu_count() or 1
+    on_cpu = load is None or load.device == "cpu"
+    embedded = config.preset in ("embedded", "embedded-full-verdict")
+    return 2 if embedded and on_cpu and cores >= 2 else 1
 
 
 def study_folder(config: StudyConfig) -> Path:
@@ -160,5 +183,9 @@ def run_study(config: StudyConfig, console: Console | None = None) -> int:
             )
         console.print(plan_table(steps, folder, title=title, state_file=study_state_file(config)))
         return 0
-    run_steps(steps, folder, console, study_state_file(config))
+    jobs = jobs_for(config, load)
+    if jobs > 1:
+        run_steps_parallel(steps, folder, console, study_state_file(config), jobs=jobs)
+    else:
+        run_steps(steps, folder, console, study_state_file(config))
     return 0

@@ -12,7 +12,9 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -20,7 +22,7 @@ from rich.table import Table
 from interp.config import ConfigError
 from interp.errors import InterpError
 from interp.study.state import STATE_FILE, StudyState, step_done
-from interp.study.steps import Step, command_line
+from interp.study.steps import Resolver, Step, command_line
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,34 @@ def plan_table(
     return table
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A step ready to run: its config (``out`` set), folder, command line, and whether its
+    folder already holds every output (then it is reused, not run)."""
+
+    step: Step
+    config: Any
+    out: Path
+    command: str
+    reused: bool
+
+
+def prepare(step: Step, resolve: Resolver, folder: Path) -> Prepared:
+    """The step's config with its output folder (its own, or ``<folder>/<id>-<hash>``)."""
+    config = step.config(resolve)
+    own = step.own_folder(config)
+    out = own if own is not None else folder / step.folder_name(resolve)
+    if any(f.name == "out" for f in dataclasses.fields(config)):
+        config = dataclasses.replace(config, out=str(out))
+    command = command_line(step.words, config)
+    return Prepared(step, config, out, command, step_done(out, step.outputs))
+
+
+def missing_outputs(step: Step, out: Path) -> list[str]:
+    """The promised outputs (and ``meta.json``) a finished step did not leave in ``out``."""
+    return [name for name in (*step.outputs, "meta.json") if not (out / name).exists()]
+
+
 def run_steps(
     steps: Sequence[Step], folder: Path, console: Console, state_file: str = STATE_FILE
 ) -> StudyState:
@@ -99,33 +129,25 @@ def run_steps(
 
     start = time.perf_counter()
     for i, step in enumerate(steps, 1):
-        config = step.config(resolve)
-        own = step.own_folder(config)
-        out = own if own is not None else folder / step.folder_name(resolve)
-        config = (
-            dataclasses.replace(config, out=str(out))
-            if any(f.name == "out" for f in dataclasses.fields(config))
-            else config
-        )
-        command = command_line(step.words, config)
-        reused = step_done(out, step.outputs)
+        prepared = prepare(step, resolve, folder)
+        out = prepared.out
         t0 = time.perf_counter()
-        if reused:
+        if prepared.reused:
             console.print(f"[dim][{i}/{len(steps)}] {step.id}: reusing {out}[/]")
         else:
             console.rule(f"[bold][{i}/{len(steps)}] {step.title}")
-            console.print(f"[dim]$ {command}[/]")
-            status = step.run(config, console)
+            console.print(f"[dim]$ {prepared.command}[/]")
+            status = step.run(prepared.config, console)
             if status:
                 raise StudyError(f"step {step.id} exited with status {status}")
-            missing = [name for name in (*step.outputs, "meta.json") if not (out / name).exists()]
+            missing = missing_outputs(step, out)
             if missing:
                 raise StudyError(
                     f"step {step.id} finished without writing {', '.join(missing)} in {out}"
                 )
         outs[step.id] = out
-        state.record(step.id, out, command, time.perf_counter() - t0, reused)
-    console.print(
-        f"study finished in {time.perf_counter() - start:.0f} s; state in {folder / state_file}"
-    )
+        state.record(step.id, out, prepared.command, time.perf_counter() - t0, prepared.reused)
+    wall = time.perf_counter() - start
+    state.record_study(wall, 1)
+    console.print(f"study finished in {wall:.0f} s; state in {folder / state_file}")
     return state

@@ -154,18 +154,19 @@ def size_of(
     if preset == "embedded-full-verdict":
         return dataclasses.replace(size_of("embedded", load=load), protocol_evaluation_per_task=0)
     if preset == "embedded":
-        # sized for 2 cores: 20 items per task in the evaluations, 11 patched layers, the
-        # sweep's null at 4 alphas, a 152-item verdict (its time per step is in RESULTS.md)
+        # sized for 2 cores: 14 items per task in the evaluations, 7 patched layers, the
+        # sweep's null at 2 alphas, a 152-item verdict (its time per step is in RESULTS.md)
         return StudySize(
             EMBEDDED,
             "embedded-warm",
             "embedded-cold",
-            per_task=20,
-            patch_layers=(*range(0, 30, 3), 29),
-            # the sweep was 27 of 112 minutes with 8 alphas and the null at each: 6 alphas, the
-            # null (and the warmth null, 2 random directions) at the 4 largest
-            sweep_alphas=(-1.0, -0.5, -0.25, 0.25, 0.5, 1.0),
-            sweep_null_alphas=(-1.0, -0.5, 0.5, 1.0),
+            per_task=14,
+            patch_layers=(0, 5, 10, 15, 20, 25, 29),
+            # the sweep was 27 of 112 minutes with 8 alphas and the null at each, then 11 of 57
+            # with 6 alphas and the null at 4: 4 alphas, the null (and the warmth null, 2
+            # random directions) at the 2 largest
+            sweep_alphas=(-1.0, -0.5, 0.5, 1.0),
+            sweep_null_alphas=(-1.0, 1.0),
             sweep_warmth_random=2,
             # the verdict protocol: 152 evaluation items, one target; its 20-direction null runs
             # on every item only in cells with a gap to explain (protocol.null_items)
@@ -319,7 +320,18 @@ def study_steps(
     )
     steps.extend(_mechanism_steps(size))
     steps.append(_report_step(steps, paper_data))
-    return steps
+    return [dataclasses.replace(s, cost=STEP_COST.get(s.id[:2], 1.0)) for s in steps]
+
+
+STEP_COST = {
+    "01": 5.6, "02": 4.3, "03": 1.0, "04": 1.3, "05": 1.4, "06": 1.2, "07": 0.1, "08": 3.9,
+    "09": 1.1, "10": 1.9, "11": 6.0, "13": 2.3, "14": 2.0, "15": 0.2, "16": 3.3, "17": 16.6,
+    "99": 0.3,
+}  # fmt: skip
+"""Minutes each step took alone on 2 CPU cores in the embedded study (its ``state.json``; the
+sweep's after it was resized). Only the order in which a study that runs several steps at once
+starts its ready steps depends on these (:func:`interp.study.parallel.priorities`): the
+verdict, the longest, starts as soon as what it needs has finished."""
 
 
 def _warm_adapter(resolve: Resolver, size: StudySize, step: str = "01-finetune-warm") -> str:
@@ -473,7 +485,9 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
             ("trajectory",),
             trajectory,
             ("trajectory.csv",),
-            needs=warm,
+            # after the directions: it reads the base model's activation cache they write (two
+            # steps at once would compute it twice)
+            needs=(*warm, "08-directions"),
         ),
         Step(
             "11-sweep",

@@ -36,6 +36,7 @@ class StudyState:
     folder: Path
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     file_name: str = STATE_FILE
+    study: dict[str, Any] = field(default_factory=dict)  # the latest run: seconds, jobs
 
     @classmethod
     def load(cls, folder: Path, file_name: str = STATE_FILE) -> StudyState:
@@ -43,10 +44,19 @@ class StudyState:
         if not path.is_file():
             return cls(folder, file_name=file_name)
         data = json.loads(path.read_text())
-        return cls(folder, dict(data.get("steps", {})), file_name)
+        return cls(folder, dict(data.get("steps", {})), file_name, dict(data.get("study", {})))
 
-    def record(self, step_id: str, out: Path, command: str, seconds: float, reused: bool) -> None:
-        """Note a finished step and write the state file atomically.
+    def record(
+        self,
+        step_id: str,
+        out: Path,
+        command: str,
+        seconds: float,
+        reused: bool,
+        jobs: int = 1,
+    ) -> None:
+        """Note a finished step and write the state file atomically. ``jobs``: how many steps
+        the study ran at a time (its ``seconds`` are then shared with other steps' work).
 
         A reused step whose result this state file already records as computed (same folder,
         same ``meta.json`` hash) keeps that record: a study resumed after a stop, or run again,
@@ -68,7 +78,24 @@ class StudyState:
             "meta_sha256": sha,
             "seconds": round(seconds, 2),
             "reused": reused,
+            "jobs": jobs,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        self._write()
+
+    def record_study(self, seconds: float, jobs: int) -> None:
+        """Note a whole run of the study: its wall-clock ``seconds`` and how many steps it ran
+        at a time (kept beside the steps, the latest run only)."""
+        self.study = {
+            "seconds": round(seconds, 2),
+            "jobs": jobs,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        self._write()
+
+    def _write(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.folder / self.file_name, {"steps": self.steps}, overwrite=True)
+        data: dict[str, Any] = {"steps": self.steps}
+        if self.study:
+            data["study"] = self.study
+        write_json_atomic(self.folder / self.file_name, data, overwrite=True)

@@ -32,7 +32,7 @@ class Step:
     is set by the pipeline); ``outputs``: files the step must leave in its folder; ``figures``:
     figure ids drawn from it; ``needs``: step ids whose folders the config reads; ``gpu``: needs
     a GPU for real models; ``folder``: config -> the folder the runner itself writes (for configs
-    without ``out``).
+    without ``out``); ``cost``: expected work (:func:`interp.study.parallel.priorities`).
     """
 
     id: str
@@ -44,6 +44,9 @@ class Step:
     needs: tuple[str, ...] = ()
     gpu: bool = False
     folder: Callable[[Any], Path] | None = None
+    # expected work, in minutes alone on the machine the preset is sized for: only the order in
+    # which a study running several steps at once starts ready steps depends on it
+    cost: float = 1.0
 
     def own_folder(self, config: Any) -> Path | None:
         """Where the runner writes when its config has no ``out`` field (e.g. a named fine-tuning
