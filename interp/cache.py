@@ -319,30 +319,51 @@ def build_cache(
         "d_model": backend.loaded.d_model,
         "row_ids": [r.id for r in rows],
     }
-    writer = ShardWriter(out_dir, request, extra_meta=extra_meta)
-    if writer.complete:
-        log.info("cache %s is complete; reusing it", out_dir)
-        return out_dir
-    done = writer.done
-    n_shards = (len(rows) + spec.shard_rows - 1) // spec.shard_rows
-    with Progress(disable=not show_progress, transient=True) as progress:
-        task = progress.add_task(
-            "caching activations", total=len(rows), completed=len(done) * spec.shard_rows
-        )
-        for index in range(n_shards):
-            if index in done:
-                continue
-            start = index * spec.shard_rows
-            shard_rows = rows[start : start + spec.shard_rows]
-            tensors = compute_rows(backend, shard_rows, spec, first_row=start)
-            fields = {"n_tokens": int(tensors["row"].shape[0])} if spec.every_token else {}
-            writer.write(index, tensors, (start, start + len(shard_rows)), **fields)
-            progress.update(task, advance=len(shard_rows))
-    if spec.every_token:
-        writer.finish(n_tokens=sum(int(s["n_tokens"]) for s in writer.manifest["shards"]))
-    else:
-        writer.finish()
+    with building(out_dir):
+        writer = ShardWriter(out_dir, request, extra_meta=extra_meta)
+        if writer.complete:
+            log.info("cache %s is complete; reusing it", out_dir)
+            return out_dir
+        done = writer.done
+        n_shards = (len(rows) + spec.shard_rows - 1) // spec.shard_rows
+        with Progress(disable=not show_progress, transient=True) as progress:
+            task = progress.add_task(
+                "caching activations", total=len(rows), completed=len(done) * spec.shard_rows
+            )
+            for index in range(n_shards):
+                if index in done:
+                    continue
+                start = index * spec.shard_rows
+                shard_rows = rows[start : start + spec.shard_rows]
+                tensors = compute_rows(backend, shard_rows, spec, first_row=start)
+                fields = {"n_tokens": int(tensors["row"].shape[0])} if spec.every_token else {}
+                writer.write(index, tensors, (start, start + len(shard_rows)), **fields)
+                progress.update(task, advance=len(shard_rows))
+        if spec.every_token:
+            writer.finish(n_tokens=sum(int(s["n_tokens"]) for s in writer.manifest["shards"]))
+        else:
+            writer.finish()
     return out_dir
+
+
+@contextlib.contextmanager
+def building(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out_dir`` while it is built (``.<name>.lock`` beside it): a
+    second process asking for the same cache (two study steps at once) waits, then finds it
+    complete and reuses it, instead of writing the same shards beside the first. Without
+    ``fcntl`` (not Unix) nothing is locked."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not Unix
+        yield
+        return
+    with open(out_dir.parent / f".{out_dir.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class CachedActivations:

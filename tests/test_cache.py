@@ -218,3 +218,41 @@ def test_resume_after_sigkill_gives_bit_identical_files(tmp_path):
         assert (full / name).read_bytes() == (killed / name).read_bytes(), name
     assert not list(killed.glob(".*.tmp"))
     assert open_cache(Path(killed)).load(Site(2, "resid_mid"), "mean_user").shape == (24, 1, 64)
+
+
+def test_a_second_builder_of_the_same_cache_waits_then_reuses_it(tiny_llama, tmp_path):
+    """Two study steps at once may ask for one cache: the second waits for the first's lock
+    (interp.cache.building), then finds the cache complete and computes nothing (unlocked, both
+    would compute every shard and write it through the same temporary name)."""
+    import threading
+    from unittest import mock
+
+    import interp.cache as cache_module
+
+    backend = get_backend(tiny_llama, "torch")
+    spec = CacheSpec(sites=(Site(1, "resid_post"),), positions=("last",))
+    out = tmp_path / "c"
+    computed: list[int] = []
+    real = cache_module.compute_rows
+
+    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        computed.append(1)
+        time.sleep(0.3)  # long enough for the other builder to arrive meanwhile
+        return real(*args, **kwargs)
+
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            build_cache(backend, _rows(3), spec, out, show_progress=False)
+        except BaseException as exc:  # a thread's error would otherwise only warn
+            errors.append(exc)
+
+    with mock.patch.object(cache_module, "compute_rows", slow):
+        threads = [threading.Thread(target=build) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    assert not errors and len(computed) == 1  # one shard, computed once
+    assert open_cache(out).load(Site(1, "resid_post")).shape[0] == 3

@@ -485,9 +485,9 @@ def _mechanism_steps(size: StudySize) -> list[Step]:
             ("trajectory",),
             trajectory,
             ("trajectory.csv",),
-            # after the directions: it reads the base model's activation cache they write (two
-            # steps at once would compute it twice)
-            needs=(*warm, "08-directions"),
+            # it reads the base model's activation cache the directions write: beside them (two
+            # steps at once), the second to ask waits for the first (interp.cache.building)
+            needs=warm,
         ),
         Step(
             "11-sweep",
