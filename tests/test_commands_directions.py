@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,12 @@ from interp.models import load_model
 from interp.tiny_models import tiny_model
 
 COMMON = dict(per_task=3, persona_split="held_out", batch_size=16)
+
+
+def _visible(folder: Path) -> set[Path]:
+    """The entries of ``folder`` but hidden ones (a cache's build lock sits beside it as
+    ``.<name>.lock``: interp.cache.building)."""
+    return {f for f in folder.iterdir() if not f.name.startswith(".")}
 
 
 def _adapter(model_folder, out, epoch, seed, scale=1.0):
@@ -122,15 +129,13 @@ def test_directions_probes_and_trajectory(setup, monkeypatch):
         Direction.load(folder / "finetune").vectors[:2], expected, atol=1e-4, rtol=1e-4
     )
 
-    caches = set((root / "artifacts" / "cache").iterdir())
+    caches = _visible(root / "artifacts" / "cache")
     assert run_directions(config, (again := _console())) == 0
     assert "reusing" in again.file.getvalue()  # type: ignore[attr-defined]
 
     probes = ProbesConfig(model=model, adapter=str(adapter), n_boot=50, **COMMON)
     assert run_probes(probes, _console()) == 0
-    assert (
-        set((root / "artifacts" / "cache").iterdir()) == caches
-    )  # every activation came from the caches
+    assert _visible(root / "artifacts" / "cache") == caches  # every activation came from the caches
     (pfolder,) = [
         f for f in (root / "artifacts" / "probes").iterdir() if not f.name.startswith(".")
     ]
@@ -157,10 +162,10 @@ def test_directions_probes_and_trajectory(setup, monkeypatch):
     ) == set(names)
 
     traj = TrajectoryConfig(run="tiny-warm", model=model, per_task=3, batch_size=16)
-    before = set((root / "artifacts" / "cache").iterdir())
+    before = _visible(root / "artifacts" / "cache")
     assert run_trajectory(traj, _console()) == 0
     assert (
-        len(set((root / "artifacts" / "cache").iterdir()) - before) == 1
+        len(_visible(root / "artifacts" / "cache") - before) == 1
     )  # only the epoch-1 cache is new
     (tfolder,) = [
         f for f in (root / "artifacts" / "trajectory").iterdir() if not f.name.startswith(".")
@@ -206,12 +211,12 @@ def test_cache_command_keeps_requested_sites_and_reuses_its_folder(setup, monkey
         shard_rows=8,
     )
     assert run_cache(config, _console()) == 0
-    (folder,) = list((root / "cache-cmd" / "cache").iterdir())
+    (folder,) = sorted(_visible(root / "cache-cmd" / "cache"))
     cache = open_cache(folder)
     assert len(cache.row_ids) == 4 * 2 * 3  # 4 tasks x 2 conditions x 3 templates
     assert cache.load(Site(2, "attn_out"), "mean_user").shape == (24, 1, 64)
     assert cache.manifest["request"]["model"]["adapter_hash"] is not None
     assert run_cache(config, _console()) == 0  # the same request lands in the same, finished folder
-    assert list((root / "cache-cmd" / "cache").iterdir()) == [folder]
+    assert sorted(_visible(root / "cache-cmd" / "cache")) == [folder]
     with pytest.raises(ConfigError, match="positions"):
         CacheConfig(positions=("middle",))

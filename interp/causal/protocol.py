@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from torch import Tensor
 
 from interp.causal.arms import (
     CONDITIONS,
@@ -71,6 +70,7 @@ from interp.causal.removal import (
 from interp.causal.suffix_arms import (
     SCORE_COLUMNS,
     engine_agreement,
+    identity_edit,
     runner_for,
     score_arms_at_site,
     shared_site,
@@ -374,7 +374,7 @@ def _score_edited(
         base = unedited[model]
         extra = []
         if identity is not None and (identity != "none" or rides):
-            extra = [Arm(model, identity, base.backend, base.system, ({site: _identity},))]
+            extra = [Arm(model, identity, base.backend, base.system, ({site: identity_edit},))]
             riding.add(model)
         progress(
             f"forced choice: {len(group)} {model} arms"
@@ -441,10 +441,6 @@ def _engine_check(checks: pd.DataFrame, base_pp: pd.DataFrame) -> dict[str, floa
         return df.assign(prompt_id=df["model"] + "/" + df["prompt_id"])
 
     return engine_agreement(keyed(checks), keyed(hooked))
-
-
-def _identity(x: Tensor, site: Site) -> Tensor:
-    return x
 
 
 def run_protocol(

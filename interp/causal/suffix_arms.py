@@ -205,7 +205,9 @@ def engine_agreement(suffix: pd.DataFrame, hooked: pd.DataFrame) -> dict[str, fl
     }
 
 
-def _identity(x: torch.Tensor, site: Site) -> torch.Tensor:
+def identity_edit(x: torch.Tensor, site: Site) -> torch.Tensor:
+    """The edit that changes nothing: an arm with it at a site rides on that site's clean prefix
+    and reads the unedited model."""
     return x
 
 
@@ -250,8 +252,8 @@ def score_arms(
             continue
         group = [arms[a] for a in members]
         for a in unedited:
-            group.append(Arm(arms[a].model, arms[a].label, first.backend, first.system,
-                             ({site: _identity},)))  # fmt: skip
+            ride = ({site: identity_edit},)
+            group.append(Arm(arms[a].model, arms[a].label, first.backend, first.system, ride))
         say(
             f"forced choice: {len(members)} {first.model} arms"
             + (" and the unedited model" if unedited else "")

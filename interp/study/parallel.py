@@ -34,7 +34,13 @@ from typing import IO
 from rich.console import Console
 
 from interp.study.child import THREADS_ENV
-from interp.study.pipeline import Prepared, StudyError, missing_outputs, prepare
+from interp.study.pipeline import (
+    Prepared,
+    StudyError,
+    missing_outputs,
+    prepare,
+    resolver_of,
+)
 from interp.study.state import STATE_FILE, StudyState
 from interp.study.steps import Step
 
@@ -120,11 +126,7 @@ def run_steps_parallel(
     threads = max(1, (cores or os.cpu_count() or 1) // jobs)
     state = StudyState.load(folder, state_file)
     outs: dict[str, Path] = {}
-
-    def resolve(step_id: str) -> Path:
-        if step_id not in outs:
-            raise StudyError(f"step needs {step_id!r}, which has not run in this study")
-        return outs[step_id]
+    resolve = resolver_of(outs)
 
     rank = priorities(steps)
     order = {s.id: i for i, s in enumerate(steps)}

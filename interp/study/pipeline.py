@@ -114,6 +114,18 @@ def missing_outputs(step: Step, out: Path) -> list[str]:
     return [name for name in (*step.outputs, "meta.json") if not (out / name).exists()]
 
 
+def resolver_of(outs: dict[str, Path]) -> Resolver:
+    """step id -> the folder that step finished in, read from ``outs`` as it fills (a
+    :class:`StudyError` for a step that has not run in this study)."""
+
+    def resolve(step_id: str) -> Path:
+        if step_id not in outs:
+            raise StudyError(f"step needs {step_id!r}, which has not run in this study")
+        return outs[step_id]
+
+    return resolve
+
+
 def run_steps(
     steps: Sequence[Step], folder: Path, console: Console, state_file: str = STATE_FILE
 ) -> StudyState:
@@ -121,11 +133,7 @@ def run_steps(
     the final state."""
     state = StudyState.load(folder, state_file)
     outs: dict[str, Path] = {}
-
-    def resolve(step_id: str) -> Path:
-        if step_id not in outs:
-            raise StudyError(f"step needs {step_id!r}, which has not run in this study")
-        return outs[step_id]
+    resolve = resolver_of(outs)
 
     start = time.perf_counter()
     for i, step in enumerate(steps, 1):
