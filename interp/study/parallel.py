@@ -134,6 +134,7 @@ def run_steps_parallel(
     pending = list(steps)
     running: list[_Running] = []
     failed: list[str] = []
+    prepared_of: dict[str, Prepared] = {}
     start = time.perf_counter()
     console.print(
         f"running up to {jobs} steps at a time, {threads} thread(s) each; "
@@ -145,7 +146,10 @@ def run_steps_parallel(
             for step in sorted(ready, key=lambda s: (-rank[s.id], order[s.id])):
                 if failed:
                     break
-                prepared = prepare(step, resolve, folder)
+                # once per step: its config is fixed once the steps it needs have finished
+                if step.id not in prepared_of:
+                    prepared_of[step.id] = prepare(step, resolve, folder)
+                prepared = prepared_of[step.id]
                 if prepared.reused:
                     console.print(
                         f"[dim][{number[step.id]}/{len(steps)}] {step.id}: reusing "
