@@ -129,3 +129,7 @@ def test_no_evaluated_item_derived_anything(study):
     assert meta["targets"] and set(meta["targets"]) == set(
         json.loads((Path(state["17-verdict"]["out"]) / "null_match.json").read_text())
     )
+    # where its time went, phase by phase, travels with it
+    phases = meta["phase_seconds"]
+    assert phases[-1]["phase"] == "total" and len(phases) > 5
+    assert sum(p["seconds"] for p in phases[:-1]) <= phases[-1]["seconds"] + 0.1

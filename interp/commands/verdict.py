@@ -37,6 +37,7 @@ from interp.directions import Direction
 from interp.evaluate import conversation
 from interp.hooks import get_backend
 from interp.models import EMBEDDED, LoadOptions, ModelLoadError, load_model
+from interp.phase_clock import PhaseClock
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,8 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
     if not config.directions:
         raise ConfigError("directions: name the Direction folders (or an `interp directions` run)")
     check_direction_folders("directions", config.directions)
+    clock = PhaseClock(console.print)
+    clock("loading the models and the split")
     derivation, evaluation = split_prompts(
         config.per_task_derivation, config.per_task_evaluation, config.seed
     )
@@ -251,6 +254,7 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
     requests = [(t.id, t.request) for t in held[: config.n_requests]]
     texts = [(t.id, t.request, t.neutral) for t in held[: config.n_heldout]]
     units: dict[str, tuple[DamageUnits, DamageUnits]] = {}
+    clock("damage units: the unedited continuations and the held-out texts")
     for name, arm in (("original", models.original), ("warm", models.warm)):
         convs = [
             (p.prompt_id, conversation(p, arm.system))
@@ -283,8 +287,9 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         warmth_scorer(),
         units,
         settings,
-        progress=console.print,
+        progress=clock,
     )
+    clock("the verdict's tables and sentence")
     text = verdict_sentences(
         result.gap,
         result.headline,
@@ -323,6 +328,7 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         headline=result.headline,
         gap_cells=result.gap_cells,
         engine_check=result.engine_check,
+        phase_seconds=clock.record(),
         split={
             "derivation": split_record("derivation", [p.item_id for p in derivation]),
             "evaluation": split_record("evaluation", [p.item_id for p in evaluation]),
