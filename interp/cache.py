@@ -33,6 +33,7 @@ from torch import Tensor
 from interp.artifacts import sha256_json
 from interp.chat import ChatEncoding, Message, encode_chat
 from interp.hooks.base import Backend
+from interp.length_batches import length_batches
 from interp.positions import PositionSpec, token_weights
 from interp.shards import CacheError, ShardWriter, iter_tensor, read_manifest
 from interp.sites import Site, check_layers, sort_sites
@@ -267,24 +268,30 @@ def compute_rows(
 def compute_encoded(
     backend: Backend, encs: Sequence[EncodedRow], spec: CacheSpec, *, first_row: int = 0
 ) -> dict[str, Tensor]:
-    """:func:`compute_rows` for rows already encoded (:func:`encode_cache_row`)."""
+    """:func:`compute_rows` for rows already encoded (:func:`encode_cache_row`). Rows of
+    similar length share a batch (:mod:`interp.length_batches`: in prompt order a batch mixes
+    short and long rows and pads them all to the longest); what comes back is in ``encs``'
+    order, as if the rows had been batched in that order."""
     pad = backend.loaded.tokenizer.pad_token_id
-    parts: dict[str, list[Tensor]] = {}
-    for start in range(0, len(encs), spec.batch_size):
-        chunk = encs[start : start + spec.batch_size]
+    every = {key_of(site, p) for site in spec.sites for p in spec.positions if _parse(p) is None}
+    per_row: list[dict[str, Tensor]] = [{} for _ in encs]
+    for members in length_batches([len(e.ids) for e in encs], spec.batch_size):
+        chunk = [encs[i] for i in members]
         got = _run_batch(backend, _prepare_batch(chunk, spec, pad), spec)
-        if spec.every_token:
-            for j, e in enumerate(chunk):
-                index = {
-                    "token_ids": torch.tensor(e.ids[e.keep_from :], dtype=torch.int64),
-                    "row": torch.full(
-                        (len(e.ids) - e.keep_from,), first_row + start + j, dtype=torch.int64
-                    ),
-                    "pos": torch.arange(e.keep_from, len(e.ids), dtype=torch.int64),
-                }
-                for key, value in index.items():
-                    parts.setdefault(key, []).append(value)
+        kept = [len(e.ids) - e.keep_from for e in chunk]
         for key, value in got.items():
+            # every-token keys hold the batch's kept tokens row after row; the rest one row each
+            pieces = value.split(kept) if key in every else value.split(1)
+            for i, piece in zip(members, pieces, strict=True):
+                per_row[i][key] = piece
+    parts: dict[str, list[Tensor]] = {}
+    for j, (e, row) in enumerate(zip(encs, per_row, strict=True)):
+        if every:
+            n = len(e.ids) - e.keep_from
+            row["token_ids"] = torch.tensor(e.ids[e.keep_from :], dtype=torch.int64)
+            row["row"] = torch.full((n,), first_row + j, dtype=torch.int64)
+            row["pos"] = torch.arange(e.keep_from, len(e.ids), dtype=torch.int64)
+        for key, value in row.items():
             parts.setdefault(key, []).append(value)
     tensors = {k: torch.cat(v).contiguous() for k, v in parts.items()}
     for k, v in tensors.items():

@@ -1,6 +1,7 @@
 """Batched, seeded chat generation through any backend (and under any active hooks).
 
-Prompts are rendered by :mod:`interp.chat`, left-padded into batches, and decoded back to text.
+Prompts are rendered by :mod:`interp.chat`, left-padded into batches of similar length, and decoded
+back to text.
 Sampling is seeded per call, so the same prompts, seed and batch size give the same replies.
 """
 
@@ -15,6 +16,7 @@ from torch import Tensor
 
 from interp.chat import Message, encode_chat
 from interp.hooks.base import Backend
+from interp.length_batches import length_batches
 
 
 @dataclass(frozen=True)
@@ -71,22 +73,25 @@ def generate_replies(
     conversations: Sequence[Sequence[Message]],
     sampling: SamplingConfig = SamplingConfig(),
 ) -> list[str]:
-    """One assistant reply per conversation (each ending with a user turn), in order."""
+    """One assistant reply per conversation (each ending with a user turn), in order.
+    Conversations of similar length share a batch (:mod:`interp.length_batches`), so a batch
+    pads little; batch ``b`` of them is sampled with seed ``seed + b * batch_size``."""
     loaded = backend.loaded
     tok = loaded.tokenizer
     encoded = [
         encode_chat(tok, conv, add_generation_prompt=True).input_ids for conv in conversations
     ]
-    replies: list[str] = []
-    for start in range(0, len(encoded), sampling.batch_size):
-        chunk = encoded[start : start + sampling.batch_size]
-        ids, mask = left_pad(chunk, tok.pad_token_id, loaded.device)
+    replies = [""] * len(encoded)
+    batches = length_batches([len(e) for e in encoded], sampling.batch_size)
+    for b, members in enumerate(batches):
+        ids, mask = left_pad([encoded[i] for i in members], tok.pad_token_id, loaded.device)
         generator_state = torch.random.get_rng_state()
-        torch.manual_seed(sampling.seed + start)
+        torch.manual_seed(sampling.seed + b * sampling.batch_size)
         try:
             with torch.no_grad():
                 new = backend.generate(ids, mask, **sampling.generate_kwargs())
         finally:
             torch.random.set_rng_state(generator_state)
-        replies.extend(tok.batch_decode(new, skip_special_tokens=True))
-    return [r.strip() for r in replies]
+        for i, text in zip(members, tok.batch_decode(new, skip_special_tokens=True), strict=True):
+            replies[i] = text.strip()
+    return replies

@@ -72,6 +72,35 @@ def test_cache_equals_hidden_states_of_each_prompt_alone(tiny_llama, tmp_path):
             )
 
 
+def test_every_token_rows_come_back_in_row_order_though_batched_by_length(tiny_llama, tmp_path):
+    # rows of mixed lengths in batches of 3: the cache batches them by length and must still
+    # store every row's tokens in row order, each equal to that row's own forward
+    backend = get_backend(tiny_llama, "torch")
+    rows = _rows()
+    lengths = [len(encode_chat(tiny_llama.tokenizer, r.conversation).input_ids) for r in rows]
+    assert sorted(lengths) != lengths  # the length order differs from the row order
+    spec = CacheSpec(
+        sites=(Site(1, "resid_post"),),
+        positions=("every_token", "last"),
+        batch_size=3,
+        shard_rows=6,
+    )
+    cache = open_cache(build_cache(backend, rows, spec, tmp_path / "c", show_progress=False))
+    index = cache.token_index()
+    acts = cache.load(Site(1, "resid_post"), "every_token")
+    last = cache.load(Site(1, "resid_post"), "last")
+    assert index["row"].tolist() == sorted(index["row"].tolist())
+    for i, row in enumerate(rows):
+        enc = encode_chat(tiny_llama.tokenizer, row.conversation)
+        with torch.no_grad():
+            h = tiny_llama.hf_model(torch.tensor([enc.input_ids]), output_hidden_states=True)
+        mine = index["row"] == i
+        pos = index["pos"][mine]
+        assert index["token_ids"][mine].tolist() == [enc.input_ids[p] for p in pos.tolist()]
+        torch.testing.assert_close(acts[mine], h.hidden_states[2][0, pos], atol=1e-5, rtol=0)
+        torch.testing.assert_close(last[i, 0], h.hidden_states[2][0, -1], atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_batched_equals_unbatched_with_padding(tiny_llama, tmp_path, side):
     backend = get_backend(tiny_llama, "torch")

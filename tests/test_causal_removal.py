@@ -122,3 +122,48 @@ def test_matched_null_removes_the_same_variance(models, convs):
     assert all(abs(x - 1) <= 0.1 for v in ratios.values() for x in v)
     cos = torch.nn.functional.cosine_similarity(randoms[0].at(1), randoms[1].at(1), dim=0)
     assert abs(float(cos)) < 0.99  # distinct draws
+
+
+def test_moments_equal_a_direct_float64_computation_even_far_from_zero(models, convs):
+    # batched by length, merged per batch (float32 products about each batch's mean): the mean
+    # and covariance equal float64 statistics of every kept token, also after an edit that
+    # moves every token far from zero (a large mean, where raw float32 products would cancel)
+    from interp.chat import encode_chat
+
+    original, _ = models
+    backend = get_backend(original, "torch")
+    layers = [0, 2]
+    far = 1e4 * torch.nn.functional.normalize(torch.ones(original.d_model), dim=0)
+    from interp.sites import Site
+
+    edits = {Site(0, "resid_post"): lambda x, s: x + far.to(x.dtype)}
+    for kwargs in ({}, {"edits": edits}):
+        got = residual_moments(backend, convs, layers, batch_size=5, **kwargs)
+        tokens = {layer: [] for layer in layers}
+        for conv in convs:
+            ids = torch.tensor([encode_chat(original.tokenizer, conv, True).input_ids])
+            with (
+                torch.no_grad(),
+                backend.hooked(
+                    read={
+                        Site(layer, "resid_post"): lambda x: x[0, 1:].double() for layer in layers
+                    },
+                    edit=kwargs.get("edits"),
+                ) as rec,
+            ):
+                backend.forward(ids, torch.ones_like(ids))
+            for layer in layers:
+                tokens[layer].append(rec[Site(layer, "resid_post")])
+        for layer in layers:
+            x = torch.cat(tokens[layer])
+            assert got[layer].n == x.shape[0]
+            torch.testing.assert_close(got[layer].mean, x.mean(0), rtol=1e-6, atol=1e-3)
+            cov = torch.cov(x.T, correction=0)
+            torch.testing.assert_close(
+                got[layer].covariance, cov, rtol=1e-4, atol=1e-4 * float(cov.abs().max())
+            )
+    means_only = residual_moments(backend, convs, layers, second=False, edits=edits)
+    torch.testing.assert_close(means_only[2].mean, got[2].mean, rtol=1e-6, atol=1e-3)
+    assert means_only[2].second is None
+    with pytest.raises(ValueError, match="without the second moment"):
+        _ = means_only[2].covariance

@@ -44,6 +44,11 @@ def test_patching_the_last_layer_everywhere_recovers_the_whole_gap(prompts):
         PatchArm("original", a), PatchArm("warm", b), sad, layers=[0, 2], batch_size=3
     )
     np.testing.assert_allclose(readings[(2, "all")], readings["source"], atol=1e-5)
+    # batched by length, read back in prompt order: each prompt's own forced choice
+    assert len({len(p.question) for p in sad}) > 1
+    for name, model in (("target", b), ("source", a)):
+        alone = score_prompts(Arm(name, "none", get_backend(model, "torch")), sad, batch_size=1)
+        np.testing.assert_allclose(readings[name], alone["p_incorrect"], atol=1e-5)
     assert not np.allclose(readings[(0, "last")], readings["target"]), (
         "patching the last token at layer 0 changes something"
     )

@@ -113,6 +113,16 @@ def test_prefix_reuse_sweep_equals_the_naive_sweep(tiny_llama, study):
     assert np.array_equal(lp0, lpb) and np.all(kl0 == 0)
     lp3, kl3 = fast.arrays(("planted", 2, 3.0))
     assert np.all(kl3 > 0) and not np.allclose(lp3, lpb)
+    # batched by length, read back in row order: each row's reading is its own forward's
+    rows = study.rows
+    assert sorted(len(r) for r in rows.ids) != [len(r) for r in rows.ids]
+    for r in range(len(rows)):
+        ids = torch.tensor([rows.ids[r]])
+        with torch.no_grad():
+            logp = torch.log_softmax(tiny_llama.hf_model(ids).logits[0].float(), dim=-1)
+        first = rows.start[r]
+        alone = sum(float(logp[first + j, t]) for j, t in enumerate(rows.targets[r]))
+        assert lpb[r] == pytest.approx(alone, abs=1e-4), r
 
 
 def test_sweep_table_columns_nulls_and_unit_metrics(tiny_llama, study):

@@ -17,6 +17,7 @@ import torch
 from interp.causal.arms import Arm, EditSet, intervention_edits, score_prompts
 from interp.causal.removal import shift_edits, zero_ablation_edits
 from interp.causal.suffix_arms import (
+    CleanResiduals,
     engine_agreement,
     runner_for,
     score_arms_at_site,
@@ -114,6 +115,51 @@ def test_suffix_engine_equals_hooked_forward(setup, kind, system):
         suffix[suffix.intervention == "shift"]["p_incorrect"].to_numpy()
         != base["p_incorrect"].to_numpy()
     ).any()
+
+
+@pytest.mark.parametrize("pack", [True, False])
+def test_a_later_pass_starts_from_the_clean_residuals_kept_by_an_earlier_one(setup, pack):
+    # the verdict's null: a pass over some of the prompts an earlier pass ran, at the same
+    # site, starts from the stored residuals (the layers below the site never run) and scores
+    # what a fresh pass scores
+    backend, prompts = setup
+    d_model = backend.loaded.d_model
+    site = Site(2, "resid_post")
+    d = _direction(d_model, (2,), "resid_post", seed=7)
+    unedited = Arm("warm", "none", backend)
+    first = [Arm("warm", "shift", backend, None, (shift_edits(d, 2, 3.0),))]
+    later = [
+        Arm(
+            "warm",
+            f"null{i}",
+            backend,
+            None,
+            (shift_edits(_direction(d_model, (2,), "resid_post", 20 + i), 2, -2.0),),
+        )
+        for i in range(2)
+    ]
+    store = CleanResiduals(site, backend, None)
+    score_arms_at_site(unedited, first, prompts, site, batch_size=5, pack=pack, clean=store)
+    assert len(store.rows) == (1 if pack else 2) * len(prompts)
+    subset = prompts[1::2]
+    ran = []
+    runner = runner_for(unedited)
+    assert runner is not None
+    below = runner.layers[0]
+    handle = below.register_forward_hook(lambda *a: ran.append(1))
+    try:
+        reused = score_arms_at_site(
+            unedited, later, subset, site, batch_size=3, runner=runner, pack=pack, clean=store
+        )
+    finally:
+        handle.remove()
+    assert not ran  # no block below the site ran
+    fresh = score_arms_at_site(unedited, later, subset, site, batch_size=4, pack=pack)
+    _compare(reused, fresh[list(reused.columns)])
+    with pytest.raises(ValueError, match="another model or system prompt"):
+        d1 = _direction(d_model, (1,), "resid_post", seed=8)
+        below_arm = Arm("warm", "b", backend, None, (shift_edits(d1, 1, 1.0),))
+        score_arms_at_site(unedited, [below_arm], subset, Site(1, "resid_post"), clean=store)
 
 
 def test_identity_edit_agrees_with_the_unedited_model(setup):

@@ -30,6 +30,7 @@ from interp.causal.layer_runner import LayerRunner
 from interp.causal.readouts import build_rows, pad_batch, read_batch
 from interp.data.prompt_sets import Prompt
 from interp.figures.tables import SCHEMAS
+from interp.length_batches import length_batches
 from interp.models import LoadedModel
 from interp.stats.bootstrap import cluster_bootstrap
 
@@ -73,9 +74,14 @@ def patch_readings(
     counts = np.array([len(t) for t in rows_t.targets], dtype=float)
     out: dict[tuple[int, str] | str, list[np.ndarray]] = {}
     pad = target.loaded.tokenizer.pad_token_id
+    # prompts of similar length share a batch (both candidate rows of a prompt in it); the
+    # readings are put back in row order at the end
+    lengths = [max(len(rows_t.ids[2 * i]), len(rows_s.ids[2 * i])) for i in range(len(prompts))]
+    order: list[int] = []
     with torch.no_grad():
-        for start in range(0, len(rows_t), 2 * batch_size):
-            idx = range(start, min(start + 2 * batch_size, len(rows_t)))
+        for members in length_batches(lengths, batch_size):
+            idx = [r for i in members for r in (2 * i, 2 * i + 1)]
+            order += idx
             bs, bt = rows_s.subset(idx), rows_t.subset(idx)
             ids_s, mask_s, g_s = pad_batch(bs, pad, source.loaded.device)
             ids_t, mask_t, g_t = pad_batch(bt, pad, target.loaded.device)
@@ -118,7 +124,8 @@ def patch_readings(
                     out.setdefault((layer, pos), []).append(
                         read_batch(run_t.logits_at(fin), g_t).logprob_sum.numpy()
                     )
-    return {k: _p_incorrect(np.concatenate(v), counts) for k, v in out.items()}
+    back = np.argsort(np.asarray(order), kind="stable")
+    return {k: _p_incorrect(np.concatenate(v)[back], counts) for k, v in out.items()}
 
 
 def recovered_table(

@@ -69,6 +69,7 @@ from interp.causal.removal import (
 )
 from interp.causal.suffix_arms import (
     SCORE_COLUMNS,
+    CleanResiduals,
     engine_agreement,
     identity_edit,
     runner_for,
@@ -340,6 +341,7 @@ def _score_edited(
     settings: ProtocolSettings,
     progress: Callable[[str], None],
     identity: str | None = ENGINE_CHECK,
+    clean: dict[tuple[str, Site], CleanResiduals] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Forced choice of edited arms: per model and edited site, through
     :mod:`interp.causal.suffix_arms` for arms that edit one residual site where that engine is
@@ -351,7 +353,10 @@ def _score_edited(
     :data:`ENGINE_CHECK` (the default) to compare with the hooked engine's unedited rows
     (:func:`_engine_check`); ``"none"`` to stand for the model's unedited rows (the first group
     of each model only), so that the unedited model costs no forward of its own; None for no
-    identity edit. Returns the arms' rows and the identity rows."""
+    identity edit. ``clean``: stores of clean residuals by (model, site) (:class:`~interp.causal.
+    suffix_arms.CleanResiduals`): a group whose key is in it starts from the residuals stored
+    there where they cover its prompts and stores those it computes. Returns the arms' rows and
+    the identity rows."""
     frames, checks = [], []
     unedited = {"original": models.original, "warm": models.warm}
     groups: dict[tuple[str, Site | None], list[Arm]] = {}
@@ -376,13 +381,19 @@ def _score_edited(
         if identity is not None and (identity != "none" or rides):
             extra = [Arm(model, identity, base.backend, base.system, ({site: identity_edit},))]
             riding.add(model)
+        store = clean.get((model, site)) if clean is not None else None
+        prefix = (
+            "the clean residuals kept from an earlier pass"
+            if store is not None and store.rows
+            else "clean prefix once"
+        )
         progress(
             f"forced choice: {len(group)} {model} arms"
             + (" and the unedited model" if rides else "")
-            + f" on {len(prompts)} prompts (clean prefix once, then the layers above {site})"
+            + f" on {len(prompts)} prompts ({prefix}, then the layers above {site})"
         )
         rows = score_arms_at_site(
-            base, [*group, *extra], prompts, site, settings.batch_size, runner=runner
+            base, [*group, *extra], prompts, site, settings.batch_size, runner=runner, clean=store
         )
         frames.append(rows[rows.intervention != identity])
         checks.append(rows[rows.intervention == identity])
@@ -399,6 +410,7 @@ def _score_evaluation(
     prompts: Sequence[Prompt],
     settings: ProtocolSettings,
     progress: Callable[[str], None],
+    clean: dict[tuple[str, Site], CleanResiduals] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """The unedited models' and the target arms' forced choice on the evaluation split:
     ``(unedited rows, arm rows, engine check)``. A model whose arms the suffix engine scores has
@@ -406,8 +418,11 @@ def _score_evaluation(
     :func:`_score_edited` with ``identity="none"``); the others (the cold model, and every model
     when the suffix engine is off or does not pay) by the hooked forward. The hooked forward
     then scores the riding models again on the first ``engine_check_items_per_task`` items per
-    task, and :func:`_engine_check` says how far the two engines are apart there."""
-    edited, riding = _score_edited(models, arms, prompts, settings, progress, identity="none")
+    task, and :func:`_engine_check` says how far the two engines are apart there. ``clean``:
+    as :func:`_score_edited`'s."""
+    edited, riding = _score_edited(
+        models, arms, prompts, settings, progress, identity="none", clean=clean
+    )
     rode = set(riding["model"]) if not riding.empty else set()
     base = [m for m in (models.original, models.warm, models.cold) if m is not None]
     hooked = (
@@ -472,7 +487,11 @@ def run_protocol(
     m_orig, m_warm = {}, {}  # per site kind of the targets (resid_post for the study's)
     for kind in sorted({d.site_kind for d in targets}):
         progress(f"moments of {kind} on the derivation prompts (original, warm)")
-        m_orig[kind] = residual_moments(models.original.backend, convs, layers, site_kind=kind)
+        # the original's mean projections are all the removal reads of it (the null is matched
+        # in the warm model's variance)
+        m_orig[kind] = residual_moments(
+            models.original.backend, convs, layers, site_kind=kind, second=False
+        )
         m_warm[kind] = residual_moments(models.warm.backend, warm_convs, layers, site_kind=kind)
     arms: list[Arm] = []
     null_arms: dict[str, list[Arm]] = {}
@@ -524,7 +543,17 @@ def run_protocol(
     # the unedited models and the target arms on the evaluation split (the unedited rows ride
     # with the arms where the suffix engine scores them), then the gap, which decides the
     # null's prompts
-    base_pp, edited_pp, engine = _score_evaluation(models, arms, evaluation, s, progress)
+    # the null's arms edit the warm model at its targets' sites: the warm model's clean
+    # residuals there are kept from the target arms' pass over the evaluation prompts (the
+    # null's prompts are some of them), so the null pass runs only the layers above the sites
+    clean = {
+        ("warm", site): CleanResiduals(site, models.warm.backend, models.warm.system)
+        for site in {shared_site([a]) for v in null_arms.values() for a in v}
+        if site is not None
+    }
+    base_pp, edited_pp, engine = _score_evaluation(
+        models, arms, evaluation, s, progress, clean=clean
+    )
     gap_e = gap_table(base_pp, tasks, split="evaluation", n_boot=s.n_boot, seed=s.seed)
     gap_cells = gaps(gap_e, headline)
     null_cells = headline or list(CONDITIONS)
@@ -544,7 +573,9 @@ def run_protocol(
         s,
         progress,
         identity=None,
+        clean=clean,
     )
+    clean.clear()  # about prompts x tokens x d_model values per target
     per_prompt = pd.concat([base_pp, edited_pp, null_pp], ignore_index=True)
 
     gen_items = first_items(evaluation, s.generation_items_per_task)

@@ -24,6 +24,7 @@ from torch import Tensor
 from interp.chat import Message, encode_chat
 from interp.generate import SamplingConfig, left_pad
 from interp.hooks.base import Backend, Edit, HookError
+from interp.length_batches import length_batches
 from interp.sites import Site, sort_sites
 
 
@@ -69,26 +70,28 @@ def stacked_greedy(
     """``replies[i][j]``: the greedy reply to ``conversations[j]`` (each ending with a user turn)
     under ``edit_sets[i]``. Batches hold at most ``max_rows`` rows (at least one conversation
     under each set of a group): up to ``max_rows`` sets per group, the conversations in chunks of
-    ``max_rows // group size``."""
+    ``max_rows // group size`` conversations of similar length (:mod:`interp.length_batches`)."""
     if max_rows < 1:
         raise ValueError(f"max_rows must be >= 1, found {max_rows}")
     tok = backend.loaded.tokenizer
     encoded = [encode_chat(tok, c, add_generation_prompt=True).input_ids for c in conversations]
     greedy = SamplingConfig(max_new_tokens=max_new_tokens, temperature=0.0).generate_kwargs()
-    replies: list[list[str]] = [[] for _ in edit_sets]
+    replies: list[list[str]] = [[""] * len(encoded) for _ in edit_sets]
     if not encoded:
         return replies
     per_group = min(len(edit_sets), max_rows)
     per_chunk = max(1, max_rows // per_group)
+    chunks = length_batches([len(e) for e in encoded], per_chunk)
     for first in range(0, len(edit_sets), per_group):
         group = edit_sets[first : first + per_group]
         with backend.hooked(edit=block_edits(group)), torch.no_grad():
-            for start in range(0, len(encoded), per_chunk):
-                chunk = encoded[start : start + per_chunk]
+            for members in chunks:
+                chunk = [encoded[j] for j in members]
                 ids, mask = left_pad(chunk * len(group), tok.pad_token_id, backend.loaded.device)
                 new = backend.generate(ids, mask, **greedy)
                 texts = tok.batch_decode(new, skip_special_tokens=True)
                 for i in range(len(group)):
                     block = texts[i * len(chunk) : (i + 1) * len(chunk)]
-                    replies[first + i].extend(t.strip() for t in block)
+                    for j, text in zip(members, block, strict=True):
+                        replies[first + i][j] = text.strip()
     return replies

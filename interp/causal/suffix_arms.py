@@ -25,17 +25,21 @@ Only edits at ``resid_pre`` or ``resid_post`` of one layer, applied at every pos
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
+from jaxtyping import Float, Int
+from torch import Tensor
 
 from interp.causal.arms import Arm, EditSet, condition_of
 from interp.causal.layer_runner import LayerRunner, RunnerError
-from interp.causal.packing import batch_rows
+from interp.causal.packing import Packing, batch_rows
 from interp.causal.readouts import build_rows, read_batch
 from interp.data.prompt_sets import Prompt
 from interp.data.templates import BELIEF_TEMPLATES
+from interp.length_batches import length_batches
 from interp.scoring import ChoiceScores
 from interp.sites import Site
 
@@ -81,6 +85,70 @@ def block_after(site: Site) -> int:
     return site.layer if site.kind == "resid_pre" else site.layer + 1
 
 
+@dataclass
+class CleanResiduals:
+    """The unedited model's residual at ``site`` for batch rows already run, so that a later
+    pass over any of the same prompts (the verdict's null, on a subset of the evaluation
+    prompts its target arms ran on) starts above the site instead of running the layers below
+    it again (:func:`score_arms_at_site`'s ``clean``).
+
+    Keyed by a row's real tokens, their position ids and their branches (a packed row is one
+    prompt with its candidates), so a row is found whatever batch it lands in; each value is
+    ``(real tokens, d_model)`` on the CPU. Holds about prompts x tokens x d_model values (the
+    embedded study's 608 prompts: about 100 MB in float32). ``backend`` / ``system``: the model
+    whose residuals these are."""
+
+    site: Site
+    backend: object
+    system: str | None
+    rows: dict[tuple[tuple[int, ...], ...], Tensor] = field(default_factory=dict)
+
+    def covers(self, keys: Sequence[tuple[tuple[int, ...], ...]]) -> bool:
+        """Whether every row of a batch is stored."""
+        return all(k in self.rows for k in keys)
+
+    def keep(
+        self,
+        keys: Sequence[tuple[tuple[int, ...], ...]],
+        clean: Float[Tensor, "batch pos d_model"],
+        mask: Int[Tensor, "batch pos"],
+    ) -> None:
+        """Store each row's residual at its real (unpadded) positions."""
+        for r, key in enumerate(keys):
+            self.rows[key] = clean[r, mask[r].bool()].detach().cpu()
+
+    def assemble(
+        self,
+        keys: Sequence[tuple[tuple[int, ...], ...]],
+        mask: Int[Tensor, "batch pos"],
+        like: Tensor,
+    ) -> Float[Tensor, "batch pos d_model"]:
+        """A batch's residual from stored rows (zeros at padding, which no real position
+        reads), on ``like``'s device and dtype."""
+        out = torch.zeros((*mask.shape, like.shape[-1]), dtype=like.dtype, device=like.device)
+        for r, key in enumerate(keys):
+            out[r, mask[r].bool()] = self.rows[key].to(like.device, like.dtype)
+        return out
+
+
+def row_keys(
+    ids: Int[Tensor, "batch pos"], mask: Int[Tensor, "batch pos"], packing: Packing | None
+) -> list[tuple[tuple[int, ...], ...]]:
+    """Per batch row, what its residual depends on: its real tokens, and, packed, their
+    position ids and branches (:class:`CleanResiduals`' keys)."""
+    keys = []
+    for r in range(ids.shape[0]):
+        real = mask[r].bool()
+        parts = [tuple(ids[r, real].tolist())]
+        if packing is not None:
+            parts += [
+                tuple(packing.position_ids[r, real].tolist()),
+                tuple(packing.branch[r, real].tolist()),
+            ]
+        keys.append(tuple(parts))
+    return keys
+
+
 def suffix_pays(n_arms: int, site: Site, n_layers: int, packed: bool = True) -> bool:
     """Whether :func:`score_arms_at_site` costs fewer block-rows than the hooked path for
     ``n_arms`` arms editing ``site`` (with the identity check arm that rides along).
@@ -108,6 +176,7 @@ def score_arms_at_site(
     batch_size: int = 16,
     runner: LayerRunner | None = None,
     pack: bool = True,
+    clean: CleanResiduals | None = None,
 ) -> pd.DataFrame:
     """Per arm and prompt, the rows of :func:`interp.causal.arms.score_prompts` (pooled over
     each arm's edit sets): ``prompt_id, item_id, error, agrees_with_user, p_incorrect,
@@ -117,7 +186,10 @@ def score_arms_at_site(
     are ignored); ``arms``: arms of that model whose every edit set edits only ``site``
     (:func:`shared_site`). ``batch_size`` counts prompts; each is one packed row (the prompt
     once, each candidate a branch: :mod:`interp.causal.packing`) where the runner can pack
-    and ``pack`` asks for it, else two rows.
+    and ``pack`` asks for it, else two rows; prompts of similar length are batched together
+    (:mod:`interp.length_batches`), rows come back in the prompts' order. ``clean``: a store
+    of this model's residuals at ``site`` (:class:`CleanResiduals`); a batch whose rows are all
+    in it starts from them, any other batch runs the layers below the site and is stored.
     """
     for arm in arms:
         if arm.backend is not unedited.backend or arm.system != unedited.system:
@@ -129,6 +201,15 @@ def score_arms_at_site(
             raise ValueError(f"arm {arm.model}/{arm.label} edits sites other than {site}")
     if not prompts:
         raise ValueError("no prompts to score")
+    if clean is not None and (
+        clean.site != site
+        or clean.backend is not unedited.backend
+        or clean.system != unedited.system
+    ):
+        raise ValueError(
+            f"the clean residuals are {clean.site} of another model or system prompt, not "
+            f"{site} of {unedited.model}"
+        )
     runner = runner or LayerRunner(unedited.backend.loaded)
     loaded = unedited.backend.loaded
     study = build_rows(loaded.tokenizer, prompts, system=unedited.system)
@@ -140,19 +221,28 @@ def score_arms_at_site(
     }
     start = block_after(site)
     pad = loaded.tokenizer.pad_token_id
+    # a prompt's packed length: its prompt row plus the other candidate's tokens
+    rows = study.rows
+    lengths = [len(rows.ids[2 * i]) + len(rows.targets[2 * i + 1]) for i in range(len(prompts))]
     with torch.no_grad():
-        for lo in range(0, len(prompts), batch_size):
-            index = list(range(2 * lo, 2 * min(lo + batch_size, len(prompts))))
-            batch = study.rows.subset(index)
+        for members in length_batches(lengths, batch_size):
+            index = [r for i in members for r in (2 * i, 2 * i + 1)]
+            batch = rows.subset(index)
             ids, mask, gather, packing = batch_rows(
                 batch, pad, loaded.device, pack and runner.can_pack
             )
+            keys = row_keys(ids, mask, packing) if clean is not None else []
             h = runner.embed_tokens(ids)
             prep = runner.prepare(mask, h, packing)
-            clean = runner.run(h, prep, 0, start)
+            if clean is not None and clean.covers(keys):
+                resid = clean.assemble(keys, mask, h)
+            else:
+                resid = runner.run(h, prep, 0, start)
+                if clean is not None:
+                    clean.keep(keys, resid, mask)
             for a, arm in enumerate(arms):
                 for e, edits in enumerate(arm.edit_sets):
-                    final = runner.run(edits[site](clean.clone(), site), prep, start)
+                    final = runner.run(edits[site](resid.clone(), site), prep, start)
                     got = read_batch(runner.logits_at(final), gather)
                     sums[(a, e)][index] = got.logprob_sum.numpy()
     frames = []

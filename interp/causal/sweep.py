@@ -53,6 +53,7 @@ from interp.evaluate import conversation
 from interp.figures.tables import SCHEMAS
 from interp.hooks import get_backend
 from interp.hooks.base import Backend
+from interp.length_batches import length_batches
 from interp.models import LoadedModel
 from interp.sites import Site
 from interp.stats.bootstrap import group_means
@@ -115,31 +116,53 @@ def grid(
 
 @dataclass
 class Readings:
-    """Per setting: summed target log-probability per row and KL per KL row (vs the baseline)."""
+    """Per setting: summed target log-probability per row and KL per KL row (vs the baseline),
+    gathered batch by batch with the rows each batch held, returned in row order."""
 
-    logprob_sum: dict[Key, list[np.ndarray]]
-    kl: dict[Key, list[np.ndarray]]
+    logprob_sum: dict[Key, list[tuple[np.ndarray, np.ndarray]]]
+    kl: dict[Key, list[tuple[np.ndarray, np.ndarray]]]
 
     @classmethod
     def empty(cls) -> Readings:
         return cls({}, {})
 
-    def add(self, key: Key, logprob_sum: torch.Tensor, kl: torch.Tensor) -> None:
-        self.logprob_sum.setdefault(key, []).append(logprob_sum.numpy())
-        self.kl.setdefault(key, []).append(kl.numpy())
+    def add(
+        self,
+        key: Key,
+        logprob_sum: torch.Tensor,
+        kl: torch.Tensor,
+        rows: Sequence[int],
+        kl_rows: Sequence[int],
+    ) -> None:
+        """One batch's readings: ``rows`` are the rows it held (in its order), ``kl_rows`` its
+        rows that keep a distribution (in the same order)."""
+        self.logprob_sum.setdefault(key, []).append((np.asarray(rows), logprob_sum.numpy()))
+        self.kl.setdefault(key, []).append((np.asarray(kl_rows, dtype=int), kl.numpy()))
 
     def arrays(self, key: Key) -> tuple[np.ndarray, np.ndarray]:
-        return np.concatenate(self.logprob_sum[key]), np.concatenate(self.kl[key])
+        """``(logprob_sum per row, kl per KL row)``, both in row order."""
+
+        def in_order(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+            index = np.concatenate([i for i, _ in parts])
+            values = np.concatenate([v for _, v in parts])
+            return values[np.argsort(index, kind="stable")]
+
+        return in_order(self.logprob_sum[key]), in_order(self.kl[key])
 
     def measured(self) -> list[Key]:
         return list(self.logprob_sum)
 
 
-def _batches(rows: TokenRows, batch_size: int) -> list[TokenRows]:
-    return [
-        rows.subset(range(i, min(i + batch_size, len(rows))))
-        for i in range(0, len(rows), batch_size)
-    ]
+def _batches(rows: TokenRows, batch_size: int) -> list[tuple[list[int], list[int], TokenRows]]:
+    """``(rows, KL rows, the rows themselves)`` per batch: rows of similar length together
+    (:mod:`interp.length_batches`), a prompt's candidate rows (one prompt, so one packed row)
+    in one batch."""
+    groups = [tuple(ids[: s + 1]) for ids, s in zip(rows.ids, rows.start, strict=True)]
+    out = []
+    for members in length_batches([len(r) for r in rows.ids], batch_size, groups=groups):
+        kl_rows = [r for r in members if rows.keep_dist[r]]
+        out.append((members, kl_rows, rows.subset(members)))
+    return out
 
 
 def run_prefix_reuse(
@@ -165,7 +188,7 @@ def run_prefix_reuse(
     pad = loaded.tokenizer.pad_token_id  # type: ignore[attr-defined]
     out = Readings.empty()
     with torch.no_grad():
-        for batch in _batches(rows, batch_size):
+        for members, kl_rows, batch in _batches(rows, batch_size):
             device = loaded.device  # type: ignore[attr-defined]
             # a prompt's candidates share one row where the model allows
             ids, mask, g, packing = batch_rows(batch, pad, device, pack and runner.can_pack)
@@ -177,14 +200,14 @@ def run_prefix_reuse(
                 clean[layer], done = h, layer + 1
             final = runner.run(h, prep, done)
             base = read_batch(runner.logits_at(final), g)
-            out.add(BASELINE, base.logprob_sum, base.kl)
+            out.add(BASELINE, base.logprob_sum, base.kl, members, kl_rows)
             for layer, group in by_layer.items():
                 site = Site(layer, "resid_post")
                 for s in group:
                     edited = edits[s.key](clean[layer].clone(), site)
                     f = runner.run(edited, prep, layer + 1)
                     r = read_batch(runner.logits_at(f), g, base.kl_logp)
-                    out.add(s.key, r.logprob_sum, r.kl)
+                    out.add(s.key, r.logprob_sum, r.kl, members, kl_rows)
             if progress is not None:
                 progress(len(batch))
     return out
@@ -202,16 +225,16 @@ def run_naive(
     pad = backend.loaded.tokenizer.pad_token_id
     out = Readings.empty()
     with torch.no_grad():
-        for batch in _batches(rows, batch_size):
+        for members, kl_rows, batch in _batches(rows, batch_size):
             ids, mask, g = pad_batch(batch, pad, backend.loaded.device)
             logits = backend.forward(ids, mask)
             base = read_batch(logits_of(logits), g)
-            out.add(BASELINE, base.logprob_sum, base.kl)
+            out.add(BASELINE, base.logprob_sum, base.kl, members, kl_rows)
             for s in settings:
                 with steered(backend, [s.intervention()], norms, phase="forward"):
                     logits = backend.forward(ids, mask)
                 r = read_batch(logits_of(logits), g, base.kl_logp)
-                out.add(s.key, r.logprob_sum, r.kl)
+                out.add(s.key, r.logprob_sum, r.kl, members, kl_rows)
             if progress is not None:
                 progress(len(batch))
     return out
