@@ -76,10 +76,14 @@ def main() -> None:
                     stdout=subprocess.DEVNULL,
                 )
                 started[name] = time.perf_counter()
-            for name, p in procs.items():
-                if p.wait():
-                    raise SystemExit(f"the {name} verdict exited with status {p.returncode}")
-                seconds[name] = time.perf_counter() - started[name]
+            while len(seconds) < len(procs):  # each one's own finish, whichever ends first
+                time.sleep(1.0)
+                for name, p in procs.items():
+                    if name in seconds or p.poll() is None:
+                        continue
+                    if p.returncode:
+                        raise SystemExit(f"the {name} verdict exited with status {p.returncode}")
+                    seconds[name] = time.perf_counter() - started[name]
             rows = [pd.read_csv(Path(tmp) / f"out-{n}" / "per_prompt.csv") for n in procs]
             unedited = [r[r.intervention == "none"] for r in rows]
             both = unedited[0].merge(unedited[1], on=["model", "prompt_id"], suffixes=("_a", "_b"))
