@@ -250,7 +250,7 @@ def _run_batch(backend: Backend, batch: _Batch, spec: CacheSpec) -> dict[str, Te
 
             reads[stop_site] = stop
     with torch.no_grad(), backend.hooked(read=reads), contextlib.suppress(_StopForward):
-        backend.forward(ids, mask)
+        backend.forward_for_reads(ids, mask)
     return out
 
 

@@ -110,7 +110,11 @@ class ShardWriter:
                     f"{out_dir} holds a cache of a different request (differs in: "
                     f"{', '.join(differs)}); refusing to overwrite it: choose another folder"
                 )
-            for stale in out_dir.glob(".shard-*.tmp"):
+            # temporary files of a run killed while writing a shard or the manifest
+            for stale in (
+                *out_dir.glob(".shard-*.tmp"),
+                *out_dir.glob(f".{paths.MANIFEST_FILE}.*.tmp"),
+            ):
                 stale.unlink()
             kept = []
             for shard in manifest["shards"]:

@@ -340,7 +340,7 @@ def residual_norms(
                 encoded[start : start + batch_size], tok.pad_token_id, backend.loaded.device
             )
             with backend.hooked(read=sites) as rec:
-                backend.forward(ids, mask)
+                backend.forward_for_reads(ids, mask)
             for site in sites:
                 s, n = _token_norm_sums(rec[site], mask, skip_first)
                 sums[site.layer] += s

@@ -173,8 +173,13 @@ def test_refuses_a_folder_with_another_request_and_detects_corruption(tiny_llama
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["status"] = "in_progress"
     (folder / "manifest.json").write_text(json.dumps(manifest))
+    # what a run killed while writing a shard or the manifest leaves behind
+    stale = [folder / ".shard-00001.safetensors.tmp", folder / ".manifest.json.0a1b.tmp"]
+    for f in stale:
+        f.write_bytes(b"partial")
     build_cache(backend, _rows(), spec, folder, show_progress=False)  # repairs the corrupt shard
     assert shard.read_bytes() == good
+    assert not any(f.exists() for f in stale)
     open_cache(folder)
 
 
@@ -209,11 +214,11 @@ SCRIPT = textwrap.dedent(
         shard_rows=2,
     )
     if slow:  # make the run long enough to be killed in the middle
-        orig = backend.forward
+        orig = backend.forward_for_reads
         def forward(ids, mask):
             time.sleep(0.15)
             return orig(ids, mask)
-        backend.forward = forward
+        backend.forward_for_reads = forward
     build_cache(backend, rows, spec, out, show_progress=False)
     """
 )

@@ -251,3 +251,29 @@ def test_backends_compose_with_a_lora_adapter(fresh_tiny_llama):
     for name in BACKENDS:
         torch.testing.assert_close(out[name][0], out["torch"][0], atol=ATOL, rtol=0, msg=name)
         torch.testing.assert_close(out[name][1], out["torch"][1], atol=ATOL, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("name", ["torch", "nnsight"])
+def test_a_forward_for_reads_reads_and_edits_like_forward(tiny_llama, name):
+    """``forward_for_reads`` records the same activations as ``forward`` (under an edit too);
+    the native backend unembeds one position per row, not every one."""
+    backend = get_backend(tiny_llama, name)
+    ids, mask = _batch(tiny_llama, seed=4, pos=9)
+    mask[1, :3] = 0
+    want = sites(["resid_post", "attn_out"], range(tiny_llama.n_layers))
+    edit = {Site(0, "resid_post"): lambda x, s: x * 1.5}
+    with torch.no_grad(), backend.hooked(read=want, edit=edit) as full:
+        backend.forward(ids, mask)
+    head = tiny_llama.hf_model.lm_head
+    widths = []
+    handle = head.register_forward_hook(lambda m, args, out: widths.append(args[0].shape[1]))
+    try:
+        with torch.no_grad(), backend.hooked(read=want, edit=edit) as reads:
+            assert backend.forward_for_reads(ids, mask) is None
+    finally:
+        handle.remove()
+    real = mask.bool()
+    for s in want:
+        torch.testing.assert_close(reads[s][real], full[s][real], atol=ATOL, rtol=0, msg=str(s))
+    if name == "torch":
+        assert widths == [1]

@@ -103,7 +103,7 @@ def residual_moments(
 
             sites = {Site(layer, kind): reducer for layer in layers}
             with backend.hooked(read=sites, edit=edits) as rec:
-                backend.forward(ids, mask)
+                backend.forward_for_reads(ids, mask)
             n_b = int(keep.sum())
             if n_b == 0:
                 continue

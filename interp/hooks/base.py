@@ -133,6 +133,17 @@ class Backend(abc.ABC):
     ) -> Float[Tensor, "batch pos vocab"]:
         """Logits of one forward pass (with the active hooks, if inside :meth:`hooked`)."""
 
+    def forward_for_reads(
+        self,
+        input_ids: Int[Tensor, "batch pos"],
+        attention_mask: Int[Tensor, "batch pos"] | None = None,
+    ) -> None:
+        """One forward pass run for its hooks only (reads and edits inside :meth:`hooked`): no
+        logits come back, so a backend that can skips the unembedding (the native one keeps the
+        last position's logits only: on the embedded model the unembedding is 28M of the 134M
+        multiply-adds per token). Activations are those of :meth:`forward`."""
+        self.forward(input_ids, attention_mask)
+
     def forward_cached(
         self,
         input_ids: Int[Tensor, "batch pos"],

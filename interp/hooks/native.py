@@ -153,6 +153,17 @@ class NativeBackend(Backend):
                 input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
             ).logits
 
+    def forward_for_reads(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> None:
+        position_ids = None if attention_mask is None else position_ids_from_mask(attention_mask)
+        with self.loaded.running():
+            # the unembedding at one position instead of every one (the layers run the same)
+            self.loaded.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                logits_to_keep=1,
+            )
+
     def forward_cached(
         self,
         input_ids: Tensor,
