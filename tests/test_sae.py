@@ -137,3 +137,42 @@ def test_random_latents_exclude_and_are_seeded():
     )
     with pytest.raises(ValueError, match="cannot draw"):
         random_latents(12, 5, exclude=range(10), seed=0)
+
+
+def test_spliced_loss_runs_the_layers_below_the_site_once_per_batch(
+    tiny_llama, tiny_sae, monkeypatch
+):
+    """The layer-runner path gives the hooked path's losses (every variant, both residual
+    kinds, right-padded rows of different lengths), running block 0 once per batch instead of
+    once per variant; the check can fail: the variants' losses differ from each other."""
+    from interp.hooks.native import decoder_layers
+    from interp.sae import quality
+    from interp.sae.activations import TextRow
+
+    backend = get_backend(tiny_llama, "torch")
+    texts = ["The cat sat on the mat.", "Hi", "A longer sentence about the rain in Paris and Rome."]
+    rows = [TextRow(f"r{i}", "test", text=t) for i, t in enumerate(texts)]
+    mean_act = torch.randn(tiny_llama.d_model, generator=torch.Generator().manual_seed(3))
+    calls = []
+    handle = decoder_layers(tiny_llama.hf_model)[0].register_forward_hook(
+        lambda *_: calls.append(1)
+    )
+    try:
+        for site in (Site(1, "resid_post"), Site(2, "resid_pre")):
+            calls.clear()
+            fast = quality.spliced_loss(
+                backend, tiny_sae, site, rows, mean_act=mean_act, batch_size=2
+            )
+            assert len(calls) == 2  # two batches, block 0 once each
+            with monkeypatch.context() as m:
+                m.setattr(quality, "_runner_for", lambda b, s: None)
+                calls.clear()
+                hooked = quality.spliced_loss(
+                    backend, tiny_sae, site, rows, mean_act=mean_act, batch_size=2
+                )
+                assert len(calls) == 8  # four variants per batch
+            assert fast == pytest.approx(hooked, rel=1e-5, abs=1e-6, nan_ok=True)
+            assert fast["ce_sae_plus_error"] == pytest.approx(fast["ce_clean"], abs=1e-4)
+            assert abs(fast["ce_mean_ablated"] - fast["ce_clean"]) > 1e-3
+    finally:
+        handle.remove()

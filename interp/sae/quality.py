@@ -1,5 +1,11 @@
 """How good an SAE is: explained variance, L0, dead latents, and the next-token loss when its
-reconstruction is spliced into the model in place of the activation it reads."""
+reconstruction is spliced into the model in place of the activation it reads.
+
+The spliced losses edit one residual site: the layers below it run once per batch and each
+variant (clean, spliced, spliced plus error, mean-ablated) runs only the layers above it, with
+logits at the scored positions only (:class:`interp.causal.layer_runner.LayerRunner`; the hooked
+forward of every variant where the runner does not apply: another backend, a site that is not a
+residual, an architecture the runner refuses)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from interp.causal.layer_runner import LayerRunner, RunnerError
+from interp.causal.suffix_arms import block_after
 from interp.hooks.base import Backend, Edit
 from interp.sae.activations import TextRow, encode_row
 from interp.sae.intervene import encode_decode, sae_splice
@@ -75,6 +83,31 @@ def _token_losses(
     return nll[scored[:, 1:]]
 
 
+def _scored_losses(
+    runner: LayerRunner,
+    final: Float[Tensor, "b p d"],
+    ids: Int[Tensor, "b p"],
+    scored: Tensor,
+) -> Float[Tensor, " n"]:
+    """:func:`_token_losses` from the residual after the last block, unembedding only the
+    positions that predict a scored token."""
+    predicts = scored[:, 1:].to(final.device)
+    logits = runner.logits(final[:, :-1][predicts])  # (n, vocab)
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    targets = ids[:, 1:].to(final.device)[predicts]
+    return -logp.gather(-1, targets[:, None])[:, 0].cpu()
+
+
+def _runner_for(backend: Backend, site: Site) -> LayerRunner | None:
+    """A layer runner for splicing at ``site`` when it applies (see the module doc)."""
+    if backend.name != "torch" or site.kind not in ("resid_pre", "resid_post"):
+        return None
+    try:
+        return LayerRunner(backend.loaded)
+    except RunnerError:
+        return None
+
+
 @torch.no_grad()
 def spliced_loss(
     backend: Backend,
@@ -99,13 +132,24 @@ def spliced_loss(
     }
     losses: dict[str, list[Tensor]] = {k: [] for k in edits}
     device = backend.loaded.device
+    runner = _runner_for(backend, site)
     for start in range(0, len(rows), batch_size):
         encoded = [encode_row(tok, r, max_tokens) for r in rows[start : start + batch_size]]
         ids, mask, scored = _batch(encoded, tok.pad_token_id)
+        if runner is None:
+            for name, fn in edits.items():
+                with backend.hooked(edit={site: fn} if fn is not None else None):
+                    logits = backend.forward(ids.to(device), mask.to(device)).cpu()
+                losses[name].append(_token_losses(logits, ids, scored))
+            continue
+        h = runner.embed_tokens(ids.to(device))
+        prepared = runner.prepare(mask.to(device), h)
+        entry = block_after(site)
+        below = runner.run(h, prepared, 0, entry)  # the residual at the site, unedited
         for name, fn in edits.items():
-            with backend.hooked(edit={site: fn} if fn is not None else None):
-                logits = backend.forward(ids.to(device), mask.to(device)).cpu()
-            losses[name].append(_token_losses(logits, ids, scored))
+            at_site = below if fn is None else fn(below.clone(), site)
+            final = runner.run(at_site, prepared, entry)
+            losses[name].append(_scored_losses(runner, final, ids, scored))
     ce = {k: float(torch.cat(v).mean()) for k, v in losses.items()}
     gap = ce["mean_ablated"] - ce["clean"]
     return {
