@@ -65,6 +65,65 @@ def test_checkpoint_replies_cached_and_epoch0_is_the_base_model(fresh_tiny_llama
     }
 
 
+def test_the_original_models_warmth_is_measured_once_and_shared(
+    fresh_tiny_llama, tmp_path, monkeypatch
+):
+    """Two runs of one base model: the first measures epoch 0 (with the adapters off), the
+    second reads it without generating; a run's replies at epoch 0 are the shared ones; another
+    reply length is another measurement."""
+    from interp.finetune import original_warmth as ow
+    from interp.warmth.report import WarmthInstruments
+
+    monkeypatch.setenv("INTERP_ARTIFACTS", str(tmp_path / "artifacts"))
+    loaded = fresh_tiny_llama
+    requests = [_triple(i, "advice") for i in range(3)]
+    convs = [[Message("user", t.request)] for t in requests]
+    plan = WarmthEvalPlan(max_new_tokens=5, batch_size=2)
+    base_replies = generate_replies(
+        get_backend(loaded, "torch"),
+        convs,
+        SamplingConfig(max_new_tokens=5, temperature=0.0, batch_size=2),
+    )
+    data = [
+        TrainingConversation(
+            f"c{i}", (Message("user", f"hi {i}"), Message("assistant", "Paris Paris Paris"))
+        )
+        for i in range(4)
+    ]
+    cfg = TrainConfig(
+        learning_rate=5e-2, effective_batch=2, micro_batch=2, epochs=1.0, lora_dropout=0.0
+    )
+    model, result = train(loaded, tokenize_all(loaded.tokenizer, data, 64), cfg, tmp_path / "r")
+    instruments = WarmthInstruments()  # lexical only
+    replies, scores, reused = ow.original_warmth(model, loaded, requests, plan, instruments, False)
+    assert not reused and replies["reply"].tolist() == base_replies
+    assert set(scores["epoch"]) == {0.0} and set(scores["instrument"]) == {"lexical"}
+
+    def no_generation(*a, **k):
+        raise AssertionError("the second run generated the original model's replies again")
+
+    monkeypatch.setattr(ow, "generate_replies", no_generation)
+    again, again_scores, reused = ow.original_warmth(
+        model, loaded, requests, plan, instruments, False
+    )
+    assert reused
+    pd.testing.assert_frame_equal(again, replies, check_dtype=False)
+    pd.testing.assert_frame_equal(again_scores, scores, check_dtype=False)
+    run = cw.checkpoint_replies(
+        model, loaded, result.checkpoints, requests, plan, tmp_path / "w", original=again
+    )
+    assert run[run["epoch"] == 0]["reply"].tolist() == base_replies
+    with pytest.raises(AssertionError, match="generated"):
+        ow.original_warmth(
+            model,
+            loaded,
+            requests,
+            WarmthEvalPlan(max_new_tokens=4, batch_size=2),
+            instruments,
+            False,
+        )
+
+
 def test_warmth_tables_schema_and_paired_differences():
     rng = np.random.default_rng(0)
     rows = []

@@ -28,6 +28,7 @@ from interp.errors import InputNotFoundError
 from interp.finetune import checkpoint_warmth as cw
 from interp.finetune.distill import distill_conversations
 from interp.finetune.examples import examples_hash, tokenize_all
+from interp.finetune.original_warmth import original_warmth
 from interp.finetune.presets import (
     WARM_SYSTEM_PROMPT,
     Preset,
@@ -263,6 +264,17 @@ def _measure_warmth(
         f"warmth: greedy replies ({plan.max_new_tokens} tokens) to {len(requests)} held-out "
         f"requests at epoch 0 and {len(checkpoints)} checkpoints ..."
     )
+    scorer = LoadedModel(loaded.name, model.get_base_model(), loaded.tokenizer, loaded.weights_hash)
+    instruments = WarmthInstruments.load(scorer if plan.sociot_epochs != "none" else None)
+    sociot_epochs = cw.sociot_epochs_for(plan, sorted(checkpoints))
+    # epoch 0 is the original model, the same for every run of this base model: measured once
+    original_replies, original_scores, reused = original_warmth(
+        model, loaded, requests, plan, instruments, sociot=0.0 in sociot_epochs
+    )
+    console.print(
+        "  epoch 0 (the original model): "
+        + ("reused from another run's measurement" if reused else "measured, kept for other runs")
+    )
     replies = cw.checkpoint_replies(
         model,
         loaded,
@@ -271,13 +283,13 @@ def _measure_warmth(
         plan,
         run_dir / "warmth",
         on_epoch=lambda e: console.print(f"  replies at epoch {e} written"),
+        original=original_replies,
     )
-    scorer = LoadedModel(loaded.name, model.get_base_model(), loaded.tokenizer, loaded.weights_hash)
-    instruments = WarmthInstruments.load(scorer if plan.sociot_epochs != "none" else None)
     with model.disable_adapter():  # SocioT scores with the original model
         scores = cw.score_replies(
-            replies, instruments, cw.sociot_epochs_for(plan, sorted(checkpoints))
+            replies[replies["epoch"] != 0.0], instruments, [e for e in sociot_epochs if e]
         )
+    scores = pd.concat([original_scores, scores], ignore_index=True)
     by_epoch, vs = cw.warmth_tables(scores, variant)
     cw.write_tables(run_dir, by_epoch, vs, scores)
 

@@ -69,11 +69,14 @@ def checkpoint_replies(
     plan: WarmthEvalPlan,
     folder: Path,
     on_epoch: Callable[[float], None] | None = None,
+    original: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Greedy replies at epoch 0 and each checkpoint, cached as ``folder/replies-epoch-<e>.csv``.
 
     ``peft_model`` is the trained peft model; each checkpoint's adapter weights are loaded into
-    it in turn. Returns a table with columns epoch, request_id, query_type, reply.
+    it in turn. ``original``: epoch 0's replies measured already (the same columns; shared
+    between runs by :mod:`interp.finetune.original_warmth`), written instead of generated.
+    Returns a table with columns epoch, request_id, query_type, reply.
     """
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -90,7 +93,11 @@ def checkpoint_replies(
     for epoch in [0.0, *sorted(checkpoints)]:
         f = _replies_file(folder, epoch)
         if not f.is_file():
-            if epoch == 0.0:
+            if epoch == 0.0 and original is not None:
+                replies = original["reply"].astype(str).tolist()
+                if original["request_id"].astype(str).tolist() != [t.id for t in requests]:
+                    raise ValueError("the original model's replies answer other requests")
+            elif epoch == 0.0:
                 with peft_model.disable_adapter():
                     replies = generate_replies(backend, convs, sampling)
             else:
