@@ -239,8 +239,17 @@ def test_step_times_of_a_study_that_ran_two_steps_at_a_time(tmp_path):
     old = {"17-verdict": {"seconds": 600.0, "reused": False, "finished_at": "2026-12-02T05:00"}}
     (study / "state-embedded-full-verdict.json").write_text(json.dumps({"steps": old}))
     export_step_times(study, tmp_path / "dest", "embedded-full-verdict")  # before jobs existed
+    run = tmp_path / "finetune" / "warm"  # recorded relative to the study's root
+    run.mkdir(parents=True)
+    (run / "meta.json").write_text(json.dumps({"tokens_per_s": 66.4}))
     steps = {
-        "01-finetune-warm": {"seconds": 420.0, "reused": False, "finished_at": "T1", "jobs": 2},
+        "01-finetune-warm": {
+            "seconds": 420.0,
+            "reused": False,
+            "finished_at": "T1",
+            "jobs": 2,
+            "out": "finetune/warm",
+        },
         "02-finetune-cold": {"seconds": 300.0, "reused": False, "finished_at": "T2", "jobs": 2},
     }
     state = {"steps": steps, "study": {"seconds": 450.0, "jobs": 2}}
@@ -250,7 +259,9 @@ def test_step_times_of_a_study_that_ran_two_steps_at_a_time(tmp_path):
     assert "01-finetune-warm 7.0 min; 02-finetune-cold 5.0 min" in text
     assert "7.5 min of wall clock for the 2 steps it computed, 2 at a time" in text
     assert "their sum is 12.0 min" in text
+    assert "Its fine-tunes trained at 66 (01-finetune-warm) tokens/s" in text
     assert "17-verdict 10.0 min; 10.0 min for the 1 step it computed." in text
+    assert text.count("trained at") == 1  # the other run has no fine-tune throughput
 
 
 def test_step_times_of_a_preset_run_in_another_presets_folder(tmp_path):

@@ -148,11 +148,28 @@ def seed_gap_from_table(folder: Path) -> str:
     return seed_sentences(pd.read_csv(folder / SEED_GAP_FILE))
 
 
+def _train_throughput(out: str, study: Path) -> float:
+    """``tokens_per_s`` of the fine-tune run in ``out`` (its ``meta.json``; a relative ``out``
+    is looked for under the working directory, then under each folder above ``study``), NaN
+    if none."""
+    if not out:
+        return float("nan")
+    path = Path(out)
+    places = [path] if path.is_absolute() else [path, *(p / path for p in study.resolve().parents)]
+    for folder in places:
+        meta = folder / paths.META_FILE
+        if meta.is_file():
+            return float(json.loads(meta.read_text()).get("tokens_per_s", float("nan")))
+    return float("nan")
+
+
 def export_step_times(study: Path, dest: Path, preset: str) -> None:
     """The step times of a study folder's state file (``interp study``) as ``step_times.csv``:
-    ``preset, step, seconds, reused, finished_at, jobs, study_seconds``, one row per step of
-    that run (``jobs``: steps the study ran at a time; ``study_seconds``: the run's wall clock,
-    NaN where the state file predates its record)."""
+    ``preset, step, seconds, reused, finished_at, jobs, study_seconds, train_tokens_per_s``, one
+    row per step of that run (``jobs``: steps the study ran at a time; ``study_seconds``: the
+    run's wall clock, NaN where the state file predates its record; ``train_tokens_per_s``: a
+    fine-tune step's training throughput from its run's ``meta.json``, a gauge of the machine's
+    speed during the run, NaN for other steps and where the run folder is not found)."""
     state_file = study / paths.study_state_file(preset)
     if not state_file.is_file():
         raise InputNotFoundError(
@@ -170,6 +187,7 @@ def export_step_times(study: Path, dest: Path, preset: str) -> None:
             "finished_at": rec["finished_at"],
             "jobs": int(rec.get("jobs", 1)),
             "study_seconds": run.get("seconds", float("nan")),
+            "train_tokens_per_s": _train_throughput(rec.get("out", ""), study),
         }
         for step, rec in state["steps"].items()
     ]
@@ -203,6 +221,17 @@ def step_times_from_table(folder: Path) -> str:
             )
         else:
             ending = f"; {total:.1f} min for the {steps} it computed."
+        speed = (
+            ran.dropna(subset=["train_tokens_per_s"])
+            if "train_tokens_per_s" in ran
+            else ran.iloc[:0]
+        )
+        if len(speed):
+            rates = ", ".join(f"{r.train_tokens_per_s:.0f} ({r.step})" for r in speed.itertuples())
+            ending += (
+                f" Its fine-tunes trained at {rates} tokens/s, a gauge of the machine's speed "
+                "during the run."
+            )
         out.append(
             f"`interp study --preset {preset}` (run finished {sub.finished_at.max()}): "
             + "; ".join(parts)
