@@ -149,13 +149,13 @@ def seed_gap_from_table(folder: Path) -> str:
 
 
 def _train_throughput(out: str, study: Path) -> float:
-    """``tokens_per_s`` of the fine-tune run in ``out`` (its ``meta.json``; a relative ``out``
-    is looked for under the working directory, then under each folder above ``study``), NaN
-    if none."""
+    """``tokens_per_s`` of the fine-tune run in ``out`` (its ``meta.json``; a relative ``out``,
+    as the study recorded it from its root, is looked for under each folder above ``study``,
+    nearest first, then under the working directory), NaN if none."""
     if not out:
         return float("nan")
     path = Path(out)
-    places = [path] if path.is_absolute() else [path, *(p / path for p in study.resolve().parents)]
+    places = [path] if path.is_absolute() else [*(p / path for p in study.resolve().parents), path]
     for folder in places:
         meta = folder / paths.META_FILE
         if meta.is_file():
