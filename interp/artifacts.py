@@ -111,6 +111,18 @@ def write_json_atomic(path: Path, obj: Any, overwrite: bool = False) -> None:
     os.replace(tmp, path)
 
 
+def write_csv_atomic(path: Path, table: Any, overwrite: bool = False) -> None:
+    """Write a pandas table (without its index) to ``path`` through a temporary file and an
+    atomic rename; an existing ``path`` is refused unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ArtifactExistsError(f"{path} exists; refusing to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
 @contextlib.contextmanager
 def atomic_dir(final: Path, replace: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that becomes ``final`` only if the block finishes.

@@ -102,26 +102,29 @@ def test_the_original_models_warmth_is_measured_once_and_shared(
     def no_generation(*a, **k):
         raise AssertionError("the second run generated the original model's replies again")
 
-    monkeypatch.setattr(ow, "generate_replies", no_generation)
-    again, again_scores, reused = ow.original_warmth(
-        model, loaded, requests, plan, instruments, False
-    )
-    assert reused
-    pd.testing.assert_frame_equal(again, replies, check_dtype=False)
-    pd.testing.assert_frame_equal(again_scores, scores, check_dtype=False)
+    with monkeypatch.context() as m:
+        m.setattr(cw, "generate_replies", no_generation)
+        again, again_scores, reused = ow.original_warmth(
+            model, loaded, requests, plan, instruments, False
+        )
+        assert reused
+        pd.testing.assert_frame_equal(again, replies, check_dtype=False)
+        pd.testing.assert_frame_equal(again_scores, scores, check_dtype=False)
+        with pytest.raises(AssertionError, match="generated"):
+            ow.original_warmth(
+                model,
+                loaded,
+                requests,
+                WarmthEvalPlan(max_new_tokens=4, batch_size=2),
+                instruments,
+                False,
+            )
+    # the checkpoints' replies are generated; epoch 0's are the shared ones
     run = cw.checkpoint_replies(
         model, loaded, result.checkpoints, requests, plan, tmp_path / "w", original=again
     )
     assert run[run["epoch"] == 0]["reply"].tolist() == base_replies
-    with pytest.raises(AssertionError, match="generated"):
-        ow.original_warmth(
-            model,
-            loaded,
-            requests,
-            WarmthEvalPlan(max_new_tokens=4, batch_size=2),
-            instruments,
-            False,
-        )
+    assert run[run["epoch"] == 1.0]["reply"].tolist() != base_replies
 
 
 def test_warmth_tables_schema_and_paired_differences():

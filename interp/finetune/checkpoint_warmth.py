@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from interp.artifacts import ArtifactExistsError
+from interp.artifacts import ArtifactExistsError, write_csv_atomic
 from interp.chat import Message
 from interp.finetune.presets import WarmthEvalPlan
 from interp.finetune.schedule import checkpoint_name
@@ -61,6 +61,43 @@ def _replies_file(folder: Path, epoch: float) -> Path:
     return folder / f"replies-{checkpoint_name(epoch)}.csv"
 
 
+def _greedy_replies(
+    peft_model: Any, base: LoadedModel, requests: Sequence[ReplyTriple], plan: WarmthEvalPlan
+) -> list[str]:
+    """Greedy replies of ``peft_model`` in its current adapter state to ``requests``."""
+    wrapped = LoadedModel(base.name, peft_model, base.tokenizer, base.weights_hash)
+    sampling = SamplingConfig(
+        max_new_tokens=plan.max_new_tokens, temperature=0.0, batch_size=plan.batch_size
+    )
+    convs = [[Message("user", t.request)] for t in requests]
+    return generate_replies(get_backend(wrapped, "torch"), convs, sampling)
+
+
+def replies_frame(
+    epoch: float, requests: Sequence[ReplyTriple], replies: list[str]
+) -> pd.DataFrame:
+    """The replies of one epoch as rows ``epoch, request_id, query_type, reply``."""
+    return pd.DataFrame(
+        {
+            "epoch": epoch,
+            "request_id": [t.id for t in requests],
+            "query_type": [t.query_type for t in requests],
+            "reply": replies,
+        },
+        columns=["epoch", "request_id", "query_type", "reply"],
+    )
+
+
+def original_replies(
+    peft_model: Any, base: LoadedModel, requests: Sequence[ReplyTriple], plan: WarmthEvalPlan
+) -> pd.DataFrame:
+    """Epoch 0's rows: greedy replies of the original model (``peft_model`` with its adapters
+    off) to ``requests``."""
+    peft_model.eval()
+    with peft_model.disable_adapter():
+        return replies_frame(0.0, requests, _greedy_replies(peft_model, base, requests, plan))
+
+
 def checkpoint_replies(
     peft_model: Any,
     base: LoadedModel,
@@ -74,49 +111,38 @@ def checkpoint_replies(
     """Greedy replies at epoch 0 and each checkpoint, cached as ``folder/replies-epoch-<e>.csv``.
 
     ``peft_model`` is the trained peft model; each checkpoint's adapter weights are loaded into
-    it in turn. ``original``: epoch 0's replies measured already (the same columns; shared
-    between runs by :mod:`interp.finetune.original_warmth`), written instead of generated.
-    Returns a table with columns epoch, request_id, query_type, reply.
+    it in turn. ``original``: epoch 0's replies measured already (:func:`original_replies`'
+    rows; shared between runs by :mod:`interp.finetune.original_warmth`), written instead of
+    generated. Returns a table with columns epoch, request_id, query_type, reply.
     """
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    wrapped = LoadedModel(base.name, peft_model, base.tokenizer, base.weights_hash)
-    backend = get_backend(wrapped, "torch")
-    sampling = SamplingConfig(
-        max_new_tokens=plan.max_new_tokens, temperature=0.0, batch_size=plan.batch_size
-    )
-    convs = [[Message("user", t.request)] for t in requests]
+    if original is not None and original["request_id"].astype(str).tolist() != [
+        t.id for t in requests
+    ]:
+        raise ValueError("the original model's replies answer other requests")
     frames = []
     peft_model.eval()
     for epoch in [0.0, *sorted(checkpoints)]:
         f = _replies_file(folder, epoch)
         if not f.is_file():
-            if epoch == 0.0 and original is not None:
-                replies = original["reply"].astype(str).tolist()
-                if original["request_id"].astype(str).tolist() != [t.id for t in requests]:
-                    raise ValueError("the original model's replies answer other requests")
-            elif epoch == 0.0:
-                with peft_model.disable_adapter():
-                    replies = generate_replies(backend, convs, sampling)
+            if epoch == 0.0:
+                df = (
+                    original_replies(peft_model, base, requests, plan)
+                    if original is None
+                    else replies_frame(0.0, requests, original["reply"].astype(str).tolist())
+                )
             else:
                 weights = load_file(
                     str(checkpoints[epoch] / "adapter_model.safetensors"), device=str(base.device)
                 )
                 set_peft_model_state_dict(peft_model, weights)
-                replies = generate_replies(backend, convs, sampling)
-            df = pd.DataFrame(
-                {
-                    "epoch": epoch,
-                    "request_id": [t.id for t in requests],
-                    "query_type": [t.query_type for t in requests],
-                    "reply": replies,
-                }
-            )
-            tmp = f.with_name(f".{f.name}.tmp")
-            df.to_csv(tmp, index=False)
-            tmp.replace(f)
+                df = replies_frame(
+                    epoch, requests, _greedy_replies(peft_model, base, requests, plan)
+                )
+            write_csv_atomic(f, df)
             if on_epoch is not None:
                 on_epoch(epoch)
         frames.append(pd.read_csv(f, keep_default_na=False))
@@ -217,7 +243,4 @@ def write_tables(
         if f.exists():
             raise ArtifactExistsError(f"{f} exists; refusing to overwrite it")
     for f, df in targets.items():
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f".{f.name}.tmp")
-        df.to_csv(tmp, index=False)
-        tmp.replace(f)
+        write_csv_atomic(f, df)

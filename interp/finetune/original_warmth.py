@@ -20,18 +20,13 @@ from typing import Any
 import pandas as pd
 
 from interp import paths
-from interp.artifacts import provenance, sha256_json, write_json_atomic
+from interp.artifacts import provenance, sha256_json, write_csv_atomic, write_json_atomic
 from interp.cache import building
-from interp.chat import Message
 from interp.finetune import checkpoint_warmth as cw
 from interp.finetune.presets import WarmthEvalPlan
-from interp.generate import SamplingConfig, generate_replies
-from interp.hooks import get_backend
 from interp.models import LoadedModel
 from interp.warmth.pairs import ReplyTriple
 from interp.warmth.report import WarmthInstruments
-
-REPLY_COLUMNS = ("epoch", "request_id", "query_type", "reply")
 
 
 def original_warmth_key(
@@ -85,28 +80,12 @@ def original_warmth(
                 True,
             )
         folder.mkdir(parents=True, exist_ok=True)
-        wrapped = LoadedModel(base.name, peft_model, base.tokenizer, base.weights_hash)
-        sampling = SamplingConfig(
-            max_new_tokens=plan.max_new_tokens, temperature=0.0, batch_size=plan.batch_size
-        )
-        convs = [[Message("user", t.request)] for t in requests]
-        peft_model.eval()
-        with peft_model.disable_adapter():
-            texts = generate_replies(get_backend(wrapped, "torch"), convs, sampling)
-            replies = pd.DataFrame(
-                {
-                    "epoch": 0.0,
-                    "request_id": [t.id for t in requests],
-                    "query_type": [t.query_type for t in requests],
-                    "reply": texts,
-                },
-                columns=list(REPLY_COLUMNS),
-            )
+        replies = cw.original_replies(peft_model, base, requests, plan)
+        with peft_model.disable_adapter():  # SocioT scores with the original model
             scores = cw.score_replies(replies, instruments, [0.0] if sociot else [])
-        for f, df in ((replies_file, replies), (scores_file, scores)):
-            tmp = f.with_name(f".{f.name}.tmp")
-            df.to_csv(tmp, index=False)
-            tmp.replace(f)
+        # a measurement killed before its meta.json is incomplete: its files are redone
+        write_csv_atomic(replies_file, replies, overwrite=True)
+        write_csv_atomic(scores_file, scores, overwrite=True)
         write_json_atomic(
             folder / paths.META_FILE, provenance(stage="original-warmth", key=key, n=len(replies))
         )
