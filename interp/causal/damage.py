@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from interp.causal.arms import EditSet
-from interp.causal.layer_runner import LayerRunner, RunnerError
+from interp.causal.layer_runner import LayerRunner, runner_or_none
 from interp.causal.suffix_arms import block_after, residual_site
 from interp.chat import Message, encode_chat
 from interp.generate import left_pad
@@ -153,12 +153,7 @@ def damage_rows(
     home = next((site for site in groups if site is not None), None)
     for label in unedited:
         groups.setdefault(home, {})[label] = edit_sets[label]
-    runner = None
-    if any(site is not None for site in groups):
-        try:
-            runner = LayerRunner(backend.loaded)
-        except RunnerError:
-            runner = None
+    runner = runner_or_none(backend.loaded) if any(site is not None for site in groups) else None
     frames = []
     for site, group in groups.items():
         if site is None or runner is None:

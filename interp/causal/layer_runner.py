@@ -49,6 +49,15 @@ class Prepared:
     masks: dict[str, Any]
 
 
+def runner_or_none(loaded: Any) -> LayerRunner | None:
+    """A :class:`LayerRunner` on ``loaded``, or None where the runner does not know the layout
+    (the caller falls back to hooked forwards)."""
+    try:
+        return LayerRunner(loaded)
+    except RunnerError:
+        return None
+
+
 def inner_model(hf_model: Any) -> Any:
     """The decoder stack (``LlamaModel`` ...) under the causal-LM head, unwrapped."""
     inner = getattr(hf_model, "model", None)

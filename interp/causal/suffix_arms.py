@@ -34,7 +34,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp.causal.arms import Arm, EditSet, condition_of
-from interp.causal.layer_runner import LayerRunner, RunnerError
+from interp.causal.layer_runner import LayerRunner, runner_or_none
 from interp.causal.packing import Packing, batch_rows
 from interp.causal.readouts import build_rows, read_batch
 from interp.data.prompt_sets import Prompt
@@ -73,10 +73,7 @@ def shared_site(arms: Sequence[Arm]) -> Site | None:
 
 def runner_for(arm: Arm) -> LayerRunner | None:
     """A layer runner on the arm's model, or None where the runner does not know the layout."""
-    try:
-        return LayerRunner(arm.backend.loaded)
-    except RunnerError:
-        return None
+    return runner_or_none(arm.backend.loaded)
 
 
 def block_after(site: Site) -> int:

@@ -16,7 +16,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from interp.causal.layer_runner import LayerRunner, RunnerError
+from interp.causal.layer_runner import LayerRunner, runner_or_none
 from interp.causal.suffix_arms import block_after
 from interp.hooks.base import Backend, Edit
 from interp.sae.activations import TextRow, encode_row
@@ -102,10 +102,7 @@ def _runner_for(backend: Backend, site: Site) -> LayerRunner | None:
     """A layer runner for splicing at ``site`` when it applies (see the module doc)."""
     if backend.name != "torch" or site.kind not in ("resid_pre", "resid_post"):
         return None
-    try:
-        return LayerRunner(backend.loaded)
-    except RunnerError:
-        return None
+    return runner_or_none(backend.loaded)
 
 
 @torch.no_grad()
