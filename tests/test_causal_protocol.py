@@ -22,9 +22,11 @@ from interp.causal.protocol import (
     PRIMARY,
     Models,
     ProtocolSettings,
+    UneditedRows,
     first_items,
     headline_cells,
     run_protocol,
+    unedited_rows,
 )
 from interp.causal.verdict_text import restoration_status, verdict_sentences
 from interp.chat import encode_chat
@@ -103,7 +105,7 @@ def planted():
     return original, warm, u, derivation, evaluation
 
 
-def _run(planted, target: Direction, progress=lambda message: None):
+def _run(planted, target: Direction, progress=lambda message: None, cold=None, unedited=None):
     original, warm, _, derivation, evaluation = planted
     ob, wb = get_backend(original, "torch"), get_backend(warm, "torch")
     units = {}
@@ -117,7 +119,7 @@ def _run(planted, target: Direction, progress=lambda message: None):
             continuation_units(b, convs, max_new_tokens=3),
             text_units(b.loaded.tokenizer, held),
         )
-    models = Models(Arm("original", "none", ob), Arm("warm", "none", wb))
+    models = _models(planted, cold)
     settings = ProtocolSettings(n_random=20, n_boot=200, n_components=8)
     return run_protocol(
         models,
@@ -130,6 +132,16 @@ def _run(planted, target: Direction, progress=lambda message: None):
         units,
         settings,
         progress,
+        unedited,
+    )
+
+
+def _models(planted, cold=None) -> Models:
+    original, warm, *_ = planted
+    return Models(
+        Arm("original", "none", get_backend(original, "torch")),
+        Arm("warm", "none", get_backend(warm, "torch")),
+        None if cold is None else Arm("cold", "none", get_backend(cold, "torch")),
     )
 
 
@@ -382,3 +394,41 @@ def test_separable_needs_neither_condition_and_names_both_failures():
     assert "above the null's 5th percentile" in text and "here warmth and the gap separate" in text
     status, text = _one_arm(diff_high=0.05, q=0.8, percentile=40.0, contrast_high=0.03, warmth=0.1)
     assert not status.separable and "it does not restore reliability beyond the null (" in text
+
+
+def test_unedited_rows_measured_before_give_the_verdict_it_measures_itself(planted):
+    """The study measures the direction-free rows in a step of their own, beside the directions
+    (interp verdict-unedited): handed to the protocol they give the tables it gives when it
+    measures them itself; rows of other prompts are refused."""
+    original, _, u, derivation, evaluation = planted
+    cold = copy.deepcopy(original)
+    with torch.no_grad():  # a cold model that differs from the original
+        cold.hf_model.model.layers[1].mlp.down_proj.bias = torch.nn.Parameter(-0.5 * u)
+    target = Direction("planted", "known", "resid_post", "all", (2,), (PLANT * u)[None])
+    settings = ProtocolSettings(n_random=20, n_boot=200, n_components=8)
+    rows = unedited_rows(_models(planted, cold), derivation, evaluation, settings)
+    assert set(rows.derivation.model) == {"original", "warm", "cold"}
+    assert set(rows.cold_evaluation.model) == {"cold"}
+    assert len(rows.cold_evaluation) == len(evaluation)
+    messages: list[str] = []
+    given = _run(planted, target, messages.append, cold=cold, unedited=rows)
+    assert not any("cold/none" in m for m in messages)  # the cold model was not scored again
+    measured = _run(planted, target, cold=cold)
+    for name in ("gap", "arms", "null", "per_prompt", "generation", "warmth"):
+        a, b = getattr(given, name), getattr(measured, name)
+        pd.testing.assert_frame_equal(
+            a.sort_values(list(a.columns[:4])).reset_index(drop=True),
+            b.sort_values(list(b.columns[:4])).reset_index(drop=True),
+            check_dtype=False,
+            obj=name,
+        )
+    assert (given.gap.contrast == "cold - original").any()
+    assert given.headline == measured.headline and given.gap_cells == measured.gap_cells
+    short = UneditedRows(rows.derivation.iloc[1:], rows.cold_evaluation, rows.generation)
+    with pytest.raises(ValueError, match="derivation: expected"):
+        _run(planted, target, cold=cold, unedited=short)
+    short = UneditedRows(rows.derivation, rows.cold_evaluation.iloc[:-1], rows.generation)
+    with pytest.raises(ValueError, match="cold_evaluation: expected"):
+        _run(planted, target, cold=cold, unedited=short)
+    with pytest.raises(ValueError, match="models original, warm x"):
+        _run(planted, target, unedited=rows)  # rows with a cold model, a run without one

@@ -30,7 +30,10 @@ Engines: arms that edit one residual site are scored from one clean prefix per m
 (:mod:`interp.causal.suffix_arms`), and the unedited original and warm models ride on it as an
 identity edit, so the evaluation split costs one forward below the edited layer per model; the
 hooked forward scores the first ``engine_check_items_per_task`` items per task again, and
-``engine_check`` says how far the two are apart there.
+``engine_check`` says how far the two are apart there. What needs no direction (the derivation
+split's forced choice, the cold model on the evaluation split, the unedited models' generation
+measure: :func:`unedited_rows`) can be measured before, while the directions are derived, and
+handed to :func:`run_protocol`.
 
 Tables: :func:`arm_table` (every arm x cell x measure, per task and pooled, with paired
 differences from the unedited warm model, exact McNemar p and Benjamini-Hochberg q),
@@ -331,6 +334,84 @@ def _score(
     return pd.concat(frames, ignore_index=True)
 
 
+def generation_prompts(evaluation: Sequence[Prompt], per_task: int) -> list[Prompt]:
+    """The generation measure's prompts: the four cells of the first ``per_task`` items per task
+    of the evaluation split (:func:`first_items`)."""
+    items = first_items(evaluation, per_task)
+    return [p for p in evaluation if condition_of(p) in CONDITIONS and p.item_id in items]
+
+
+@dataclass
+class UneditedRows:
+    """What the protocol measures on the unedited models alone, before any direction exists
+    (:func:`unedited_rows`), so that a study can measure it beside the directions step:
+
+    - ``derivation``: forced choice of the original, warm and cold models on the derivation
+      split (the headline rule's input), rows as :func:`interp.causal.arms.score_prompts`;
+    - ``cold_evaluation``: the cold model's forced choice on the evaluation split (empty without
+      a cold model; the original and warm models' ride on the target arms' pass);
+    - ``generation``: the unedited models' generation measure on :func:`generation_prompts`.
+    """
+
+    derivation: pd.DataFrame
+    cold_evaluation: pd.DataFrame
+    generation: pd.DataFrame
+
+    def check(
+        self,
+        models: Models,
+        derivation: Sequence[Prompt],
+        evaluation: Sequence[Prompt],
+        settings: ProtocolSettings,
+    ) -> None:
+        """Raise ValueError, naming the table, where these rows are not the ones this protocol
+        run would measure (other models, prompts or generation subset)."""
+        base = [m.model for m in (models.original, models.warm, models.cold) if m is not None]
+        gen = generation_prompts(evaluation, settings.generation_items_per_task)
+        cold = [models.cold.model] if models.cold is not None else []
+        expected = {
+            "derivation": (base, derivation),
+            "cold_evaluation": (cold, evaluation if cold else []),
+            "generation": (base, gen),
+        }
+        for name, (names, prompts) in expected.items():
+            table = getattr(self, name)
+            want = {(m, p.prompt_id) for m in names for p in prompts}
+            found = (
+                set(zip(table["model"], table["prompt_id"].astype(str), strict=True))
+                if len(table)
+                else set()
+            )
+            if found != want:
+                raise ValueError(
+                    f"{name}: expected {len(want)} rows (models {', '.join(names) or 'none'} x "
+                    f"{len(prompts)} prompts), found {len(found)} of which "
+                    f"{len(found - want)} are not this run's"
+                )
+
+
+def unedited_rows(
+    models: Models,
+    derivation: Sequence[Prompt],
+    evaluation: Sequence[Prompt],
+    settings: ProtocolSettings = ProtocolSettings(),
+    progress: Callable[[str], None] = lambda s: None,
+) -> UneditedRows:
+    """The protocol's direction-free measurements (:class:`UneditedRows`)."""
+    s = settings
+    base = [m for m in (models.original, models.warm, models.cold) if m is not None]
+    deriv_pp = _score(base, derivation, s.batch_size, progress)
+    cold_pp = (
+        _score([models.cold], evaluation, s.batch_size, progress)
+        if models.cold is not None
+        else deriv_pp.iloc[:0]
+    )
+    gen_prompts = generation_prompts(evaluation, s.generation_items_per_task)
+    progress(f"generation measure: greedy replies to {len(gen_prompts)} prompts, unedited models")
+    generation = score_generation(base, gen_prompts, max_new_tokens=s.generation_tokens)
+    return UneditedRows(deriv_pp, cold_pp, generation)
+
+
 ENGINE_CHECK = "engine-check"  # an identity edit scored by the suffix engine beside the arms
 
 
@@ -411,6 +492,7 @@ def _score_evaluation(
     settings: ProtocolSettings,
     progress: Callable[[str], None],
     clean: dict[tuple[str, Site], CleanResiduals] | None = None,
+    scored: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """The unedited models' and the target arms' forced choice on the evaluation split:
     ``(unedited rows, arm rows, engine check)``. A model whose arms the suffix engine scores has
@@ -419,18 +501,18 @@ def _score_evaluation(
     when the suffix engine is off or does not pay) by the hooked forward. The hooked forward
     then scores the riding models again on the first ``engine_check_items_per_task`` items per
     task, and :func:`_engine_check` says how far the two engines are apart there. ``clean``:
-    as :func:`_score_edited`'s."""
+    as :func:`_score_edited`'s. ``scored``: unedited rows measured before (the cold model's, by
+    :func:`unedited_rows`): their models are not scored again."""
     edited, riding = _score_edited(
         models, arms, prompts, settings, progress, identity="none", clean=clean
     )
     rode = set(riding["model"]) if not riding.empty else set()
     base = [m for m in (models.original, models.warm, models.cold) if m is not None]
-    hooked = (
-        _score([m for m in base if m.model not in rode], prompts, settings.batch_size, progress)
-        if any(m.model not in rode for m in base)
-        else riding.iloc[:0]
-    )
-    by_model = pd.concat([riding, hooked], ignore_index=True)
+    before = riding.iloc[:0] if scored is None else scored[~scored.model.isin(rode)]
+    done = set(before["model"])
+    todo = [m for m in base if m.model not in rode | done]
+    hooked = _score(todo, prompts, settings.batch_size, progress) if todo else riding.iloc[:0]
+    by_model = pd.concat([riding, hooked, before], ignore_index=True)
     unedited = pd.concat([by_model[by_model.model == m.model] for m in base], ignore_index=True)[
         list(SCORE_COLUMNS)
     ]
@@ -469,16 +551,23 @@ def run_protocol(
     damage_units: Mapping[str, tuple[DamageUnits, DamageUnits]],
     settings: ProtocolSettings = ProtocolSettings(),
     progress: Callable[[str], None] = lambda s: None,
+    unedited: UneditedRows | None = None,
 ) -> ProtocolResult:
     """The whole protocol (module doc). ``targets``: the directions to remove (each gets its own
     matched null); ``layers``: the candidate layers (the residual moments are taken there and
     :func:`interp.causal.removal.removal_layer` picks one, unless the settings fix it);
     ``damage_units``: per model (``original``, ``warm``) the continuation and held-out units
-    damage is measured on."""
+    damage is measured on; ``unedited``: the direction-free rows measured before
+    (:func:`unedited_rows` with these models, prompts and settings; checked), else measured
+    here first."""
     s = settings
     tasks = {p.prompt_id: p.task for p in (*derivation, *evaluation)}
     base = [m for m in (models.original, models.warm, models.cold) if m is not None]
-    deriv_pp = _score(base, derivation, s.batch_size, progress)
+    if unedited is None:
+        unedited = unedited_rows(models, derivation, evaluation, s, progress)
+    else:
+        unedited.check(models, derivation, evaluation, s)
+    deriv_pp = unedited.derivation
     gap_d = gap_table(deriv_pp, tasks, split="derivation", n_boot=s.n_boot, seed=s.seed)
     headline = headline_cells(gap_d, s.headline_threshold_pp)
 
@@ -552,7 +641,7 @@ def run_protocol(
         if site is not None
     }
     base_pp, edited_pp, engine = _score_evaluation(
-        models, arms, evaluation, s, progress, clean=clean
+        models, arms, evaluation, s, progress, clean=clean, scored=unedited.cold_evaluation
     )
     gap_e = gap_table(base_pp, tasks, split="evaluation", n_boot=s.n_boot, seed=s.seed)
     gap_cells = gaps(gap_e, headline)
@@ -578,30 +667,33 @@ def run_protocol(
     clean.clear()  # about prompts x tokens x d_model values per target
     per_prompt = pd.concat([base_pp, edited_pp, null_pp], ignore_index=True)
 
-    gen_items = first_items(evaluation, s.generation_items_per_task)
-    gen_prompts = [
-        p for p in evaluation if condition_of(p) in CONDITIONS and p.item_id in gen_items
-    ]
     # the generation measure stands beside forced choice where the verdict reads it: the
-    # unedited models (the gap) and the primary removal from the warm model (the restoration)
-    gen_arms = [*base, *(a for a in arms if a.model == "warm" and a.label.startswith(PRIMARY))]
+    # unedited models (the gap, in the unedited rows) and the primary removal from the warm
+    # model (the restoration)
+    gen_prompts = generation_prompts(evaluation, s.generation_items_per_task)
+    gen_arms = [a for a in arms if a.model == "warm" and a.label.startswith(PRIMARY)]
     progress(
-        f"generation measure: greedy replies to {len(gen_prompts)} prompts, the unedited "
-        "models and the warm model's primary removal"
+        f"generation measure: greedy replies to {len(gen_prompts)} prompts, the warm model's "
+        "primary removal"
     )
-    generation = score_generation(gen_arms, gen_prompts, max_new_tokens=s.generation_tokens)
+    edited_gen = (
+        [score_generation(gen_arms, gen_prompts, max_new_tokens=s.generation_tokens)]
+        if gen_arms
+        else []
+    )
+    generation = pd.concat([unedited.generation, *edited_gen], ignore_index=True)
     progress(f"warmth of greedy replies to {len(requests)} held-out requests, every arm")
     everyone = [*base, *arms, *(a for v in null_arms.values() for a in v)]
     warm_rows = score_warmth(everyone, requests, warmth, max_new_tokens=s.max_new_tokens)
     progress("damage: KL over the unedited continuation and held-out loss, every edited arm")
     dmg = []
-    for model_name, unedited in (("warm", models.warm), ("original", models.original)):
+    for model_name, model in (("warm", models.warm), ("original", models.original)):
         sets = {
             a.label: a.edit_sets for a in everyone if a.model == model_name and a.label != "none"
         }
         if sets:
             cont, held = damage_units[model_name]
-            rows = damage_rows(unedited.backend, sets, cont, held, suffix=s.suffix_engine)
+            rows = damage_rows(model.backend, sets, cont, held, suffix=s.suffix_engine)
             dmg.append(rows.assign(model=model_name))
     damage_long = pd.concat(dmg, ignore_index=True)
 

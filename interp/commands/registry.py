@@ -177,6 +177,13 @@ COMMANDS: tuple[Command, ...] = (
         "the verdict protocol: gap first on the item split, counterfactual removal against a "
         "variance-matched null, damage; the sentence its rules allow",
     ),
+    Command(
+        ("verdict-unedited",),
+        "interp.commands.verdict_unedited:VerdictUneditedConfig",
+        "interp.commands.verdict_unedited:run_verdict_unedited",
+        "the verdict's direction-free measurements (derivation split, cold model, unedited "
+        "generation), measured beside the directions for `interp verdict --unedited`",
+    ),
 )
 
 

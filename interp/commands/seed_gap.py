@@ -20,7 +20,7 @@ from interp.artifacts import is_complete, result_folder, writing_result
 from interp.causal.arms import Arm, score_prompts
 from interp.causal.protocol import gap_table
 from interp.causal.verdict_text import seed_sentences
-from interp.commands.verdict import split_prompts
+from interp.commands.verdict_unedited import split_prompts
 from interp.config import ConfigError, option
 from interp.data.split import split_record
 from interp.hooks import get_backend

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 
 from interp.artifacts import is_complete, result_folder, write_json_atomic, writing_result
-from interp.causal.arms import Arm
 from interp.causal.damage import DamageUnits, continuation_units, text_units
 from interp.causal.inputs import (
     check_direction_folders,
@@ -27,16 +27,19 @@ from interp.causal.inputs import (
 )
 from interp.causal.pair import ModelPair, load_pair
 from interp.causal.plant import plant_targets, planted_model
-from interp.causal.protocol import Models, ProtocolSettings, run_protocol
+from interp.causal.protocol import ProtocolSettings, UneditedRows, run_protocol
 from interp.causal.verdict_text import verdict_sentences
+from interp.commands.verdict_unedited import (
+    VerdictUneditedConfig,
+    protocol_models,
+    read_unedited,
+    split_prompts,
+)
 from interp.config import ConfigError, option
-from interp.data.build import prompt_list
-from interp.data.prompt_sets import Prompt
-from interp.data.split import Side, split_record
+from interp.data.split import split_record
 from interp.directions import Direction
 from interp.evaluate import conversation
-from interp.hooks import get_backend
-from interp.models import EMBEDDED, LoadOptions, ModelLoadError, load_model
+from interp.models import EMBEDDED, LoadOptions, load_model
 from interp.phase_clock import PhaseClock
 
 log = logging.getLogger(__name__)
@@ -117,6 +120,14 @@ class VerdictConfig(LoadOptions):
             "planted against the named direction)"
         ),
     )
+    unedited: str | None = option(
+        None,
+        help=(
+            "a finished `interp verdict-unedited` folder measured with this run's models, split "
+            "and generation settings (checked): its rows are used, not measured again (none: "
+            "measured here)"
+        ),
+    )
     batch_size: int = option(16, help="prompts per forward batch")
     hooked: bool = option(
         False,
@@ -146,32 +157,30 @@ class VerdictConfig(LoadOptions):
             self.plant_scale != 0 and math.isfinite(self.plant_scale)
         ):
             raise ConfigError(f"plant_scale must be finite and non-zero, found {self.plant_scale}")
+        if self.plant is not None and self.unedited is not None:
+            raise ConfigError(
+                "unedited: a planted run measures its own unedited rows (the warm model is the "
+                "plant), so --unedited cannot be given with --plant"
+            )
         if self.removal_layer is not None and self.layers and self.removal_layer not in self.layers:
             raise ConfigError(
                 f"removal_layer {self.removal_layer} is not one of --layers {list(self.layers)}"
             )
 
-
-def split_prompts(
-    per_task_derivation: int, per_task_evaluation: int, seed: int
-) -> tuple[list[Prompt], list[Prompt]]:
-    """Neutral and sad prompts, without and with a wrong belief, for the first items per task
-    of each side of the split (``per_task_evaluation=0``: the whole evaluation side)."""
-    sides: list[list[Prompt]] = []
-    plan: tuple[tuple[Side, int], ...] = (
-        ("derivation", per_task_derivation),
-        ("evaluation", per_task_evaluation),
-    )
-    for side, n in plan:
-        prompts, _ = prompt_list(
-            side=side,
-            per_task=n or None,
-            conditions=("unmodified", "emotion:sad"),
-            templates=("no_belief", "incorrect"),
-            seed=seed,
+    def unedited_config(self) -> VerdictUneditedConfig:
+        """The ``interp verdict-unedited`` config whose rows this run would measure."""
+        return VerdictUneditedConfig(
+            **self.load_kwargs(),
+            model=self.model,
+            warm=self.warm,
+            cold=self.cold,
+            per_task_derivation=self.per_task_derivation,
+            per_task_evaluation=self.per_task_evaluation,
+            generation_items_per_task=self.generation_items_per_task,
+            generation_tokens=self.generation_tokens,
+            batch_size=self.batch_size,
+            seed=self.seed,
         )
-        sides.append(prompts)
-    return sides[0], sides[1]
 
 
 def _planted(
@@ -234,22 +243,14 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
             f"removal_layer {config.removal_layer} is not a layer of {config.model} "
             f"(0-{pair.original.n_layers - 1})"
         )
-    cold_arm = None
     if config.plant:
         pair, targets = _planted(pair, config, layers)
     else:
         targets = named_directions(config.directions, config.targets, layers)
-    if config.cold and not config.plant:
-        try:
-            cold = pair.with_adapter(config.cold, "cold")  # the same base weights
-            cold_arm = Arm("cold", "none", get_backend(cold, "torch"))
-        except ModelLoadError as exc:
-            log.warning("no cold model (%s): the verdict reports no cold contrast", exc)
-    models = Models(
-        Arm("original", "none", pair.backend("original")),
-        Arm("warm", "none", pair.backend("warm"), pair.warm_system),
-        cold_arm,
-    )
+    models = protocol_models(pair, None if config.plant else config.cold)
+    unedited: UneditedRows | None = None
+    if config.unedited is not None:
+        unedited = read_unedited(Path(config.unedited), config.unedited_config())
     _, held = triples_split()
     requests = [(t.id, t.request) for t in held[: config.n_requests]]
     texts = [(t.id, t.request, t.neutral) for t in held[: config.n_heldout]]
@@ -288,6 +289,7 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         units,
         settings,
         progress=clock,
+        unedited=unedited,
     )
     clock("the verdict's tables and sentence")
     text = verdict_sentences(
@@ -323,7 +325,8 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         stage="verdict-protocol",
         config=config,
         warm=pair.warm_source,
-        cold=config.cold if cold_arm else None,
+        cold=config.cold if models.cold is not None else None,
+        unedited=config.unedited,
         targets=[d.name for d in targets],
         headline=result.headline,
         gap_cells=result.gap_cells,
