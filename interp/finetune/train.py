@@ -4,7 +4,9 @@ One optimizer step sees ``effective_batch`` examples (:mod:`.schedule`), split i
 of ``micro_batch`` with gradient accumulation. The loss of a step is the summed cross-entropy of
 its assistant tokens divided by their count, so the gradient does not depend on how the step is
 split. Logits are computed only at target positions (the vocabulary projection is a large share
-of a small model's compute).
+of a small model's compute), and the leading tokens every example of a micro-batch shares (the
+chat template's system header: a fifth of the embedded warm data's tokens, more of the cold's)
+run once per micro-batch, the rows continuing their key/value cache (``share_prefix``).
 
 A checkpoint ``checkpoints/epoch-<e>/`` is a PEFT adapter folder (``adapter_config.json``,
 ``adapter_model.safetensors``) with a ``meta.json`` (epoch, step, base weights hash, variant,
@@ -97,6 +99,16 @@ class TrainConfig:
     seed: int = option(0, help="seed of LoRA initialisation, data order and dropout")
     gradient_checkpointing: bool = option(
         False, help="recompute activations in the backward pass (large models)"
+    )
+    share_prefix: bool = option(
+        True,
+        help=(
+            "run the leading tokens every example of a micro-batch shares (the chat template's "
+            "system header, no labels) once per micro-batch, the rows continuing its key/value "
+            "cache: a fifth to a quarter fewer tokens on the embedded data; those tokens' "
+            "LoRA dropout mask is then one for the micro-batch (off with gradient "
+            "checkpointing)"
+        ),
     )
 
     def __post_init__(self) -> None:
@@ -201,26 +213,74 @@ def target_loss_sum(
     input_ids: Int[Tensor, "batch pos"],
     attention_mask: Int[Tensor, "batch pos"],
     labels: Int[Tensor, "batch pos"],
+    shared: int = 0,
 ) -> Float[Tensor, ""]:
     """Summed next-token cross-entropy over label positions (labels -100 are skipped).
 
     The decoder runs on every position through the model's own forward (so accelerate's
     device-map hooks apply: the last hidden state may sit on another device than the inputs);
     the vocabulary projection runs only where a label exists.
+
+    ``shared`` > 0: the first ``shared`` tokens are the same in every row and carry no label
+    (nor does the token after them; :func:`shared_prefix` finds such a length): they run once as
+    one row, whose key/value cache every row continues, and the gradient flows back through
+    that one row (what the rows' own copies would give, except that LoRA dropout draws one mask
+    for the shared tokens instead of one per row).
     """  # fmt: skip
     hf = model.get_base_model() if hasattr(model, "get_base_model") else model
-    out = model(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        use_cache=False,
-        output_hidden_states=True,
-        logits_to_keep=1,  # the full logits are never built
-    )
-    hidden = out.hidden_states[-1]  # after the final norm (transformers ties it to the last)
-    shifted = labels[:, 1:].to(hidden.device)
+    if shared <= 0:
+        out = model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            use_cache=False,
+            output_hidden_states=True,
+            logits_to_keep=1,  # the full logits are never built
+        )
+        hidden = out.hidden_states[-1]  # after the final norm (transformers ties it to the last)
+        shifted = labels[:, 1:].to(hidden.device)
+    else:
+        if (labels[:, : shared + 1] != IGNORE_INDEX).any():
+            raise ValueError(f"a label lies within the {shared} shared tokens or right after them")
+        rows = input_ids.shape[0]
+        prefix = model(
+            input_ids=input_ids[:1, :shared],
+            attention_mask=attention_mask[:1, :shared],
+            use_cache=True,
+            logits_to_keep=1,
+        ).past_key_values
+        prefix.batch_repeat_interleave(rows)
+        out = model(
+            input_ids=input_ids[:, shared:],
+            attention_mask=attention_mask,  # the shared tokens and each row's own
+            past_key_values=prefix,
+            use_cache=True,
+            output_hidden_states=True,
+            logits_to_keep=1,
+        )
+        hidden = out.hidden_states[-1]  # positions shared.. of every row
+        shifted = labels[:, shared + 1 :].to(hidden.device)
     keep = shifted != IGNORE_INDEX
     logits = hf.get_output_embeddings()(hidden[:, :-1][keep])
     return F.cross_entropy(logits.float(), shifted[keep].to(logits.device), reduction="sum")
+
+
+def shared_prefix(examples: Sequence[TrainingExample]) -> int:
+    """How many leading tokens every example shares without a label on them or on the token
+    after them (the chat template's system header on the embedded data: 24 tokens), leaving each
+    example at least two tokens of its own; 0 when there are none."""
+    if not examples:
+        return 0
+    ids = [e.input_ids for e in examples]
+    limit = min(len(i) for i in ids) - 2
+    for e in examples:
+        labelled = [t for t, x in enumerate(e.labels) if x != IGNORE_INDEX]
+        if labelled:
+            limit = min(limit, labelled[0] - 1)
+    n = 0
+    first = ids[0]
+    while n < limit and all(i[n] == first[n] for i in ids):
+        n += 1
+    return n
 
 
 def _rng_state() -> dict[str, Any]:
@@ -407,6 +467,8 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"])
     lengths = [e.n_tokens for e in examples]
+    # gradient checkpointing recomputes the forward without a key/value cache to continue
+    share = config.share_prefix and not config.gradient_checkpointing
     result = TrainResult(
         {e: p for s, p in done.items() if (e := ckpt_steps.get(s)) is not None}, 0, start, 0.0, 0, 0
     )
@@ -417,8 +479,10 @@ def train(
         n_target = sum(sum(1 for x in examples[i].labels[1:] if x != IGNORE_INDEX) for i in idx)
         loss_total = 0.0
         for chunk in micro_batches(idx, lengths, config.micro_batch):
-            ids, mask, labels = (t.to(device) for t in collate([examples[i] for i in chunk], pad))
-            loss = target_loss_sum(model, ids, mask, labels) / n_target
+            batch = [examples[i] for i in chunk]
+            ids, mask, labels = (t.to(device) for t in collate(batch, pad))
+            shared = shared_prefix(batch) if share else 0
+            loss = target_loss_sum(model, ids, mask, labels, shared) / n_target
             loss.backward()
             loss_total += float(loss.detach())
             result.tokens += int(mask.sum())
