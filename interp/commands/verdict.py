@@ -9,6 +9,7 @@ ids in meta.json.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from interp.config import ConfigError, option
 from interp.data.split import split_record
 from interp.directions import Direction
 from interp.evaluate import conversation
-from interp.models import EMBEDDED, LoadOptions, load_model
+from interp.models import load_model
 from interp.phase_clock import PhaseClock
 
 log = logging.getLogger(__name__)
@@ -54,16 +55,12 @@ OUTPUTS = (
 
 
 @dataclass(frozen=True)
-class VerdictConfig(LoadOptions):
+class VerdictConfig(VerdictUneditedConfig):
     """The verdict protocol: is the warm model worse (gap first, headline cells fixed on the
     derivation split), and does removing a direction close the gap beyond variance-matched random
-    directions, without damage?"""
+    directions, without damage? Its direction-free measurements are those of
+    :class:`VerdictUneditedConfig` (whose options it extends)."""
 
-    model: str = option(EMBEDDED, help="base (original) model", flag="-m")
-    warm: str = option("embedded-warm", help="warm LoRA adapter folder or fine-tuning run name")
-    cold: str | None = option(
-        "embedded-cold", help="cold adapter or run name (none or missing: no cold contrast)"
-    )
     directions: tuple[str, ...] = option(
         (), help="Direction folders or an `interp directions` run (required)"
     )
@@ -83,7 +80,6 @@ class VerdictConfig(LoadOptions):
     per_task_derivation: int = option(
         12, help="derivation-split items per task (headline rule, mean projections)"
     )
-    per_task_evaluation: int = option(38, help="evaluation-split items per task (0: all of them)")
     n_random: int = option(20, help="variance-matched random directions per target (>= 20)")
     null_items_per_task: int = option(
         10,
@@ -93,10 +89,6 @@ class VerdictConfig(LoadOptions):
         ),
     )
     n_requests: int = option(8, help="held-out requests whose greedy replies measure warmth")
-    generation_items_per_task: int = option(
-        5, help="items per task (every cell) of the generation measure beside forced choice"
-    )
-    generation_tokens: int = option(48, help="tokens per reply of the generation measure")
     max_new_tokens: int = option(32, help="tokens per warmth reply")
     n_damage_prompts: int = option(16, help="evaluation prompts whose continuation KL is measured")
     damage_tokens: int = option(16, help="tokens of the unedited continuation scored for KL")
@@ -128,7 +120,6 @@ class VerdictConfig(LoadOptions):
             "measured here)"
         ),
     )
-    batch_size: int = option(16, help="prompts per forward batch")
     hooked: bool = option(
         False,
         help=(
@@ -143,12 +134,11 @@ class VerdictConfig(LoadOptions):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.n_random < 20:
             raise ConfigError(
                 f"n_random must be >= 20 (a null distribution), found {self.n_random}"
             )
-        if self.per_task_derivation < 2 or self.per_task_evaluation < 0:
-            raise ConfigError("per_task_derivation must be >= 2 and per_task_evaluation >= 0")
         if not self.targets:
             raise ConfigError("targets: name at least one direction to remove")
         if self.null_items_per_task < 2:
@@ -168,19 +158,10 @@ class VerdictConfig(LoadOptions):
             )
 
     def unedited_config(self) -> VerdictUneditedConfig:
-        """The ``interp verdict-unedited`` config whose rows this run would measure."""
-        return VerdictUneditedConfig(
-            **self.load_kwargs(),
-            model=self.model,
-            warm=self.warm,
-            cold=self.cold,
-            per_task_derivation=self.per_task_derivation,
-            per_task_evaluation=self.per_task_evaluation,
-            generation_items_per_task=self.generation_items_per_task,
-            generation_tokens=self.generation_tokens,
-            batch_size=self.batch_size,
-            seed=self.seed,
-        )
+        """The ``interp verdict-unedited`` config whose rows this run would measure (its own
+        values of that command's options; ``out`` left to that command)."""
+        shared = {f.name for f in dataclasses.fields(VerdictUneditedConfig)} - {"out"}
+        return VerdictUneditedConfig(**{name: getattr(self, name) for name in shared})
 
 
 def _planted(
