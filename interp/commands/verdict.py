@@ -10,7 +10,6 @@ ids in meta.json.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,16 +33,14 @@ from interp.commands.verdict_unedited import (
     VerdictUneditedConfig,
     protocol_models,
     read_unedited,
+    split_meta,
     split_prompts,
 )
 from interp.config import ConfigError, option
-from interp.data.split import split_record
 from interp.directions import Direction
 from interp.evaluate import conversation
 from interp.models import load_model
 from interp.phase_clock import PhaseClock
-
-log = logging.getLogger(__name__)
 
 OUTPUTS = (
     "verdict_gap.csv",
@@ -313,10 +310,7 @@ def run_verdict(config: VerdictConfig, console: Console | None = None) -> int:
         gap_cells=result.gap_cells,
         engine_check=result.engine_check,
         phase_seconds=clock.record(),
-        split={
-            "derivation": split_record("derivation", [p.item_id for p in derivation]),
-            "evaluation": split_record("evaluation", [p.item_id for p in evaluation]),
-        },
+        split=split_meta(derivation, evaluation),
         **pair.original.provenance(),
     ) as tmp:
         result.gap.to_csv(tmp / "verdict_gap.csv", index=False)

@@ -17,8 +17,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from rich.console import Console
@@ -105,6 +107,15 @@ def split_prompts(
     return sides[0], sides[1]
 
 
+def split_meta(derivation: Sequence[Prompt], evaluation: Sequence[Prompt]) -> dict[str, Any]:
+    """What meta.json records of the two sides :func:`split_prompts` gave (the rule and the item
+    ids of each, :func:`interp.data.split.split_record`)."""
+    return {
+        "derivation": split_record("derivation", [p.item_id for p in derivation]),
+        "evaluation": split_record("evaluation", [p.item_id for p in evaluation]),
+    }
+
+
 def protocol_models(pair: ModelPair, cold: str | None) -> Models:
     """The protocol's three unedited arms on a loaded pair; the cold model (a view of the same
     weights) is left out, with a warning, when ``cold`` is None or cannot be loaded."""
@@ -174,10 +185,7 @@ def run_verdict_unedited(config: VerdictUneditedConfig, console: Console | None 
         warm=pair.warm_source,
         cold=config.cold if models.cold is not None else None,
         phase_seconds=clock.record(),
-        split={
-            "derivation": split_record("derivation", [p.item_id for p in derivation]),
-            "evaluation": split_record("evaluation", [p.item_id for p in evaluation]),
-        },
+        split=split_meta(derivation, evaluation),
         **pair.original.provenance(),
     ) as tmp:
         for name, file in FILES.items():
