@@ -89,3 +89,22 @@ def test_the_site_engine_refuses_edits_at_other_sites(setup):
         damage_rows_at_site(
             runner, {"x": [shift_edits(d, 2, 1.0)]}, Site(1, "resid_post"), cont, held
         )
+
+
+def test_the_shared_prefix_measures_what_whole_units_measure(setup):
+    """Both measures' units start with the chat template's opening; run once, it changes
+    nothing (edits at a middle layer's output and at a block's input)."""
+    from interp.causal.damage import _shared_length
+
+    backend, cont, held, d = setup
+    assert _shared_length(cont) > 0 and _shared_length(held) > 0
+    runner = LayerRunner(backend.loaded)
+    for site, sets in (
+        (Site(1, "resid_post"), {"none": [{}], "shift": [shift_edits(d, 1, 3.0)]}),
+        (Site(2, "resid_pre"), {"steer": [_steer(d, 2, "resid_pre", 4.0)]}),
+    ):
+        shared = damage_rows_at_site(runner, sets, site, cont, held, batch_size=2)
+        whole = damage_rows_at_site(
+            runner, sets, site, cont, held, batch_size=2, share_prefix=False
+        )
+        _compare(shared, whole)

@@ -117,8 +117,9 @@ def test_suffix_engine_equals_hooked_forward(setup, kind, system):
     ).any()
 
 
+@pytest.mark.parametrize("share", [True, False])
 @pytest.mark.parametrize("pack", [True, False])
-def test_a_later_pass_starts_from_the_clean_residuals_kept_by_an_earlier_one(setup, pack):
+def test_a_later_pass_starts_from_the_clean_residuals_kept_by_an_earlier_one(setup, pack, share):
     # the verdict's null: a pass over some of the prompts an earlier pass ran, at the same
     # site, starts from the stored residuals (the layers below the site never run) and scores
     # what a fresh pass scores
@@ -139,8 +140,11 @@ def test_a_later_pass_starts_from_the_clean_residuals_kept_by_an_earlier_one(set
         for i in range(2)
     ]
     store = CleanResiduals(site, backend, None)
-    score_arms_at_site(unedited, first, prompts, site, batch_size=5, pack=pack, clean=store)
+    score_arms_at_site(
+        unedited, first, prompts, site, batch_size=5, pack=pack, clean=store, share_prefix=share
+    )
     assert len(store.rows) == (1 if pack else 2) * len(prompts)
+    assert (store.prefix is not None) == share
     subset = prompts[1::2]
     ran = []
     runner = runner_for(unedited)
@@ -149,7 +153,15 @@ def test_a_later_pass_starts_from_the_clean_residuals_kept_by_an_earlier_one(set
     handle = below.register_forward_hook(lambda *a: ran.append(1))
     try:
         reused = score_arms_at_site(
-            unedited, later, subset, site, batch_size=3, runner=runner, pack=pack, clean=store
+            unedited,
+            later,
+            subset,
+            site,
+            batch_size=3,
+            runner=runner,
+            pack=pack,
+            clean=store,
+            share_prefix=share,
         )
     finally:
         handle.remove()
@@ -160,6 +172,47 @@ def test_a_later_pass_starts_from_the_clean_residuals_kept_by_an_earlier_one(set
         d1 = _direction(d_model, (1,), "resid_post", seed=8)
         below_arm = Arm("warm", "b", backend, None, (shift_edits(d1, 1, 1.0),))
         score_arms_at_site(unedited, [below_arm], subset, Site(1, "resid_post"), clean=store)
+
+
+def test_a_store_kept_after_another_prefix_is_neither_read_nor_grown(setup):
+    """Rows stored by a pass without the shared prefix hold other tokens than a prefixed pass
+    runs: that pass runs every layer itself (and scores as a fresh pass), the store unchanged."""
+    backend, prompts = setup
+    d_model = backend.loaded.d_model
+    site = Site(2, "resid_post")
+    unedited = Arm("warm", "none", backend)
+    arms = [
+        Arm(
+            "warm",
+            "shift",
+            backend,
+            None,
+            (shift_edits(_direction(d_model, (2,), "resid_post", 7), 2, 3.0),),
+        )
+    ]
+    store = CleanResiduals(site, backend, None)
+    score_arms_at_site(unedited, arms, prompts, site, clean=store, share_prefix=False)
+    kept = dict(store.rows)
+    again = score_arms_at_site(unedited, arms, prompts, site, clean=store)
+    fresh = score_arms_at_site(unedited, arms, prompts, site, share_prefix=False)
+    _compare(again, fresh[list(again.columns)])
+    assert store.rows.keys() == kept.keys() and store.prefix is None
+
+
+@pytest.mark.parametrize("system", [None, "You are a kind assistant."])
+def test_the_shared_prefix_scores_what_full_rows_score(setup, system):
+    backend, prompts = setup
+    d_model = backend.loaded.d_model
+    site = Site(1, "resid_pre")
+    d = _direction(d_model, (1,), "resid_pre", seed=3)
+    unedited = Arm("warm", "none", backend, system)
+    arms = [
+        Arm("warm", "shift", backend, system, (shift_edits(d, 1, 2.0), shift_edits(d, 1, -1.0))),
+        Arm("warm", "zero", backend, system, (zero_ablation_edits(d, [1]),)),
+    ]
+    shared = score_arms_at_site(unedited, arms, prompts, site, batch_size=4)
+    whole = score_arms_at_site(unedited, arms, prompts, site, batch_size=4, share_prefix=False)
+    _compare(shared, whole[list(shared.columns)])
 
 
 def test_identity_edit_agrees_with_the_unedited_model(setup):

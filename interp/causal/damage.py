@@ -32,6 +32,7 @@ from interp.causal.suffix_arms import block_after, residual_site
 from interp.chat import Message, encode_chat
 from interp.generate import left_pad
 from interp.hooks.base import Backend, eos_ids
+from interp.scoring import common_prefix_length
 from interp.sites import Site
 
 MEASURES = ("kl_continuation", "heldout_loss_increase")
@@ -46,6 +47,17 @@ class DamageUnits:
     ids: tuple[str, ...]
     sequences: tuple[tuple[int, ...], ...]
     spans: tuple[tuple[int, int], ...]
+
+    def after(self, n: int) -> DamageUnits:
+        """The units without their first ``n`` tokens (a shared prefix run apart), spans
+        counted from there; refused where a unit scores a position inside them."""
+        if any(s < n for s, _ in self.spans):
+            raise ValueError(f"a unit scores from position {min(self.spans)[0]}, inside {n}")
+        return DamageUnits(
+            self.ids,
+            tuple(seq[n:] for seq in self.sequences),
+            tuple((s - n, e - n) for s, e in self.spans),
+        )
 
 
 def continuation_units(
@@ -213,39 +225,60 @@ def damage_rows_at_site(
     continuations: DamageUnits,
     heldout: DamageUnits,
     batch_size: int = 8,
+    share_prefix: bool = True,
 ) -> pd.DataFrame:
     """:func:`damage_rows` for edit sets that edit only ``site`` (an empty set is the unedited
     model): per batch the residual entering the first block after ``site`` is computed once;
-    each edit set edits a copy and runs the blocks above; logits only at the scored positions."""
+    each edit set edits a copy and runs the blocks above; logits only at the scored positions.
+    ``share_prefix``: the tokens every unit of a measure starts with (the chat template's
+    system header) run once, and once per edit set above the site under its edit
+    (:class:`~interp.causal.layer_runner.PrefixStates`), where the model allows."""
     for label, sets in edit_sets.items():
         if any(set(edits) - {site} for edits in sets):
             raise ValueError(f"edit set {label!r} edits sites other than {site}")
     entry = block_after(site)
     loaded = runner.loaded
     rows = []
-    for measure, units in zip(MEASURES, (continuations, heldout), strict=True):
+    for measure, whole in zip(MEASURES, (continuations, heldout), strict=True):
+        n = _shared_length(whole) if share_prefix and runner.can_pack else 0
+        prefix = runner.prefix_states(whole.sequences[0][:n]) if n else None
+        units = whole.after(n)
+        edited_prefix = {
+            (label, rep): runner.edited_prefix(prefix, entry, edits[site], site)
+            for label, sets in edit_sets.items()
+            for rep, edits in enumerate(sets)
+            if edits and prefix is not None
+        }
         for start in range(0, len(units.ids), batch_size):
             index = list(range(start, min(start + batch_size, len(units.ids))))
             chunk = [list(units.sequences[i]) for i in index]
             ids, mask = left_pad(chunk, loaded.tokenizer.pad_token_id, loaded.device)
             h = runner.embed_tokens(ids)
-            prep = runner.prepare(mask, h)
-            below = runner.run(h, prep, 0, entry)
-
-            clean = _span_logprobs(runner, runner.run(below, prep, entry), units, index)
+            prep = runner.prepare(mask, h, prefix=prefix)
+            below = runner.run(h, prep, 0, entry, prefix=prefix)
+            final = runner.run(below, prep, entry, prefix=prefix)
+            clean = _span_logprobs(runner, final, units, index)
             for label, sets in edit_sets.items():
                 for rep, edits in enumerate(sets):
-                    edited = (
-                        _span_logprobs(
-                            runner,
-                            runner.run(edits[site](below.clone(), site), prep, entry),
-                            units,
-                            index,
+                    if edits:
+                        final = runner.run(
+                            edits[site](below.clone(), site),
+                            prep,
+                            entry,
+                            prefix=edited_prefix.get((label, rep)),
                         )
-                        if edits
-                        else clean
-                    )
+                        edited = _span_logprobs(runner, final, units, index)
+                    else:
+                        edited = clean
                     for i, c, e in zip(index, clean, edited, strict=True):
                         value = _value(measure, c, e, _targets(units, i))
                         rows.append((label, rep, measure, units.ids[i], value))
     return pd.DataFrame(rows, columns=ROW_COLUMNS)
+
+
+def _shared_length(units: DamageUnits) -> int:
+    """How many leading tokens every unit shares before its first scored position."""
+    if not units.sequences:
+        return 0
+    n = common_prefix_length(units.sequences, min_rest=0)
+    return min(n, *(s for s, _ in units.spans))

@@ -45,16 +45,19 @@ class Packing:
     position_ids: Int[Tensor, "batch pos"]
     branch: Int[Tensor, "batch pos"]
 
-    def mask_function(self) -> Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]:
+    def mask_function(self, offset: int = 0) -> Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]:
         """A ``transformers`` mask function (``and``-ed with the causal one): a query may read a
-        key of the prompt or of its own branch, never another branch."""
+        key of the prompt or of its own branch, never another branch. ``offset``: the length of
+        a shared prefix the rows continue (:class:`~interp.causal.layer_runner.PrefixStates`):
+        indices count it first, and every query may read it."""
         branch = self.branch
 
         def same_branch_or_prompt(
             batch_idx: Tensor, head_idx: Tensor, q_idx: Tensor, kv_idx: Tensor
         ) -> Tensor:
-            kv = branch[batch_idx, kv_idx]
-            return (kv == 0) | (kv == branch[batch_idx, q_idx])
+            kv = branch[batch_idx, (kv_idx - offset).clamp(min=0)]
+            q = branch[batch_idx, (q_idx - offset).clamp(min=0)]
+            return (kv_idx < offset) | (kv == 0) | (kv == q)
 
         return same_branch_or_prompt
 

@@ -25,7 +25,7 @@ from interp.data.prompt_sets import Prompt
 from interp.data.templates import BELIEF_TEMPLATES
 from interp.evaluate import conversation
 from interp.generate import left_pad
-from interp.scoring import candidate_tokens
+from interp.scoring import candidate_tokens, common_prefix_length
 from interp.warmth.pairs import ReplyTriple
 
 
@@ -47,6 +47,35 @@ class TokenRows:
                 tuple(getattr(self, f)[i] for i in index)
                 for f in ("ids", "targets", "start", "keep_dist")
             )
+        )
+
+    def shared_prefix(self) -> tuple[int, ...]:
+        """The tokens every row starts with, up to (not including) the first position any row
+        reads (its ``start``, which predicts its first target): a prefix the rows can share as
+        one run (:class:`~interp.causal.layer_runner.PrefixStates`); empty when they share none."""
+        if not self.ids:
+            return ()
+        n = common_prefix_length(self.ids, min_rest=0)
+        return tuple(self.ids[0][: min(n, *self.start)])
+
+    def starts_with(self, prefix: Sequence[int]) -> bool:
+        """Whether every row starts with ``prefix`` and reads nothing inside it."""
+        n = len(prefix)
+        return all(
+            tuple(ids[:n]) == tuple(prefix) and s >= n
+            for ids, s in zip(self.ids, self.start, strict=True)
+        )
+
+    def after(self, n: int) -> TokenRows:
+        """The rows without their first ``n`` tokens (a shared prefix run apart), ``start``
+        counted from there; refused where a row reads a position inside them."""
+        if any(s < n for s in self.start):
+            raise ValueError(f"a row reads position {min(self.start)}, inside the first {n}")
+        return TokenRows(
+            tuple(tuple(ids[n:]) for ids in self.ids),
+            self.targets,
+            tuple(s - n for s in self.start),
+            self.keep_dist,
         )
 
 

@@ -20,6 +20,12 @@ that a run records it.
 Only edits at ``resid_pre`` or ``resid_post`` of one layer, applied at every position, qualify
 (:func:`shared_site`), and only where the engine is cheaper than the hooked path
 (:func:`suffix_pays`); anything else is scored by the hooked path.
+
+The tokens every prompt starts with (the chat template's system header: 24 of a verdict row's
+~70 tokens on the embedded model) run once per call as a
+shared prefix (:class:`~interp.causal.layer_runner.PrefixStates`), and once more per edit set
+above the site under its edit (the edit acts on the prefix's positions as on every other); each
+batch runs only the rows' own tokens, reading the prefix's keys and values.
 """
 
 from __future__ import annotations
@@ -34,9 +40,9 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from interp.causal.arms import Arm, EditSet, condition_of
-from interp.causal.layer_runner import LayerRunner, runner_or_none
+from interp.causal.layer_runner import LayerRunner, PrefixStates, runner_or_none
 from interp.causal.packing import Packing, batch_rows
-from interp.causal.readouts import build_rows, read_batch
+from interp.causal.readouts import TokenRows, build_rows, read_batch
 from interp.data.prompt_sets import Prompt
 from interp.data.templates import BELIEF_TEMPLATES
 from interp.length_batches import length_batches
@@ -92,13 +98,16 @@ class CleanResiduals:
     Keyed by a row's real tokens, their position ids and their branches (a packed row is one
     prompt with its candidates), so a row is found whatever batch it lands in; each value is
     ``(real tokens, d_model)`` on the CPU. Holds about prompts x tokens x d_model values (the
-    embedded study's 608 prompts: about 100 MB in float32). ``backend`` / ``system``: the model
-    whose residuals these are."""
+    embedded study's 608 prompts: about 70 MB in float32). ``backend`` / ``system``: the model
+    whose residuals these are; ``prefix``: the shared prefix the stored rows continue (their
+    tokens are those after it; its states are kept too), fixed by the first pass that stores
+    rows."""
 
     site: Site
     backend: object
     system: str | None
     rows: dict[tuple[tuple[int, ...], ...], Tensor] = field(default_factory=dict)
+    prefix: PrefixStates | None = None
 
     def covers(self, keys: Sequence[tuple[tuple[int, ...], ...]]) -> bool:
         """Whether every row of a batch is stored."""
@@ -174,6 +183,7 @@ def score_arms_at_site(
     runner: LayerRunner | None = None,
     pack: bool = True,
     clean: CleanResiduals | None = None,
+    share_prefix: bool = True,
 ) -> pd.DataFrame:
     """Per arm and prompt, the rows of :func:`interp.causal.arms.score_prompts` (pooled over
     each arm's edit sets): ``prompt_id, item_id, error, agrees_with_user, p_incorrect,
@@ -187,6 +197,8 @@ def score_arms_at_site(
     (:mod:`interp.length_batches`), rows come back in the prompts' order. ``clean``: a store
     of this model's residuals at ``site`` (:class:`CleanResiduals`); a batch whose rows are all
     in it starts from them, any other batch runs the layers below the site and is stored.
+    ``share_prefix``: the tokens every prompt starts with run once (module doc) where the
+    runner allows (full attention in every layer).
     """
     for arm in arms:
         if arm.backend is not unedited.backend or arm.system != unedited.system:
@@ -218,8 +230,27 @@ def score_arms_at_site(
     }
     start = block_after(site)
     pad = loaded.tokenizer.pad_token_id
+    rows, store = study.rows, clean
+    tokens = _prefix_tokens(rows, clean) if share_prefix and runner.can_pack else ()
+    kept = None if clean is None else clean.prefix
+    if kept is not None and kept.tokens == tokens:
+        prefix: PrefixStates | None = kept
+    else:
+        prefix = runner.prefix_states(tokens) if tokens else None
+    if clean is not None and clean.rows and (() if kept is None else kept.tokens) != tokens:
+        store = None  # stored after another prefix: this call neither reads nor adds to them
+    elif clean is not None:
+        clean.prefix = prefix
+    rows = rows.after(len(tokens))
+    # per arm and edit set, the prefix's keys and values above the site under its edit
+    edited = [
+        [
+            None if prefix is None else runner.edited_prefix(prefix, start, edits[site], site)
+            for edits in arm.edit_sets
+        ]
+        for arm in arms
+    ]
     # a prompt's packed length: its prompt row plus the other candidate's tokens
-    rows = study.rows
     lengths = [len(rows.ids[2 * i]) + len(rows.targets[2 * i + 1]) for i in range(len(prompts))]
     with torch.no_grad():
         for members in length_batches(lengths, batch_size):
@@ -228,18 +259,20 @@ def score_arms_at_site(
             ids, mask, gather, packing = batch_rows(
                 batch, pad, loaded.device, pack and runner.can_pack
             )
-            keys = row_keys(ids, mask, packing) if clean is not None else []
+            keys = row_keys(ids, mask, packing) if store is not None else []
             h = runner.embed_tokens(ids)
-            prep = runner.prepare(mask, h, packing)
-            if clean is not None and clean.covers(keys):
-                resid = clean.assemble(keys, mask, h)
+            prep = runner.prepare(mask, h, packing, prefix)
+            if store is not None and store.covers(keys):
+                resid = store.assemble(keys, mask, h)
             else:
-                resid = runner.run(h, prep, 0, start)
-                if clean is not None:
-                    clean.keep(keys, resid, mask)
+                resid = runner.run(h, prep, 0, start, prefix=prefix)
+                if store is not None:
+                    store.keep(keys, resid, mask)
             for a, arm in enumerate(arms):
                 for e, edits in enumerate(arm.edit_sets):
-                    final = runner.run(edits[site](resid.clone(), site), prep, start)
+                    final = runner.run(
+                        edits[site](resid.clone(), site), prep, start, prefix=edited[a][e]
+                    )
                     got = read_batch(runner.logits_at(final), gather)
                     sums[(a, e)][index] = got.logprob_sum.numpy()
     frames = []
@@ -254,6 +287,15 @@ def score_arms_at_site(
         pooled["model"], pooled["intervention"] = arm.model, arm.label
         frames.append(pooled[list(SCORE_COLUMNS)])
     return pd.concat(frames, ignore_index=True)
+
+
+def _prefix_tokens(rows: TokenRows, clean: CleanResiduals | None) -> tuple[int, ...]:
+    """The shared prefix of a call: the clean store's where it has one that every row starts
+    with (so that its stored rows are found), else the rows' own
+    (:meth:`TokenRows.shared_prefix`)."""
+    if clean is not None and clean.prefix is not None and rows.starts_with(clean.prefix.tokens):
+        return clean.prefix.tokens
+    return rows.shared_prefix()
 
 
 def _choice_rows(

@@ -173,17 +173,29 @@ def run_prefix_reuse(
     batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
     pack: bool = True,
+    share_prefix: bool = True,
 ) -> Readings:
     """Readings of every setting (and of the unedited model, key :data:`BASELINE`), running the
     layers below each sweep layer once per batch. ``pack``: a prompt's candidate rows share one
     packed row where the model allows (:mod:`interp.causal.packing`); ``batch_size`` counts
-    unpacked rows."""
+    unpacked rows. ``share_prefix``: the tokens every row starts with (the chat template's
+    system header) run once, and once per setting above its layer under its edit
+    (:class:`~interp.causal.layer_runner.PrefixStates`), where the model allows."""
     runner = LayerRunner(loaded)
     by_layer: dict[int, list[Setting]] = {}
     for s in settings:
         by_layer.setdefault(s.layer, []).append(s)
     edits = {
         s.key: edits_for(s.intervention(), norms)[Site(s.layer, "resid_post")] for s in settings
+    }
+    tokens = rows.shared_prefix() if share_prefix and runner.can_pack else ()
+    prefix = runner.prefix_states(tokens) if tokens else None
+    rows = rows.after(len(tokens))
+    edited_prefix = {
+        s.key: None
+        if prefix is None
+        else runner.edited_prefix(prefix, s.layer + 1, edits[s.key], Site(s.layer, "resid_post"))
+        for s in settings
     }
     pad = loaded.tokenizer.pad_token_id  # type: ignore[attr-defined]
     out = Readings.empty()
@@ -193,19 +205,19 @@ def run_prefix_reuse(
             # a prompt's candidates share one row where the model allows
             ids, mask, g, packing = batch_rows(batch, pad, device, pack and runner.can_pack)
             h = runner.embed_tokens(ids)
-            prep = runner.prepare(mask, h, packing)
+            prep = runner.prepare(mask, h, packing, prefix)
             clean, done = {}, 0
             for layer in sorted(by_layer):
-                h = runner.run(h, prep, done, layer + 1)
+                h = runner.run(h, prep, done, layer + 1, prefix=prefix)
                 clean[layer], done = h, layer + 1
-            final = runner.run(h, prep, done)
+            final = runner.run(h, prep, done, prefix=prefix)
             base = read_batch(runner.logits_at(final), g)
             out.add(BASELINE, base.logprob_sum, base.kl, members, kl_rows)
             for layer, group in by_layer.items():
                 site = Site(layer, "resid_post")
                 for s in group:
                     edited = edits[s.key](clean[layer].clone(), site)
-                    f = runner.run(edited, prep, layer + 1)
+                    f = runner.run(edited, prep, layer + 1, prefix=edited_prefix[s.key])
                     r = read_batch(runner.logits_at(f), g, base.kl_logp)
                     out.add(s.key, r.logprob_sum, r.kl, members, kl_rows)
             if progress is not None:
