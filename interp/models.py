@@ -102,11 +102,12 @@ REGISTRY: dict[str, ModelEntry] = {
 
 @dataclass(frozen=True, kw_only=True)
 class DeviceOptions:
-    """Where a command loads its model: device, device map and 4-bit weights.
+    """Where a command loads its model: device, device map, 4-bit weights, and whether a LoRA
+    adapter is folded into the weights.
 
     Command configs inherit these fields (keyword-only, so they may follow required ones);
     :class:`LoadOptions` adds the dtype. One definition serves every command's ``--device``,
-    ``--device-map`` and ``--load-in-4bit``.
+    ``--device-map``, ``--load-in-4bit`` and ``--merge-adapters``.
     """
 
     device: str = option("cpu", help="torch device (cpu, cuda, cuda:1, ...)")
@@ -121,12 +122,21 @@ class DeviceOptions:
         "pip install -e '.[gpu]')",
     )
 
+    merge_adapters: bool = option(
+        True,
+        help="fold a LoRA adapter into the weights it loads with: the same function with no "
+        "adapter layers to run in every forward (faster); a pair of original and warm models "
+        "then holds two copies of the weights. --no-merge-adapters: one copy, the adapter run "
+        "as layers (less memory). No effect with --load-in-4bit",
+    )
+
     def load_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`load_model` for these options."""
         return {
             "device": self.device,
             "device_map": self.device_map,
             "load_in_4bit": self.load_in_4bit,
+            "merge_adapters": self.merge_adapters,
         }
 
 
@@ -213,6 +223,7 @@ class LoadedModel:
             "adapter_hash": self.adapter_hash,
             "dtype": str(self.dtype).removeprefix("torch."),
             "load_in_4bit": bool(self.extra.get("load_in_4bit", False)),
+            "adapter_merged": bool(self.extra.get("adapter_merged", False)),
             "n_layers": self.n_layers,
             "d_model": self.d_model,
         }
@@ -408,13 +419,15 @@ def load_model(
     device: str = "cpu",
     device_map: str | dict[str, Any] | None = None,
     load_in_4bit: bool = False,
+    merge_adapters: bool = False,
 ) -> LoadedModel:
     """Load a model by registry name, HF id or local folder, optionally with a PEFT adapter.
 
     ``device_map="auto"`` spreads a large model over every visible GPU (accelerate) and
     overrides ``device``; otherwise a non-CPU ``device`` is passed as the device map, so the
     weights load directly there. ``load_in_4bit`` quantises the linear layers to NF4 through
-    bitsandbytes (compute in ``dtype``; CUDA only, checked before any weights load). The model
+    bitsandbytes (compute in ``dtype``; CUDA only, checked before any weights load).
+    ``merge_adapters``: fold the adapter into the weights (:func:`attach_adapter`). The model
     is returned in eval mode.
     """
     from transformers import AutoModelForCausalLM
@@ -454,7 +467,7 @@ def load_model(
     if load_in_4bit:
         loaded.extra["load_in_4bit"] = True
     if adapter is not None:
-        attach_adapter(loaded, adapter)
+        attach_adapter(loaded, adapter, merge=merge_adapters)
     return loaded
 
 
@@ -562,12 +575,15 @@ def _run_checkpoint(ref: str) -> Path:
     return ckpt_root / final
 
 
-def attach_adapter(loaded: LoadedModel, adapter: str | Path) -> LoadedModel:
+def attach_adapter(loaded: LoadedModel, adapter: str | Path, merge: bool = False) -> LoadedModel:
     """Attach a PEFT (LoRA) adapter folder to ``loaded`` in place and return it.
 
     The adapter's meta.json (written by ``interp finetune``), when present, must name the same
     base weights hash; otherwise the adapter's shapes are checked by peft and a mismatch is
-    reported as :class:`ModelLoadError`.
+    reported as :class:`ModelLoadError`. ``merge``: fold the adapter into the weights
+    (PEFT's ``merge_and_unload``: the same function up to float rounding, with no adapter
+    layers left to run; ``weights_hash`` still names the base weights, and the provenance says
+    ``adapter_merged``), except over 4-bit weights, where the adapter stays as layers.
     """
     from peft import PeftModel
 
@@ -583,6 +599,9 @@ def attach_adapter(loaded: LoadedModel, adapter: str | Path) -> LoadedModel:
             f"adapter {folder} does not fit model {loaded.name!r} "
             f"(d_model {loaded.d_model}, {loaded.n_layers} layers): {first[:300]}"
         ) from None
+    if merge and not loaded.extra.get("load_in_4bit", False):
+        loaded.model = loaded.model.merge_and_unload()
+        loaded.extra["adapter_merged"] = True
     loaded.model.eval()
     loaded.adapter = str(folder)
     loaded.adapter_hash = sha256_file(weights)[:16] if weights.is_file() else None

@@ -188,3 +188,26 @@ def test_an_adapter_with_modules_to_save_switches_through_peft(tmp_path, batch):
         got = _logits(pair.warm if which == "warm" else pair.original, ids, mask)
         torch.testing.assert_close(got, tuned if which == "warm" else plain)
     assert [p.requires_grad for p in pair.warm.model.parameters()] == grads
+
+
+def test_merged_adapters_compute_what_the_adapter_layers_compute(folders, batch):
+    """With ``merge_adapters`` a pair holds two models, the warm one with its adapter folded
+    into the weights (no adapter layers left), computing what the adapter layers compute; a
+    third fine-tune loads merged too; provenance says so."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    base, warm, cold = folders
+    ids, mask = batch
+    pair = load_pair(base, str(warm), merge_adapters=True)
+    assert pair.original.model is not pair.warm.model
+    assert pair.warm.adapter == str(warm) and pair.warm.provenance()["adapter_merged"]
+    assert not pair.original.provenance()["adapter_merged"] and pair.original.adapter is None
+    assert not any(isinstance(m, BaseTunerLayer) for m in pair.warm.model.modules())
+    plain = _logits(load_model(base), ids, mask)
+    tuned = _logits(load_model(base, adapter=warm), ids, mask)
+    torch.testing.assert_close(_logits(pair.original, ids, mask), plain)
+    torch.testing.assert_close(_logits(pair.warm, ids, mask), tuned, atol=1e-5, rtol=1e-4)
+    cold_model = pair.with_adapter(cold, "cold")
+    assert cold_model.provenance()["adapter_merged"] and cold_model.model is not pair.warm.model
+    cold_layers = _logits(load_model(base, adapter=cold), ids, mask)
+    torch.testing.assert_close(_logits(cold_model, ids, mask), cold_layers, atol=1e-5, rtol=1e-4)

@@ -156,6 +156,7 @@ def test_load_options_are_one_definition_on_every_loading_command():
         "device": "cpu",
         "device_map": "auto",
         "load_in_4bit": True,
+        "merge_adapters": True,
     }
     with pytest.raises(ConfigError):
         from interp.config import dataclass_from_namespace

@@ -94,7 +94,9 @@ def test_the_paper_preset_needs_a_model_and_the_others_refuse_one(tiny):
 def test_load_defaults_per_preset():
     assert load_options(StudyConfig(preset="embedded")) is None  # each command's own defaults
     paper = StudyConfig(preset="paper", model="llama-3.1-8b-instruct")
-    assert load_options(paper, gpus=1) == LoadOptions(device="cuda", dtype="bfloat16")
+    # the paper's pairs keep one copy of the weights (adapters run as layers)
+    want = LoadOptions(device="cuda", dtype="bfloat16", merge_adapters=False)
+    assert load_options(paper, gpus=1) == want
     assert load_options(paper, gpus=4).device_map == "auto"
     off = dataclasses.replace(paper, device_map="none")
     assert load_options(off, gpus=4).device_map is None
@@ -113,7 +115,7 @@ def test_dry_run_prints_the_plan_and_steps_with_dtype_and_device(tiny, tmp_path,
     lines = [line for line in text.splitlines() if "interp eval " in line]
     assert len(lines) == 4
     assert all("--device cpu" in line and "--dtype float32" in line for line in lines)
-    assert "interp finetune --device cpu --preset paper-warm" in text
+    assert "interp finetune --device cpu --no-merge-adapters --preset paper-warm" in text
     assert not (tmp_path / "study").exists()  # a dry run writes nothing
 
 

@@ -1,9 +1,12 @@
 """The two models every causal experiment compares: the original and the warm fine-tune.
 
-The base weights load once. With an adapter, the warm model is the base with the adapter and
-the original is a view of the same module with every adapter switched off
+With an adapter and ``merge_adapters`` (the commands' default), the original and the warm model
+are two copies of the weights, the warm one with its adapter folded in: no adapter layers run in
+either model's forwards. Without it, the base weights load once: the warm model is the base with
+the adapter and the original is a view of the same module with every adapter switched off
 (:func:`interp.models.base_view`): each view's forwards run inside its own adapter state, so
-the two arms can be called in any order without a second copy of the weights.
+the two arms can be called in any order without a second copy of the weights (less memory,
+slower forwards).
 """
 
 from __future__ import annotations
@@ -54,8 +57,8 @@ class ModelPair:
 
     def with_adapter(self, adapter: str | Path, name: str) -> LoadedModel:
         """Another fine-tune of the same base (e.g. the cold model) as a view of the shared
-        weights when the pair holds an adapter; otherwise (the warm model stands in) a fresh load
-        with the pair's load options."""
+        weights when the pair's warm model is an adapter view; otherwise (a merged adapter, or
+        the warm model standing in) a fresh load with the pair's load options."""
         folder = adapter_folder(adapter)
         if self.warm.adapter_state is not None:
             return adapter_view(self.warm, folder, name)
@@ -74,19 +77,22 @@ def load_pair(
     device: str = "cpu",
     device_map: str | dict[str, Any] | None = None,
     load_in_4bit: bool = False,
+    merge_adapters: bool = False,
 ) -> ModelPair:
-    """Load ``model`` once and, with the adapter ``warm`` (folder or run name), the warm model
-    as the same weights with the adapter on (the original: the adapter off).
+    """Load ``model`` and, with the adapter ``warm`` (folder or run name), the warm model: a
+    second copy with the adapter folded in (``merge_adapters``), else the same weights with the
+    adapter on (the original: the adapter off).
 
     With ``warm=None``, or when the adapter cannot be found and ``stand_in_if_missing``, the
     original weights under the warm system prompt stand in (a warning says so); otherwise a
-    missing adapter raises :class:`ModelLoadError`. ``dtype``, ``device``, ``device_map`` and
-    ``load_in_4bit`` go to :func:`interp.models.load_model`."""
+    missing adapter raises :class:`ModelLoadError`. ``dtype``, ``device``, ``device_map``,
+    ``load_in_4bit`` and ``merge_adapters`` go to :func:`interp.models.load_model`."""
     options: dict[str, Any] = {
         "dtype": dtype,
         "device": device,
         "device_map": device_map,
         "load_in_4bit": load_in_4bit,
+        "merge_adapters": merge_adapters,
     }
     folder: Path | None = None
     reason = "no warm adapter given"
@@ -102,5 +108,8 @@ def load_pair(
         original = load_model(model, **options)
         return ModelPair(original, original, WARM_SYSTEM_PROMPT, STAND_IN, options)
     warm_model = load_model(model, adapter=folder, **options)
+    if warm_model.extra.get("adapter_merged", False):
+        original = load_model(model, **options)
+        return ModelPair(original, warm_model, None, f"adapter {folder}", options)
     warm_model.adapter_state = AdapterState(warm_model.model.active_adapter)
     return ModelPair(base_view(warm_model), warm_model, None, f"adapter {folder}", options)

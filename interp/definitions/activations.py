@@ -117,7 +117,9 @@ class ModelSource:
                 raise RuntimeError(
                     "base-side activations were asked for after the adapter was attached"
                 )
-            attach_adapter(self._loaded, str(self.adapter))
+            attach_adapter(
+                self._loaded, str(self.adapter), merge=bool(self.load.get("merge_adapters"))
+            )
             self._side = "adapter"
             self.model_meta["adapter"] = self._loaded.provenance()
         return get_backend(self._loaded, self.backend_name)  # type: ignore[arg-type]

@@ -111,6 +111,8 @@ def load_options(config: StudyConfig, gpus: int | None = None) -> LoadOptions | 
         dtype=config.dtype or ("bfloat16" if paper else "float32"),
         device_map=None if device_map == "none" else device_map,
         load_in_4bit=config.load_in_4bit,
+        # the paper's 8B-70B pairs keep one copy of the weights (two may not fit the GPUs)
+        merge_adapters=not paper,
     )
 
 

@@ -148,7 +148,9 @@ def size_of(
     if preset == "paper":
         if model is None:
             raise ConfigError("the paper preset needs --model (a registry name, HF id or folder)")
-        return paper_size(model, load or LoadOptions(device="cuda", dtype="bfloat16"))
+        return paper_size(
+            model, load or LoadOptions(device="cuda", dtype="bfloat16", merge_adapters=False)
+        )
     if model is not None:
         raise ConfigError(f"--model is for the paper preset; preset {preset} fixes its model")
     if preset == "embedded-full-verdict":
