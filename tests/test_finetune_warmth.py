@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from interp.chat import Message
 from interp.config import ConfigError
@@ -63,6 +64,15 @@ def test_checkpoint_replies_cached_and_epoch0_is_the_base_model(fresh_tiny_llama
     assert again.equals(replies) and stamp == {
         f: f.stat().st_mtime_ns for f in (tmp_path / "w").iterdir()
     }
+    # a merged copy answers as the adapter layers do, and leaves the model as it was
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    merged = cw.checkpoint_replies(
+        model, loaded, result.checkpoints, requests, plan, tmp_path / "m", merged=True
+    )
+    assert merged.equals(replies)
+    after = model.state_dict()
+    assert weights.keys() == after.keys()
+    assert all(torch.equal(v, after[k]) for k, v in weights.items())
 
 
 def test_the_original_models_warmth_is_measured_once_and_shared(

@@ -209,6 +209,8 @@ def run_finetune(config: FinetuneConfig, console: Console | None = None) -> int:
             preset.variant,
             run_dir,
             console,
+            # a checkpoint answers through a merged copy (--merge-adapters), not over 4-bit
+            merged=config.merge_adapters and not config.load_in_4bit,
         )
     final = max(result.checkpoints)
     write_json_atomic(run_dir / paths.META_FILE, provenance(
@@ -256,6 +258,7 @@ def _measure_warmth(
     variant: str,
     run_dir: Path,
     console: Console,
+    merged: bool,
 ) -> None:
     if (run_dir / "warmth_by_epoch.csv").is_file():  # measured before a kill; keep it
         return
@@ -284,6 +287,7 @@ def _measure_warmth(
         run_dir / "warmth",
         on_epoch=lambda e: console.print(f"  replies at epoch {e} written"),
         original=original_replies,
+        merged=merged,
     )
     with model.disable_adapter():  # SocioT scores with the original model
         scores = cw.score_replies(

@@ -13,6 +13,7 @@ ci_high, n, win_rate.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -62,10 +63,17 @@ def _replies_file(folder: Path, epoch: float) -> Path:
 
 
 def _greedy_replies(
-    peft_model: Any, base: LoadedModel, requests: Sequence[ReplyTriple], plan: WarmthEvalPlan
+    peft_model: Any,
+    base: LoadedModel,
+    requests: Sequence[ReplyTriple],
+    plan: WarmthEvalPlan,
+    merged: bool = False,
 ) -> list[str]:
-    """Greedy replies of ``peft_model`` in its current adapter state to ``requests``."""
-    wrapped = LoadedModel(base.name, peft_model, base.tokenizer, base.weights_hash)
+    """Greedy replies of ``peft_model`` in its current adapter state to ``requests``;
+    ``merged``: by a copy with the adapter folded into the weights (the same function, no
+    adapter layers to run in every decoding step), the model itself untouched."""
+    model = copy.deepcopy(peft_model).merge_and_unload().eval() if merged else peft_model
+    wrapped = LoadedModel(base.name, model, base.tokenizer, base.weights_hash)
     sampling = SamplingConfig(
         max_new_tokens=plan.max_new_tokens, temperature=0.0, batch_size=plan.batch_size
     )
@@ -107,13 +115,16 @@ def checkpoint_replies(
     folder: Path,
     on_epoch: Callable[[float], None] | None = None,
     original: pd.DataFrame | None = None,
+    merged: bool = False,
 ) -> pd.DataFrame:
     """Greedy replies at epoch 0 and each checkpoint, cached as ``folder/replies-epoch-<e>.csv``.
 
     ``peft_model`` is the trained peft model; each checkpoint's adapter weights are loaded into
     it in turn. ``original``: epoch 0's replies measured already (:func:`original_replies`'
     rows; shared between runs by :mod:`interp.finetune.original_warmth`), written instead of
-    generated. Returns a table with columns epoch, request_id, query_type, reply.
+    generated. ``merged``: each checkpoint answers through a copy of the model with its adapter
+    folded in (a second copy of the weights while it answers; faster decoding). Returns a
+    table with columns epoch, request_id, query_type, reply.
     """
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -140,7 +151,7 @@ def checkpoint_replies(
                 )
                 set_peft_model_state_dict(peft_model, weights)
                 df = replies_frame(
-                    epoch, requests, _greedy_replies(peft_model, base, requests, plan)
+                    epoch, requests, _greedy_replies(peft_model, base, requests, plan, merged)
                 )
             write_csv_atomic(f, df)
             if on_epoch is not None:
