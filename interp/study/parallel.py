@@ -6,6 +6,9 @@ Why: on 2 CPU cores one step with two threads keeps the cores busy only while it
 matrices; decoding, SocioT, tokenising, bootstraps and file work leave one core idle. Two steps
 with one thread each use both (``benchmarks/study_jobs.py`` measures it).
 
+Where the platform has a forkserver (Linux, macOS), a step is forked from a server that imported
+the heavy modules once (:mod:`interp.study.preload`); elsewhere it starts a fresh interpreter.
+
 Which ready step starts first: the one with the costliest chain of work behind it
 (:func:`priorities`, from each step's ``cost``), so the long verdict does not wait at the end.
 Each step's output goes to ``<study folder>/logs/<step id>.log``; the state file records a step
@@ -21,6 +24,7 @@ matrix product splits its work over another number of threads.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pickle
 import subprocess
@@ -29,11 +33,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Protocol
 
 from rich.console import Console
 
-from interp.study.child import THREADS_ENV
+from interp.study.child import forked_step, step_environment
 from interp.study.pipeline import (
     Prepared,
     StudyError,
@@ -68,40 +72,87 @@ def priorities(steps: Sequence[Step]) -> dict[str, float]:
     return {s.id: chain(s.id) for s in steps}
 
 
+class StepProcess(Protocol):
+    """A running step's process, as :class:`subprocess.Popen` offers it."""
+
+    def poll(self) -> int | None: ...
+
+    def terminate(self) -> None: ...
+
+    def wait(self) -> Any: ...
+
+
+class _Forked:
+    """A forked step (:func:`interp.study.child.forked_step`) behind :class:`StepProcess`."""
+
+    def __init__(self, process: Any):
+        self.process = process
+
+    def poll(self) -> int | None:
+        return None if self.process.is_alive() else int(self.process.exitcode)
+
+    def terminate(self) -> None:
+        self.process.terminate()
+
+    def wait(self) -> None:
+        self.process.join()
+
+
 @dataclass
 class _Running:
     prepared: Prepared
-    process: subprocess.Popen[bytes]
+    process: StepProcess
     log: Path
     handle: IO[bytes]
     started: float
 
 
-def _launch(prepared: Prepared, folder: Path, threads: int) -> _Running:
+def forkserver() -> Any | None:
+    """The multiprocessing context that forks steps from a server holding the preloaded modules
+    (:mod:`interp.study.preload`), or None where the platform has no forkserver. The preload
+    list is the standard library's own setting for its one forkserver."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["interp.study.preload"])
+    return context
+
+
+def _launch(prepared: Prepared, folder: Path, threads: int, context: Any | None) -> _Running:
     logs = folder / LOG_FOLDER
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{prepared.step.id}.log"
     if log.exists():  # an earlier try's log (a failed or killed run) is kept beside the new one
         log.rename(log.with_name(f"{log.stem}.{time.strftime('%Y%m%d-%H%M%S')}.log"))
     handle = log.open("wb")
-    env = {
-        **os.environ,
-        THREADS_ENV: str(threads),
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
-        "TOKENIZERS_PARALLELISM": "false",
-        "COLUMNS": os.environ.get("COLUMNS", "100"),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "interp.study.child"],
-        stdin=subprocess.PIPE,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    assert process.stdin is not None
-    process.stdin.write(pickle.dumps((prepared.step.words, prepared.config)))
-    process.stdin.close()
+    process: StepProcess
+    if context is not None:
+        forked = context.Process(
+            target=forked_step,
+            args=(
+                prepared.step.words,
+                prepared.config,
+                str(log),
+                threads,
+                dict(os.environ),
+                os.getcwd(),
+            ),
+            name=prepared.step.id,
+        )
+        forked.start()
+        process = _Forked(forked)
+    else:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "interp.study.child"],
+            stdin=subprocess.PIPE,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **step_environment(threads)},
+        )
+        assert popen.stdin is not None
+        popen.stdin.write(pickle.dumps((prepared.step.words, prepared.config)))
+        popen.stdin.close()
+        process = popen
     return _Running(prepared, process, log, handle, time.perf_counter())
 
 
@@ -117,13 +168,16 @@ def run_steps_parallel(
     state_file: str = STATE_FILE,
     jobs: int = 2,
     cores: int | None = None,
+    fork: bool = True,
 ) -> StudyState:
     """Run (or reuse) every step, at most ``jobs`` at a time, each with ``cores // jobs``
     threads (``cores``: the machine's, unless told), recording them in ``folder / state_file``;
-    returns the final state."""
+    returns the final state. ``fork``: fork steps from the preloaded server where the platform
+    has one (:func:`forkserver`), else start each in a fresh interpreter."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, found {jobs}")
     threads = max(1, (cores or os.cpu_count() or 1) // jobs)
+    context = forkserver() if fork else None
     state = StudyState.load(folder, state_file)
     outs: dict[str, Path] = {}
     resolve = resolver_of(outs)
@@ -162,7 +216,7 @@ def run_steps_parallel(
                 if len(running) >= jobs:
                     continue
                 pending.remove(step)
-                running.append(_launch(prepared, folder, threads))
+                running.append(_launch(prepared, folder, threads, context))
                 console.print(
                     f"[bold][{number[step.id]}/{len(steps)}] started {step.title}[/]\n"
                     f"[dim]$ {prepared.command}[/]"
