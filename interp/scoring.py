@@ -165,6 +165,15 @@ def common_prefix_length(seqs: Sequence[Sequence[int]], min_rest: int = 1) -> in
     return max(n, 0)
 
 
+def shared_prefix_length(seqs: Sequence[Sequence[int]], first_reads: Sequence[int]) -> int:
+    """How many leading tokens every sequence shares before the first position any of them is
+    read at (``first_reads[i]``: sequence ``i``'s first read position): a prefix that can run
+    once for all of them (0 when there is none)."""
+    if not seqs:
+        return 0
+    return min(common_prefix_length(seqs, min_rest=0), *first_reads)
+
+
 def _right_pad(seqs: Sequence[Sequence[int]], pad: int) -> tuple[Tensor, Tensor]:
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad, dtype=torch.long)

@@ -32,7 +32,7 @@ from interp.causal.suffix_arms import block_after, residual_site
 from interp.chat import Message, encode_chat
 from interp.generate import left_pad
 from interp.hooks.base import Backend, eos_ids
-from interp.scoring import common_prefix_length
+from interp.scoring import shared_prefix_length
 from interp.sites import Site
 
 MEASURES = ("kl_continuation", "heldout_loss_increase")
@@ -278,7 +278,4 @@ def damage_rows_at_site(
 
 def _shared_length(units: DamageUnits) -> int:
     """How many leading tokens every unit shares before its first scored position."""
-    if not units.sequences:
-        return 0
-    n = common_prefix_length(units.sequences, min_rest=0)
-    return min(n, *(s for s, _ in units.spans))
+    return shared_prefix_length(units.sequences, [s for s, _ in units.spans])

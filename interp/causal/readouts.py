@@ -25,7 +25,7 @@ from interp.data.prompt_sets import Prompt
 from interp.data.templates import BELIEF_TEMPLATES
 from interp.evaluate import conversation
 from interp.generate import left_pad
-from interp.scoring import candidate_tokens, common_prefix_length
+from interp.scoring import candidate_tokens, shared_prefix_length
 from interp.warmth.pairs import ReplyTriple
 
 
@@ -55,8 +55,7 @@ class TokenRows:
         one run (:class:`~interp.causal.layer_runner.PrefixStates`); empty when they share none."""
         if not self.ids:
             return ()
-        n = common_prefix_length(self.ids, min_rest=0)
-        return tuple(self.ids[0][: min(n, *self.start)])
+        return tuple(self.ids[0][: shared_prefix_length(self.ids, self.start)])
 
     def starts_with(self, prefix: Sequence[int]) -> bool:
         """Whether every row starts with ``prefix`` and reads nothing inside it."""
